@@ -1,0 +1,103 @@
+import type { Command } from 'commander';
+import { FITS, FORMATS, GRAVITIES, METADATA_MODES, CROP_POSITIONS, type ConfigInput } from '../config/schema.js';
+import { ConfigError } from '../errors.js';
+
+/** The pipeline flags, shared by `run` and `deploy` so both build the same config. */
+export function addPipelineOptions(command: Command): Command {
+  return command
+    .option('-c, --config <file>', 'JSON config file (default: ./img-pipeline.config.json if present)')
+    .option('--sizes <list>', 'named boxes, e.g. thumb=128x128,medium=512x512 (default as shown)')
+    .option('--fit <fit>', `how an image fits each box: ${FITS.join(' | ')} (default inside)`)
+    .option('--crop <strategy>', `which part a cover crop keeps: ${CROP_POSITIONS.join(' | ')} (default center)`)
+    .option('-f, --format <list>', `output formats, comma-separated: ${FORMATS.join(', ')} (default jpeg)`)
+    .option('-q, --quality <1-100>', 'encoder quality for jpeg, webp and avif (default 85)')
+    .option('--watermark <text>', 'draw this text on every output')
+    .option('--watermark-image <file>', 'overlay this image (PNG with alpha) on every output')
+    .option('--watermark-position <gravity>', `${GRAVITIES.join(' | ')} (default bottom-right)`)
+    .option('--watermark-opacity <0-1>', 'watermark opacity (default 0.6)')
+    .option('--watermark-size <0-1>', 'watermark width as a fraction of the output width (default 0.3)')
+    .option('--watermark-margin <0-0.25>', 'gap to the edges as a fraction of the shorter side (default 0.03)')
+    .option('--no-watermark', 'no watermark, even if the config file sets one')
+    .option('--background <hex>', 'colour that transparency is flattened onto for JPEG (default #ffffff)')
+    .option('--keep-metadata [mode]', `${METADATA_MODES.join(' | ')}: keep the sRGB ICC tag, or also EXIF/XMP (bare flag: all; default none)`)
+    .option('--animated', 'keep animation for WebP output (default: first frame only)')
+    .option('--max-pixels <n>', 'refuse inputs with more pixels than this (default 100000000)')
+    .option('--max-file-size <size>', 'refuse inputs larger than this, e.g. 50MB (default 50MB)')
+    .option('--allow-svg', 'process SVG input (refused by default: untrusted markup)');
+}
+
+function number(value: string | undefined): number | string | undefined {
+  if (value === undefined) return undefined;
+  // Non-numeric text goes through unchanged so the schema reports it as received.
+  return /^[-+]?(\d+\.?\d*|\.\d+)(e\d+)?$/i.test(value.trim()) ? Number(value) : value;
+}
+
+function list(value: string | undefined): string[] | undefined {
+  return value === undefined ? undefined : value.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+const SIZE_PATTERN = /^([^=\s]+)=(\d+)x(\d+)$/i;
+
+function parseSizes(value: string, fit: string | undefined, crop: string | undefined): Record<string, unknown> {
+  const sizes: Record<string, unknown> = {};
+  for (const item of list(value) ?? []) {
+    const match = SIZE_PATTERN.exec(item);
+    if (!match) throw new ConfigError('FLAG_INVALID', `--sizes: expected name=WIDTHxHEIGHT items separated by commas, received "${item}"`);
+    sizes[match[1]!] = { width: Number(match[2]), height: Number(match[3]), ...(fit ? { fit } : {}), ...(crop ? { position: crop } : {}) };
+  }
+  return sizes;
+}
+
+const BYTE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1024, k: 1024, mb: 1024 ** 2, m: 1024 ** 2, gb: 1024 ** 3, g: 1024 ** 3 };
+
+function parseByteSize(value: string | undefined): number | string | undefined {
+  if (value === undefined) return undefined;
+  const match = /^(\d+(?:\.\d+)?)\s*([kmg]?b?)$/i.exec(value.trim());
+  return match ? Math.round(Number(match[1]) * BYTE_UNITS[match[2]!.toLowerCase()]!) : value;
+}
+
+/** What the pipeline flags say, as a config layer; flags not given are undefined. */
+export interface PipelineFlags {
+  layer: ConfigInput;
+  /** `--fit` / `--crop` without `--sizes` apply to every configured size. */
+  sizeOverrides: { fit?: string; position?: string };
+}
+
+/** Turns commander's option bag into a config layer. Shapes are checked here; values by the schema. */
+export function pipelineFlags(opts: Record<string, unknown>): PipelineFlags {
+  const str = (name: string) => (typeof opts[name] === 'string' ? (opts[name] as string) : undefined);
+  const fit = str('fit');
+  const crop = str('crop');
+  const sizesFlag = str('sizes');
+  let watermark: Record<string, unknown> | null | undefined;
+  if (opts['watermark'] === false) watermark = null;
+  else {
+    const fields = {
+      text: str('watermark'),
+      image: str('watermarkImage'),
+      position: str('watermarkPosition'),
+      opacity: number(str('watermarkOpacity')),
+      size: number(str('watermarkSize')),
+      margin: number(str('watermarkMargin')),
+    };
+    if (Object.values(fields).some((v) => v !== undefined)) watermark = fields;
+  }
+  const keep = opts['keepMetadata'];
+  const limits = {
+    maxPixels: number(str('maxPixels')),
+    maxFileSize: parseByteSize(str('maxFileSize')),
+    allowSvg: opts['allowSvg'] === true ? true : undefined,
+  };
+  const layer = {
+    sizes: sizesFlag !== undefined ? parseSizes(sizesFlag, fit, crop) : undefined,
+    formats: list(str('format')),
+    quality: number(str('quality')),
+    background: str('background'),
+    keepMetadata: keep === true ? 'all' : typeof keep === 'string' ? keep : undefined,
+    animated: opts['animated'] === true ? true : undefined,
+    watermark,
+    limits: Object.values(limits).some((v) => v !== undefined) ? limits : undefined,
+    concurrency: number(str('concurrency')),
+  } as ConfigInput;
+  return { layer, sizeOverrides: sizesFlag === undefined ? { ...(fit ? { fit } : {}), ...(crop ? { position: crop } : {}) } : {} };
+}

@@ -1,0 +1,57 @@
+/** The stage an error comes from; each maps to one exit code at the CLI edge. */
+export type ErrorKind = 'config' | 'input' | 'pipeline' | 'storage' | 'deploy';
+
+/** Base class of every error the tool raises on purpose: a stable code and a message a person can act on. */
+export class ImgPipelineError extends Error {
+  readonly kind: ErrorKind;
+  readonly code: string;
+
+  constructor(kind: ErrorKind, code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.kind = kind;
+    this.code = code;
+  }
+}
+
+/** Invalid flags or config file: nothing has been written when this is thrown. */
+export class ConfigError extends ImgPipelineError {
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super('config', code, message, options);
+  }
+}
+
+/** One input cannot be processed (empty, corrupt, refused, over a limit). */
+export class InputError extends ImgPipelineError {
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super('input', code, message, options);
+  }
+}
+
+/** Decoding or encoding failed inside sharp for a reason that is not the input's fault. */
+export class PipelineError extends ImgPipelineError {
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super('pipeline', code, message, options);
+  }
+}
+
+/** Reading or writing a source or destination failed (filesystem or S3). */
+export class StorageError extends ImgPipelineError {
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super('storage', code, message, options);
+  }
+}
+
+/** A deploy or destroy step failed or was refused. */
+export class DeployError extends ImgPipelineError {
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super('deploy', code, message, options);
+  }
+}
+
+/** One line for a person: our own message, or the underlying error's message with its name. */
+export function describeError(error: unknown): string {
+  if (error instanceof ImgPipelineError) return error.message;
+  if (error instanceof Error) return `${error.name === 'Error' ? '' : `${error.name}: `}${error.message}`;
+  return String(error);
+}

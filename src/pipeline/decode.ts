@@ -1,0 +1,82 @@
+import sharp, { type Metadata } from 'sharp';
+import type { Limits, SizeSpec } from '../config/schema.js';
+import { InputError } from '../errors.js';
+import { decodeTarget } from './resize.js';
+
+/** What the header says about an input, read without decoding pixels. */
+export interface InputInfo {
+  format: string;
+  /** Dimensions after EXIF orientation is applied. */
+  width: number;
+  height: number;
+  pages: number;
+}
+
+/** The one decode of an input: sRGB pixels at the size the largest variant needs, with metadata kept for `keepMetadata: all`. */
+export interface Decoded {
+  /** Uncompressed TIFF: sharp reopens it for free and it carries EXIF/XMP when asked to. */
+  image: Buffer;
+  width: number;
+  height: number;
+  hasAlpha: boolean;
+  input: InputInfo;
+}
+
+/** Formats we decode; anything else sharp might sniff (PDF, raw vips, magick...) is refused. */
+const DECODABLE = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif', 'svg']);
+
+function looksLikeMarkup(input: Buffer): boolean {
+  const head = input.subarray(0, 256).toString('utf8').replace(/^\uFEFF/, '').trimStart();
+  return head.startsWith('<');
+}
+
+/** Reads the header, applying the safety checks, before any pixel is allocated. */
+export async function inspectInput(input: Buffer, limits: Limits): Promise<InputInfo> {
+  if (input.length === 0) throw new InputError('INPUT_EMPTY', 'empty file (0 bytes)');
+  if (input.length > limits.maxFileSize) {
+    throw new InputError('INPUT_TOO_LARGE', `file is ${input.length} bytes, over the limit of ${limits.maxFileSize} (limits.maxFileSize)`);
+  }
+  // Refuse SVG before anything parses it: it is untrusted markup that can reference other files and URLs.
+  if (!limits.allowSvg && looksLikeMarkup(input)) {
+    throw new InputError('INPUT_REFUSED', 'SVG/XML input is refused because it is untrusted markup; pass --allow-svg to process it');
+  }
+  let meta: Metadata;
+  try {
+    meta = await sharp(input, { limitInputPixels: false }).metadata();
+  } catch (error) {
+    throw new InputError('INPUT_NOT_IMAGE', `not a readable image (${(error as Error).message.split('\n')[0]})`, { cause: error });
+  }
+  const format = meta.format === 'heif' && meta.compression === 'hevc' ? 'heic' : meta.format;
+  if (!DECODABLE.has(format)) {
+    const hint = format === 'heic' ? ': this sharp build decodes AVIF but not HEIC (HEVC is patent-encumbered)' : '';
+    throw new InputError('INPUT_UNSUPPORTED', `unsupported format ${format}${hint}`);
+  }
+  const width = meta.autoOrient?.width ?? meta.width;
+  const height = meta.autoOrient?.height ?? meta.height;
+  if (!width || !height) throw new InputError('INPUT_NOT_IMAGE', `image header of ${format} has no dimensions`);
+  const pixels = width * height;
+  if (pixels > limits.maxPixels) {
+    throw new InputError('INPUT_TOO_MANY_PIXELS', `image declares ${width}×${height} = ${pixels} pixels, over the limit of ${limits.maxPixels} (limits.maxPixels)`);
+  }
+  return { format, width, height, pages: meta.pages ?? 1 };
+}
+
+/**
+ * Decodes once, oriented and in sRGB, shrinking on load to the smallest size every variant can be cut from.
+ * sharp's JPEG and WebP loaders then skip most of the work for large photos.
+ */
+export async function decodeInput(input: Buffer, info: InputInfo, sizes: readonly SizeSpec[], limits: Limits, keepMetadata: boolean): Promise<Decoded> {
+  const target = decodeTarget(info.width, info.height, sizes);
+  let image = sharp(input, { limitInputPixels: limits.maxPixels, failOn: 'error', sequentialRead: true }).autoOrient();
+  if (target) image = image.resize(target.width, target.height, { fit: 'fill' });
+  image = image.toColourspace('srgb');
+  if (keepMetadata) image = image.keepExif().keepXmp();
+  try {
+    const { data, info: out } = await image.tiff({ compression: 'none' }).toBuffer({ resolveWithObject: true });
+    return { image: data, width: out.width, height: out.height, hasAlpha: out.channels === 4 || out.channels === 2, input: info };
+  } catch (error) {
+    // libvips prefixes its loader name ("VipsJpeg: premature end of JPEG image"); keep only the reason.
+    const reason = ((error as Error).message.split('\n')[0] ?? '').replace(/^Vips\w+:\s*/, '') || 'unknown decoder error';
+    throw new InputError('INPUT_CORRUPT', `corrupt or truncated ${info.format}: ${reason}`, { cause: error });
+  }
+}

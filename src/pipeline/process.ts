@@ -1,0 +1,70 @@
+import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import sharp from 'sharp';
+import type { Config, OutputFormat } from '../config/schema.js';
+import { ConfigError, ImgPipelineError, PipelineError } from '../errors.js';
+import { decodeInput, inspectInput } from './decode.js';
+import { encodeVariant } from './encode.js';
+import { pipelineFingerprint } from './plan.js';
+import { resizeVariant } from './resize.js';
+import { prepareWatermark, type Watermarker } from './watermark.js';
+
+/** A validated config with its watermark rendered once, ready to process any number of images. */
+export interface Pipeline {
+  config: Config;
+  watermark: Watermarker | undefined;
+  /** Changes whenever a setting that affects output pixels changes. */
+  fingerprint: string;
+}
+
+export interface ProcessedOutput {
+  variant: string;
+  format: OutputFormat;
+  data: Buffer;
+  width: number;
+  height: number;
+}
+
+/** Loads the watermark (if any) and fingerprints the config. Throws ConfigError for a bad watermark. */
+export async function preparePipeline(config: Config, options: { fontfile?: string } = {}): Promise<Pipeline> {
+  let markImage: Buffer | undefined;
+  if (config.watermark?.image) {
+    markImage = await readFile(config.watermark.image).catch((error: Error) => {
+      throw new ConfigError('WATERMARK_UNREADABLE', `cannot read watermark image ${config.watermark?.image}: ${error.message}`, { cause: error });
+    });
+  }
+  const watermark = config.watermark ? await prepareWatermark(config.watermark, { ...options, image: markImage }) : undefined;
+  return { config, watermark, fingerprint: pipelineFingerprint(config, markImage) };
+}
+
+/** Decodes `input` once and derives every variant and format from those pixels. */
+export async function processImage(input: Buffer, pipeline: Pipeline): Promise<ProcessedOutput[]> {
+  const { config, watermark } = pipeline;
+  const keepMetadata = config.keepMetadata === 'all';
+  const info = await inspectInput(input, config.limits);
+  const decoded = await decodeInput(input, info, Object.values(config.sizes), config.limits, keepMetadata);
+  const outputs: ProcessedOutput[] = [];
+  try {
+    for (const [variant, size] of Object.entries(config.sizes)) {
+      const resized = await resizeVariant(decoded.image, size, keepMetadata);
+      const overlay = watermark ? await watermark.overlayFor(resized.width, resized.height) : undefined;
+      for (const format of config.formats) {
+        const encoded = await encodeVariant(resized.image, format, config, overlay);
+        outputs.push({ variant, format, ...encoded });
+      }
+    }
+  } catch (error) {
+    if (error instanceof ImgPipelineError) throw error;
+    throw new PipelineError('PIPELINE_FAILED', `processing failed: ${(error as Error).message}`, { cause: error });
+  }
+  return outputs;
+}
+
+/**
+ * sharp's performance guidance, applied once per process: every input is new, so its operation cache
+ * only costs memory; and libvips threads per image times images in flight should match the cores.
+ */
+export function configureSharp(imagesInFlight: number): void {
+  sharp.cache(false);
+  sharp.concurrency(Math.max(1, Math.floor(availableParallelism() / imagesInFlight)));
+}

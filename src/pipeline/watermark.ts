@@ -1,0 +1,111 @@
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import sharp, { type OverlayOptions, type Sharp } from 'sharp';
+import type { Gravity, WatermarkSpec } from '../config/schema.js';
+import { ConfigError } from '../errors.js';
+
+/** The font shipped with the package: Lambda and fresh CI machines have no system fonts. */
+export const DEFAULT_FONT_FILE = createRequire(import.meta.url).resolve('dejavu-fonts-ttf/ttf/DejaVuSans-Bold.ttf');
+const FONT_FAMILY = 'DejaVu Sans Bold';
+
+/** Text under this height in pixels stops being legible on a thumbnail. */
+const MIN_TEXT_HEIGHT = 11;
+
+interface Raster {
+  data: Buffer;
+  width: number;
+  height: number;
+}
+
+/** Renders the mark once at high resolution and hands out an overlay per output size, cached. */
+export interface Watermarker {
+  overlayFor(width: number, height: number): Promise<OverlayOptions | undefined>;
+}
+
+function escapeMarkup(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+async function toRaster(image: Sharp): Promise<Raster> {
+  const { data, info } = await image.ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+  return { data, width: info.width, height: info.height };
+}
+
+/** White glyphs over a soft dark halo, so the text reads on light and dark photos alike. */
+async function renderText(text: string, fontfile: string): Promise<Raster> {
+  const rendered = await toRaster(sharp({ text: { text: `<span foreground="white">${escapeMarkup(text)}</span>`, font: FONT_FAMILY, fontfile, rgba: true, dpi: 600 } }));
+  const pad = Math.ceil(rendered.height * 0.12);
+  const glyphs = await toRaster(
+    sharp(rendered.data, { raw: { width: rendered.width, height: rendered.height, channels: 4 } })
+      .extend({ top: pad, bottom: pad, left: pad, right: pad, background: { r: 0, g: 0, b: 0, alpha: 0 } }),
+  );
+  const raw = { raw: { width: glyphs.width, height: glyphs.height, channels: 4 as const } };
+  const halo = await sharp(glyphs.data, raw).extractChannel(3).blur(Math.max(0.3, pad / 3)).linear(2.6, 0).raw().toBuffer();
+  const shadow = await sharp({ create: { width: glyphs.width, height: glyphs.height, channels: 3, background: '#000000' } })
+    .joinChannel(halo, { raw: { width: glyphs.width, height: glyphs.height, channels: 1 } })
+    .raw()
+    .toBuffer();
+  return toRaster(sharp(shadow, raw).composite([{ input: glyphs.data, ...raw }]));
+}
+
+type Anchor = 'start' | 'center' | 'end';
+const ANCHORS: Record<Gravity, [horizontal: Anchor, vertical: Anchor]> = {
+  'top-left': ['start', 'start'], top: ['center', 'start'], 'top-right': ['end', 'start'],
+  left: ['start', 'center'], center: ['center', 'center'], right: ['end', 'center'],
+  'bottom-left': ['start', 'end'], bottom: ['center', 'end'], 'bottom-right': ['end', 'end'],
+};
+
+function offset(anchor: Anchor, size: number, mark: number, margin: number): number {
+  const at = anchor === 'start' ? margin : anchor === 'end' ? size - mark - margin : Math.round((size - mark) / 2);
+  return Math.max(0, at);
+}
+
+/** Where the top-left corner of a `w`×`h` mark goes on a `width`×`height` canvas. */
+export function placeMark(gravity: Gravity, width: number, height: number, w: number, h: number, margin: number): { left: number; top: number } {
+  const [horizontal, vertical] = ANCHORS[gravity];
+  return { left: offset(horizontal, width, w, margin), top: offset(vertical, height, h, margin) };
+}
+
+/** The mark's size on one output: `size` × width, at least legible, and always inside the margins. */
+export function fitMark(spec: WatermarkSpec, isText: boolean, width: number, height: number, markW: number, markH: number): { w: number; h: number; margin: number } {
+  const margin = Math.round(spec.margin * Math.min(width, height));
+  let w = spec.size * width;
+  if (isText && (w * markH) / markW < MIN_TEXT_HEIGHT) w = (MIN_TEXT_HEIGHT * markW) / markH;
+  const scale = Math.min(w / markW, (width - 2 * margin) / markW, (height - 2 * margin) / markH);
+  return { w: Math.max(1, Math.floor(markW * scale)), h: Math.max(1, Math.floor(markH * scale)), margin };
+}
+
+/** Validates and loads the configured mark; fails as a config error (before any output is written). */
+export async function prepareWatermark(spec: WatermarkSpec, options: { fontfile?: string; image?: Buffer | undefined } = {}): Promise<Watermarker> {
+  let mark: Raster;
+  try {
+    mark = spec.text !== undefined
+      ? await renderText(spec.text, options.fontfile ?? DEFAULT_FONT_FILE)
+      : await toRaster(sharp(options.image ?? (await readFile(spec.image!)), { limitInputPixels: 25_000_000 }));
+  } catch (error) {
+    const what = spec.text !== undefined ? `watermark text ${JSON.stringify(spec.text)}` : `watermark image ${spec.image}`;
+    throw new ConfigError('WATERMARK_INVALID', `cannot render ${what}: ${(error as Error).message}`, { cause: error });
+  }
+  const cache = new Map<string, Promise<OverlayOptions | undefined>>();
+  const render = async (width: number, height: number): Promise<OverlayOptions | undefined> => {
+    const { w, h, margin } = fitMark(spec, spec.text !== undefined, width, height, mark.width, mark.height);
+    if (w < 2 || h < 2) return undefined;
+    const { data, info } = await sharp(mark.data, { raw: { width: mark.width, height: mark.height, channels: 4 } })
+      .resize(w, h, { fit: 'fill' })
+      .linear([1, 1, 1, spec.opacity], [0, 0, 0, 0])
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    return { input: data, raw: { width: info.width, height: info.height, channels: 4 }, ...placeMark(spec.position, width, height, info.width, info.height, margin) };
+  };
+  return {
+    overlayFor(width, height) {
+      const key = `${width}x${height}`;
+      let overlay = cache.get(key);
+      if (!overlay) {
+        overlay = render(width, height);
+        cache.set(key, overlay);
+      }
+      return overlay;
+    },
+  };
+}
