@@ -7,5 +7,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Integration tests run the built CLI: rebuild dist/ first when src/ is newer.
+    globalSetup: ['test/helpers/global-setup.ts'],
   },
 });

@@ -81,7 +81,8 @@ function describeValue(value: unknown): string {
 export function formatIssues(where: string, input: unknown, issues: z.core.$ZodIssue[]): string {
   const lines = issues.map((issue) => {
     const field = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
-    const expected = issue.message.replace(/^Invalid input: /, '').replace(/^Too (big|small): /, '');
+    // zod words it "Invalid input: expected number, received string"; keep the expectation, we show the value.
+    const expected = issue.message.replace(/^(Invalid (input|option)|Too (big|small)): /, '').replace(/, received \w+$/, '');
     if (issue.code === 'unrecognized_keys') return `${field}: unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
     return `${field}: ${expected}, received ${describeValue(valueAt(input, issue.path))}`;
   });

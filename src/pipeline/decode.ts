@@ -1,7 +1,7 @@
 import sharp, { type Metadata } from 'sharp';
 import type { Limits, SizeSpec } from '../config/schema.js';
 import { InputError } from '../errors.js';
-import { decodeTarget } from './resize.js';
+import { decodeTarget, toIntermediate } from './resize.js';
 
 /** What the header says about an input, read without decoding pixels. */
 export interface InputInfo {
@@ -14,11 +14,13 @@ export interface InputInfo {
 
 /** The one decode of an input: sRGB pixels at the size the largest variant needs, with metadata kept for `keepMetadata: all`. */
 export interface Decoded {
-  /** Uncompressed TIFF: sharp reopens it for free and it carries EXIF/XMP when asked to. */
+  /** Uncompressed (see `toIntermediate`): sharp reopens it almost for free. */
   image: Buffer;
   width: number;
   height: number;
   hasAlpha: boolean;
+  /** Frames kept: more than 1 only when animation was asked for; `height` is then one frame's height. */
+  pages: number;
   input: InputInfo;
 }
 
@@ -65,15 +67,21 @@ export async function inspectInput(input: Buffer, limits: Limits): Promise<Input
  * Decodes once, oriented and in sRGB, shrinking on load to the smallest size every variant can be cut from.
  * sharp's JPEG and WebP loaders then skip most of the work for large photos.
  */
-export async function decodeInput(input: Buffer, info: InputInfo, sizes: readonly SizeSpec[], limits: Limits, keepMetadata: boolean): Promise<Decoded> {
+export async function decodeInput(input: Buffer, info: InputInfo, sizes: readonly SizeSpec[], limits: Limits, keepMetadata: boolean, animated = false): Promise<Decoded> {
   const target = decodeTarget(info.width, info.height, sizes);
-  let image = sharp(input, { limitInputPixels: limits.maxPixels, failOn: 'error', sequentialRead: true }).autoOrient();
+  const animate = animated && info.pages > 1;
+  // Every frame is decoded at once, so the limit applies to all of them together.
+  if (animate && info.width * info.height * info.pages > limits.maxPixels) {
+    throw new InputError('INPUT_TOO_MANY_PIXELS', `animation of ${info.pages} frames of ${info.width}×${info.height} is over the limit of ${limits.maxPixels} pixels (limits.maxPixels)`);
+  }
+  // Frames are stacked into one tall image; sharp resizes each frame and TIFF keeps them as pages.
+  let image = sharp(input, { limitInputPixels: limits.maxPixels * (animate ? info.pages : 1), failOn: 'error', sequentialRead: true, ...(animate ? { pages: -1 } : {}) }).autoOrient();
   if (target) image = image.resize(target.width, target.height, { fit: 'fill' });
   image = image.toColourspace('srgb');
   if (keepMetadata) image = image.keepExif().keepXmp();
   try {
-    const { data, info: out } = await image.tiff({ compression: 'none' }).toBuffer({ resolveWithObject: true });
-    return { image: data, width: out.width, height: out.height, hasAlpha: out.channels === 4 || out.channels === 2, input: info };
+    const { data, info: out } = await toIntermediate(image, keepMetadata, animate ? info.pages : 1).toBuffer({ resolveWithObject: true });
+    return { image: data, width: out.width, height: out.pageHeight ?? out.height, hasAlpha: out.channels === 4 || out.channels === 2, pages: out.pages ?? 1, input: info };
   } catch (error) {
     // libvips prefixes its loader name ("VipsJpeg: premature end of JPEG image"); keep only the reason.
     const reason = ((error as Error).message.split('\n')[0] ?? '').replace(/^Vips\w+:\s*/, '') || 'unknown decoder error';

@@ -42,14 +42,14 @@ export async function processImage(input: Buffer, pipeline: Pipeline): Promise<P
   const { config, watermark } = pipeline;
   const keepMetadata = config.keepMetadata === 'all';
   const info = await inspectInput(input, config.limits);
-  const decoded = await decodeInput(input, info, Object.values(config.sizes), config.limits, keepMetadata);
+  const decoded = await decodeInput(input, info, Object.values(config.sizes), config.limits, keepMetadata, config.animated && config.formats.includes('webp'));
   const outputs: ProcessedOutput[] = [];
   try {
     for (const [variant, size] of Object.entries(config.sizes)) {
-      const resized = await resizeVariant(decoded.image, size, keepMetadata);
+      const resized = await resizeVariant(decoded, size, keepMetadata);
       const overlay = watermark ? await watermark.overlayFor(resized.width, resized.height) : undefined;
       for (const format of config.formats) {
-        const encoded = await encodeVariant(resized.image, format, config, overlay);
+        const encoded = await encodeVariant(resized.image, format, config, overlay, resized);
         outputs.push({ variant, format, ...encoded });
       }
     }

@@ -5,11 +5,22 @@ import type { Gravity, WatermarkSpec } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 
 /** The font shipped with the package: Lambda and fresh CI machines have no system fonts. */
-export const DEFAULT_FONT_FILE = createRequire(import.meta.url).resolve('dejavu-fonts-ttf/ttf/DejaVuSans-Bold.ttf');
+export const DEFAULT_FONT_FILE = resolveFontFile();
+
+/** From the npm package; in the Lambda bundle no node_modules holds it, and it travels in fonts/ next to index.mjs. */
+function resolveFontFile(): string {
+  try {
+    return createRequire(import.meta.url).resolve('dejavu-fonts-ttf/ttf/DejaVuSans-Bold.ttf');
+  } catch {
+    return decodeURIComponent(new URL('./fonts/DejaVuSans-Bold.ttf', import.meta.url).pathname);
+  }
+}
 const FONT_FAMILY = 'DejaVu Sans Bold';
 
-/** Text under this height in pixels stops being legible on a thumbnail. */
-const MIN_TEXT_HEIGHT = 11;
+/** Glyphs (ink, not the halo around them) under this height in pixels stop being legible on a thumbnail. */
+export const MIN_TEXT_HEIGHT = 11;
+/** The halo's padding on each side of the text, as a fraction of the glyph height. */
+const HALO_PAD = 0.12;
 
 interface Raster {
   data: Buffer;
@@ -34,7 +45,7 @@ async function toRaster(image: Sharp): Promise<Raster> {
 /** White glyphs over a soft dark halo, so the text reads on light and dark photos alike. */
 async function renderText(text: string, fontfile: string): Promise<Raster> {
   const rendered = await toRaster(sharp({ text: { text: `<span foreground="white">${escapeMarkup(text)}</span>`, font: FONT_FAMILY, fontfile, rgba: true, dpi: 600 } }));
-  const pad = Math.ceil(rendered.height * 0.12);
+  const pad = Math.ceil(rendered.height * HALO_PAD);
   const glyphs = await toRaster(
     sharp(rendered.data, { raw: { width: rendered.width, height: rendered.height, channels: 4 } })
       .extend({ top: pad, bottom: pad, left: pad, right: pad, background: { r: 0, g: 0, b: 0, alpha: 0 } }),
@@ -70,9 +81,12 @@ export function placeMark(gravity: Gravity, width: number, height: number, w: nu
 export function fitMark(spec: WatermarkSpec, isText: boolean, width: number, height: number, markW: number, markH: number): { w: number; h: number; margin: number } {
   const margin = Math.round(spec.margin * Math.min(width, height));
   let w = spec.size * width;
-  if (isText && (w * markH) / markW < MIN_TEXT_HEIGHT) w = (MIN_TEXT_HEIGHT * markW) / markH;
+  // A text mark's height includes the halo padding, so the glyphs are only part of it; the minimum is for glyphs.
+  const minH = MIN_TEXT_HEIGHT * (1 + 2 * HALO_PAD);
+  if (isText && (w * markH) / markW < minH) w = (minH * markW) / markH;
   const scale = Math.min(w / markW, (width - 2 * margin) / markW, (height - 2 * margin) / markH);
-  return { w: Math.max(1, Math.floor(markW * scale)), h: Math.max(1, Math.floor(markH * scale)), margin };
+  // Rounding cannot overflow: the canvas limits are whole pixels, so a scaled side never rounds past them.
+  return { w: Math.max(1, Math.round(markW * scale)), h: Math.max(1, Math.round(markH * scale)), margin };
 }
 
 /** Validates and loads the configured mark; fails as a config error (before any output is written). */

@@ -1,0 +1,403 @@
+import { copyFile, mkdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import sharp from 'sharp';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli, spawnCli, waitFor } from '../helpers/cli.js';
+import { fixture } from '../helpers/paths.js';
+import { colourDistance, differingBox, meanColour, readMetadata, readPixels, type Rgb } from '../helpers/pixels.js';
+import { hashTree, listFiles, makeTempDir, removeTempDirs } from '../helpers/temp.js';
+
+afterAll(removeTempDirs);
+
+const ANSI = /\u001b\[/;
+const GREY: Rgb = [128, 128, 128];
+const TEMP_NAME = /(^|\/)\.[^/]+\.[0-9a-f]{12}\.tmp$/;
+
+/** A temp working dir holding copies of the named fixtures, under `in/` (keys relative to fixtures/). */
+async function workspace(files: Record<string, string> = {}): Promise<string> {
+  const dir = await makeTempDir();
+  for (const [to, from] of Object.entries(files)) {
+    await mkdir(join(dir, to, '..'), { recursive: true });
+    await copyFile(fixture(from), join(dir, to));
+  }
+  return dir;
+}
+
+const exists = (path: string) => stat(path).then(() => true, () => false);
+
+/** Every output that is not hidden decodes completely; hidden leftovers are only our temp files or the state file. */
+async function expectOnlyCompleteImages(out: string, allowTemps: boolean): Promise<string[]> {
+  const files = await listFiles(out);
+  const visible = files.filter((f) => !f.split('/').some((part) => part.startsWith('.')));
+  for (const file of visible) {
+    await expect(sharp(join(out, file), { failOn: 'truncated' }).raw().toBuffer(), file).resolves.toBeInstanceOf(Buffer);
+  }
+  const hidden = files.filter((f) => !visible.includes(f) && f !== '.img-pipeline.json');
+  if (allowTemps) for (const f of hidden) expect(f).toMatch(TEMP_NAME);
+  else expect(hidden).toEqual([]);
+  return visible;
+}
+
+describe('img-pipeline run over local folders', () => {
+  it('processes a folder into <out>/<variant>/<relative path>.jpg, exit 0, plain lines, inputs untouched', async () => {
+    const dir = await workspace({ 'photos/2024/cat.PNG': 'images/2024/cat.PNG', 'photos/2024/portrait.jpg': 'images/2024/portrait.jpg', 'photos/landscape.jpg': 'images/landscape.jpg', 'photos/notes.txt': 'bad/not-an-image.jpg' });
+    const before = await hashTree(join(dir, 'photos'));
+    const result = await runCli(['photos', '--out', 'processed'], { cwd: dir });
+    expect(result.code).toBe(0);
+    expect(await listFiles(join(dir, 'processed'))).toEqual([
+      '.img-pipeline.json',
+      'medium/2024/cat.jpg', 'medium/2024/portrait.jpg', 'medium/landscape.jpg',
+      'thumb/2024/cat.jpg', 'thumb/2024/portrait.jpg', 'thumb/landscape.jpg',
+    ]);
+    const thumb = await readMetadata(join(dir, 'processed/thumb/2024/cat.jpg'));
+    expect([thumb.format, thumb.width, thumb.height]).toEqual(['jpeg', 128, 96]);
+    const medium = await readMetadata(join(dir, 'processed/medium/landscape.jpg'));
+    expect([medium.width, medium.height]).toEqual([512, 341]);
+    // Not a TTY: plain lines naming each file, a summary, and no escape codes anywhere.
+    expect(result.stderr).toMatch(/processed .*photos\/2024\/cat\.PNG/);
+    expect(result.stderr).toMatch(/3 processed, 0 skipped, 0 failed in .*; .* in -> .* out \(\d+% smaller\)\./);
+    expect(result.stdout + result.stderr).not.toMatch(ANSI);
+    expect(await hashTree(join(dir, 'photos'))).toEqual(before);
+    await expectOnlyCompleteImages(join(dir, 'processed'), false);
+  });
+
+  it('accepts the explicit run command; --quiet drops the per-file lines but keeps failures and the summary', async () => {
+    const dir = await workspace({ 'in/a.jpg': 'cases/grey.jpg', 'in/b.jpg': 'bad/empty.jpg' });
+    const result = await runCli(['run', 'in', '--out', 'out', '--quiet'], { cwd: dir });
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^failed .*in\/b\.jpg: empty/), expect.stringMatching(/^1 processed, 0 skipped, 1 failed/)]);
+    expect(result.stdout).toBe('');
+  });
+
+  it('defaults --out to ./processed', async () => {
+    const dir = await workspace({ 'a.jpg': 'cases/grey.jpg' });
+    expect((await runCli(['a.jpg'], { cwd: dir })).code).toBe(0);
+    expect(await listFiles(join(dir, 'processed'))).toEqual(['.img-pipeline.json', 'medium/a.jpg', 'thumb/a.jpg']);
+  });
+
+  it('maps a single file to <out>/<variant>/<name>.<ext>, in every format and custom sizes, never enlarged', async () => {
+    // A small PNG keeps the AVIF encodes cheap.
+    const dir = await workspace({ 'deep/photo.PNG': 'images/2024/cat.PNG' });
+    const result = await runCli(['deep/photo.PNG', '--out', 'out', '--format', 'jpeg,png,webp,avif', '--sizes', 'small=64x64,large=256x256,huge=1024x1024'], { cwd: dir });
+    expect(result.code).toBe(0);
+    const expected = ['small', 'large', 'huge'].flatMap((v) => ['jpg', 'png', 'webp', 'avif'].map((ext) => `${v}/photo.${ext}`)).sort();
+    expect((await listFiles(join(dir, 'out'))).filter((f) => !f.startsWith('.'))).toEqual(expected);
+    const detected = { jpg: 'jpeg', png: 'png', webp: 'webp', avif: 'heif' } as const;
+    for (const [ext, format] of Object.entries(detected)) {
+      expect((await readMetadata(join(dir, `out/small/photo.${ext}`))).format).toBe(format);
+      const large = await readMetadata(join(dir, `out/large/photo.${ext}`));
+      expect([large.width, large.height]).toEqual([256, 192]);
+      const huge = await readMetadata(join(dir, `out/huge/photo.${ext}`));
+      expect([huge.width, huge.height]).toEqual([320, 240]);
+    }
+  });
+
+  it('crops to the exact box with --fit cover', async () => {
+    const dir = await workspace({ 'in/l.jpg': 'images/landscape.jpg', 'in/p.jpg': 'images/2024/portrait.jpg' });
+    expect((await runCli(['in', '--out', 'out', '--fit', 'cover', '--sizes', 'sq=100x100,banner=300x100'], { cwd: dir })).code).toBe(0);
+    for (const name of ['l', 'p']) {
+      const sq = await readMetadata(join(dir, `out/sq/${name}.jpg`));
+      expect([sq.width, sq.height]).toEqual([100, 100]);
+      const banner = await readMetadata(join(dir, `out/banner/${name}.jpg`));
+      expect([banner.width, banner.height]).toEqual([300, 100]);
+    }
+  });
+});
+
+describe('correctness of the outputs', () => {
+  it('watermarks thumb and medium in the bottom-right, legibly on the 128 px thumb', async () => {
+    const dir = await workspace({ 'in/grey.jpg': 'cases/grey.jpg' });
+    expect((await runCli(['in', '--out', 'out', '--watermark', '© Acme'], { cwd: dir })).code).toBe(0);
+    for (const variant of ['thumb', 'medium']) {
+      const px = await readPixels(join(dir, `out/${variant}/grey.jpg`));
+      const corner = differingBox({ ...px, at: (x, y) => (x >= px.width / 2 && y >= px.height / 2 ? px.at(x, y) : [...GREY]) }, GREY, 24);
+      expect(corner, variant).toBeDefined();
+      expect(colourDistance(meanColour(px, 0, 0, px.width / 2, px.height / 2), GREY), variant).toBeLessThanOrEqual(2);
+      if (variant === 'thumb') expect(corner!.height).toBeGreaterThanOrEqual(11);
+    }
+  });
+
+  it('reads img-pipeline.config.json from cwd (its watermark applies), and --no-watermark overrides it', async () => {
+    const dir = await workspace({ 'in/grey.jpg': 'cases/grey.jpg' });
+    await writeFile(join(dir, 'img-pipeline.config.json'), JSON.stringify({ watermark: { text: 'Config mark' } }));
+    expect((await runCli(['in', '--out', 'with'], { cwd: dir })).code).toBe(0);
+    expect(differingBox(await readPixels(join(dir, 'with/thumb/grey.jpg')), GREY, 24)).toBeDefined();
+    expect((await runCli(['in', '--out', 'without', '--no-watermark'], { cwd: dir })).code).toBe(0);
+    for (const variant of ['thumb', 'medium']) expect(differingBox(await readPixels(join(dir, `without/${variant}/grey.jpg`)), GREY, 6), variant).toBeUndefined();
+  });
+
+  it('turns an EXIF-rotated photo upright, flattens transparency, strips GPS and converts CMYK, in one run', async () => {
+    const dir = await workspace({ 'in/rotated-exif6.jpg': 'cases/rotated-exif6.jpg', 'in/transparent.png': 'cases/transparent.png', 'in/gps.jpg': 'cases/gps.jpg', 'in/cmyk.jpg': 'cases/cmyk.jpg' });
+    expect((await runCli(['in', '--out', 'out', '-f', 'jpeg,png,webp'], { cwd: dir })).code).toBe(0);
+
+    const rotated = await readPixels(join(dir, 'out/medium/rotated-exif6.jpg'));
+    expect([rotated.width, rotated.height]).toEqual([150, 300]);
+    expect(colourDistance(meanColour(rotated, 0, 0, 150, 120), [220, 20, 20])).toBeLessThan(30);
+    expect(colourDistance(meanColour(rotated, 0, 180, 150, 300), [20, 20, 220])).toBeLessThan(30);
+    const rotatedThumb = await readMetadata(join(dir, 'out/thumb/rotated-exif6.jpg'));
+    expect(rotatedThumb.height! / rotatedThumb.width!).toBeCloseTo(2, 1);
+
+    const flat = await readPixels(join(dir, 'out/thumb/transparent.jpg'));
+    expect(colourDistance(flat.at(3, 30), [255, 255, 255])).toBeLessThan(10);
+    for (const ext of ['png', 'webp']) {
+      const kept = await readPixels(join(dir, `out/thumb/transparent.${ext}`));
+      expect(kept.channels, ext).toBe(4);
+      expect(kept.at(3, 30)[3], ext).toBe(0);
+      expect(kept.at(kept.width - 4, 30)[3], ext).toBe(255);
+    }
+
+    for (const ext of ['jpg', 'png', 'webp']) {
+      const meta = await readMetadata(join(dir, `out/medium/gps.${ext}`));
+      expect(meta.exif, ext).toBeUndefined();
+      expect(meta.xmp, ext).toBeUndefined();
+    }
+
+    const cmyk = await readMetadata(join(dir, 'out/thumb/cmyk.jpg'));
+    expect([cmyk.space, cmyk.channels]).toEqual(['srgb', 3]);
+    const [r, g, b] = meanColour(await readPixels(join(dir, 'out/thumb/cmyk.jpg')), 0, 0, cmyk.width!, cmyk.height!) as [number, number, number];
+    expect(r).toBeGreaterThan(170);
+    expect(Math.max(g, b)).toBeLessThan(70);
+  });
+
+  it("flattens onto --background '#ff0000'", async () => {
+    const dir = await workspace({ 'in/transparent.png': 'cases/transparent.png' });
+    expect((await runCli(['in', '--out', 'out', '--background', '#ff0000'], { cwd: dir })).code).toBe(0);
+    expect(colourDistance((await readPixels(join(dir, 'out/thumb/transparent.jpg'))).at(3, 30), [255, 0, 0])).toBeLessThan(20);
+  });
+
+  it('embeds an ICC profile (and no EXIF) with --keep-metadata icc', async () => {
+    const dir = await workspace({ 'in/gps.jpg': 'cases/gps.jpg' });
+    expect((await runCli(['in', '--out', 'out', '--keep-metadata', 'icc'], { cwd: dir })).code).toBe(0);
+    const meta = await readMetadata(join(dir, 'out/thumb/gps.jpg'));
+    expect(meta.icc).toBeDefined();
+    expect(meta.exif).toBeUndefined();
+  });
+
+  it('reads 16-bit, greyscale, TIFF, AVIF, WebP and GIF inputs', async () => {
+    const names = ['cases/sixteen-bit.png', 'cases/greyscale.png', 'cases/tiff-photo.tiff', 'cases/avif-photo.avif', 'images/meadow.webp', 'cases/animated.gif'];
+    const dir = await workspace(Object.fromEntries(names.map((n) => [`in/${basename(n)}`, n])));
+    const result = await runCli(['in', '--out', 'out', '--json'], { cwd: dir });
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ processed: 6, failed: 0 });
+    for (const name of names.map((n) => basename(n).replace(/\.[^.]+$/, ''))) {
+      const meta = await readMetadata(join(dir, `out/thumb/${name}.jpg`));
+      expect([meta.format, meta.channels], name).toEqual(['jpeg', 3]);
+    }
+    const grey = await readPixels(join(dir, 'out/thumb/greyscale.jpg'));
+    const [r, g, b] = grey.at(60, 40) as [number, number, number];
+    expect(Math.max(Math.abs(r - g), Math.abs(g - b))).toBeLessThanOrEqual(4);
+  });
+});
+
+describe('bad input', () => {
+  it('fails each bad file alone with a one-line reason naming it, processes the good ones, exit 1', async () => {
+    const bad = ['empty.jpg', 'not-an-image.jpg', 'truncated.jpg', 'pixel-bomb.png', 'vector.svg'];
+    const dir = await workspace({ ...Object.fromEntries(bad.map((b) => [`in/${b}`, `bad/${b}`])), 'in/good.jpg': 'cases/grey.jpg', 'in/zz-good.png': 'cases/transparent.png' });
+    const before = await hashTree(join(dir, 'in'));
+    const result = await runCli(['in', '--out', 'out'], { cwd: dir });
+    expect(result.code).toBe(1);
+    const lines = result.stderr.split('\n');
+    const reasons = {
+      'empty.jpg': /empty/,
+      'not-an-image.jpg': /not a readable image/,
+      'truncated.jpg': /corrupt or truncated/,
+      'pixel-bomb.png': /30000×30000.*limits\.maxPixels/,
+      'vector.svg': /SVG.*refused/,
+    };
+    for (const [name, reason] of Object.entries(reasons)) {
+      const matching = lines.filter((l) => l.includes(`in/${name}`) && l.startsWith('failed'));
+      expect(matching, name).toHaveLength(1);
+      expect(matching[0], name).toMatch(reason);
+    }
+    expect(result.stderr).toMatch(/2 processed, 0 skipped, 5 failed/);
+    expect((await listFiles(join(dir, 'out'))).filter((f) => !f.startsWith('.'))).toEqual(['medium/good.jpg', 'medium/zz-good.jpg', 'thumb/good.jpg', 'thumb/zz-good.jpg']);
+    expect(await hashTree(join(dir, 'in'))).toEqual(before);
+  });
+
+  it('processes SVG with --allow-svg', async () => {
+    const dir = await workspace({ 'in/vector.svg': 'bad/vector.svg' });
+    expect((await runCli(['in', '--out', 'out', '--allow-svg'], { cwd: dir })).code).toBe(0);
+    expect((await readMetadata(join(dir, 'out/thumb/vector.jpg'))).width).toBe(100);
+  });
+
+  it('refuses files over --max-file-size and images over --max-pixels', async () => {
+    const dir = await workspace({ 'in/grey.jpg': 'cases/grey.jpg', 'in/landscape.jpg': 'images/landscape.jpg' });
+    const bySize = await runCli(['in', '--out', 'a', '--max-file-size', '10kb', '--json'], { cwd: dir });
+    expect(bySize.code).toBe(1);
+    expect(JSON.parse(bySize.stdout).files.find((f: { input: string }) => f.input.endsWith('landscape.jpg'))).toMatchObject({ status: 'failed', error: expect.stringMatching(/limits\.maxFileSize/) });
+    const byPixels = await runCli(['in', '--out', 'b', '--max-pixels', '500000', '--json'], { cwd: dir });
+    expect(byPixels.code).toBe(1);
+    expect(JSON.parse(byPixels.stdout)).toMatchObject({ processed: 1, failed: 1 });
+  });
+});
+
+describe('exit code 2: usage and config errors, nothing written', () => {
+  it.each([
+    ['a bad config value flag', ['--quality', '500'], /quality: .*100.*received 500/],
+    ['an unknown --format', ['--format', 'jpeg,gif'], /formats\.1: .*received "gif"/],
+    ['a missing input path', ['missing-folder'], /missing-folder does not exist/],
+    ['an unknown flag', ['--bogus'], /unknown option '--bogus'/],
+    ['a malformed --sizes', ['--sizes', 'thumb'], /--sizes: expected name=WIDTHxHEIGHT/],
+    ['a bad --watermark-position', ['--watermark', 'x', '--watermark-position', 'middle'], /watermark\.position: .*received "middle"/],
+  ])('%s', async (_what, args, message) => {
+    const dir = await workspace({ 'in/grey.jpg': 'cases/grey.jpg' });
+    const result = await runCli(['in', '--out', 'out', ...args], { cwd: dir });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expect(result.stdout).toBe('');
+    expect(await exists(join(dir, 'out'))).toBe(false);
+  });
+
+  it('a bad config file: names the file, the field, what was expected and what was received', async () => {
+    const dir = await workspace({ 'in/grey.jpg': 'cases/grey.jpg' });
+    await writeFile(join(dir, 'img-pipeline.config.json'), JSON.stringify({ quality: 'high', sizes: { thumb: { width: -3, height: 10 } } }));
+    const result = await runCli(['in', '--out', 'out', '--json'], { cwd: dir });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('img-pipeline.config.json');
+    expect(result.stderr).toMatch(/quality: expected number, received "high" \(string\)/);
+    expect(result.stderr).toMatch(/sizes\.thumb\.width: .*1.*received -3 \(number\)/);
+    expect(result.stdout).toBe('');
+    expect(await exists(join(dir, 'out'))).toBe(false);
+  });
+
+  it('a missing --config file', async () => {
+    const dir = await workspace({ 'in/grey.jpg': 'cases/grey.jpg' });
+    const result = await runCli(['in', '--out', 'out', '--config', 'nope.json'], { cwd: dir });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/nope\.json/);
+    expect(await exists(join(dir, 'out'))).toBe(false);
+  });
+});
+
+describe('config precedence: defaults < file < flags', () => {
+  it('takes the file over the defaults and the flags over the file', async () => {
+    const dir = await workspace({ 'in/l.jpg': 'images/landscape.jpg' });
+    await writeFile(join(dir, 'my.json'), JSON.stringify({ sizes: { tiny: { width: 32, height: 32 } }, formats: ['png'] }));
+    expect((await runCli(['in', '--out', 'a', '-c', 'my.json'], { cwd: dir })).code).toBe(0);
+    expect((await listFiles(join(dir, 'a'))).filter((f) => !f.startsWith('.'))).toEqual(['tiny/l.png']);
+    expect((await readMetadata(join(dir, 'a/tiny/l.png'))).width).toBe(32);
+    expect((await runCli(['in', '--out', 'b', '-c', 'my.json', '-f', 'webp'], { cwd: dir })).code).toBe(0);
+    expect((await listFiles(join(dir, 'b'))).filter((f) => !f.startsWith('.'))).toEqual(['tiny/l.webp']);
+  });
+});
+
+describe('--json and --dry-run', () => {
+  it('--json: stdout is exactly one JSON document with counts and each file with its outputs', async () => {
+    const dir = await workspace({ 'in/a.jpg': 'cases/grey.jpg', 'in/b.jpg': 'bad/empty.jpg' });
+    const result = await runCli(['in', '--out', 'out', '--json'], { cwd: dir });
+    expect(result.code).toBe(1);
+    expect(result.stdout.trim().split('\n')).toHaveLength(1);
+    const doc = JSON.parse(result.stdout);
+    expect(doc).toMatchObject({ processed: 1, skipped: 0, failed: 1 });
+    expect(doc.files).toHaveLength(2);
+    const a = doc.files.find((f: { input: string }) => f.input.endsWith('a.jpg'));
+    expect(a).toMatchObject({ input: join(dir, 'in/a.jpg'), status: 'processed' });
+    expect(a.error).toBeUndefined();
+    expect(a.outputs).toEqual([
+      { variant: 'thumb', format: 'jpeg', path: join(dir, 'out/thumb/a.jpg'), width: 128, height: 85, bytes: (await stat(join(dir, 'out/thumb/a.jpg'))).size },
+      { variant: 'medium', format: 'jpeg', path: join(dir, 'out/medium/a.jpg'), width: 512, height: 341, bytes: (await stat(join(dir, 'out/medium/a.jpg'))).size },
+    ]);
+    expect(doc.files.find((f: { input: string }) => f.input.endsWith('b.jpg'))).toMatchObject({ status: 'failed', error: expect.stringMatching(/empty/), outputs: [] });
+    // Human messages go to stderr.
+    expect(result.stderr).toMatch(/1 processed, 0 skipped, 1 failed/);
+  });
+
+  it('--dry-run lists the planned files and writes nothing', async () => {
+    const dir = await workspace({ 'in/2024/cat.PNG': 'images/2024/cat.PNG', 'in/a.jpg': 'cases/grey.jpg' });
+    const result = await runCli(['in', '--out', 'out', '--dry-run'], { cwd: dir });
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain(`would process ${join(dir, 'in/2024/cat.PNG')} -> ${join(dir, 'out/thumb/2024/cat.jpg')}, ${join(dir, 'out/medium/2024/cat.jpg')}`);
+    expect(result.stderr).toMatch(/Dry run: 2 to process/);
+    expect(await exists(join(dir, 'out'))).toBe(false);
+    const json = await runCli(['in', '--out', 'out', '--dry-run', '--json'], { cwd: dir });
+    const doc = JSON.parse(json.stdout);
+    expect(doc.files.map((f: { status: string }) => f.status)).toEqual(['planned', 'planned']);
+    expect(doc.files[0].outputs.map((o: { path: string }) => o.path)).toEqual([join(dir, 'out/thumb/2024/cat.jpg'), join(dir, 'out/medium/2024/cat.jpg')]);
+    expect(await exists(join(dir, 'out'))).toBe(false);
+  });
+});
+
+describe('incremental runs', () => {
+  it('skips up-to-date inputs, reprocesses on a config change or --force, and only a touched input otherwise', async () => {
+    const dir = await workspace({ 'in/a.jpg': 'cases/grey.jpg', 'in/b.jpg': 'cases/gps.jpg', 'in/c.png': 'cases/transparent.png' });
+    const run = async (...args: string[]) => {
+      const result = await runCli(['in', '--out', 'out', '--json', ...args], { cwd: dir });
+      expect(result.code).toBe(0);
+      return JSON.parse(result.stdout) as { processed: number; skipped: number; files: { input: string; status: string }[] };
+    };
+    expect(await run()).toMatchObject({ processed: 3, skipped: 0 });
+    const second = await run();
+    expect(second).toMatchObject({ processed: 0, skipped: 3 });
+    expect(second.files.every((f) => f.status === 'skipped')).toBe(true);
+    expect(await run('--quality', '60')).toMatchObject({ processed: 3, skipped: 0 });
+    expect(await run('--quality', '60')).toMatchObject({ processed: 0, skipped: 3 });
+    expect(await run('--quality', '60', '--watermark', 'Acme')).toMatchObject({ processed: 3, skipped: 0 });
+    expect(await run('--quality', '60', '--watermark', 'Acme', '--force')).toMatchObject({ processed: 3, skipped: 0 });
+    // Touch one source: a newer mtime than its outputs.
+    const later = new Date(Date.now() + 60_000);
+    await utimes(join(dir, 'in/b.jpg'), later, later);
+    const touched = await run('--quality', '60', '--watermark', 'Acme');
+    expect(touched).toMatchObject({ processed: 1, skipped: 2 });
+    expect(touched.files.find((f) => f.status === 'processed')!.input).toBe(join(dir, 'in/b.jpg'));
+  });
+
+  it('reprocesses an input whose output was deleted', async () => {
+    const dir = await workspace({ 'in/a.jpg': 'cases/grey.jpg', 'in/b.jpg': 'cases/gps.jpg' });
+    expect((await runCli(['in', '--out', 'out'], { cwd: dir })).code).toBe(0);
+    await import('node:fs/promises').then((fs) => fs.rm(join(dir, 'out/medium/a.jpg')));
+    const result = await runCli(['in', '--out', 'out', '--json'], { cwd: dir });
+    expect(JSON.parse(result.stdout)).toMatchObject({ processed: 1, skipped: 1 });
+    expect(await exists(join(dir, 'out/medium/a.jpg'))).toBe(true);
+  });
+
+  it('never processes its own outputs when --out is inside the input folder', async () => {
+    const dir = await workspace({ 'photos/a.jpg': 'cases/grey.jpg', 'photos/2024/cat.PNG': 'images/2024/cat.PNG' });
+    const first = await runCli(['photos', '--out', 'photos/processed', '--json'], { cwd: dir });
+    expect(JSON.parse(first.stdout)).toMatchObject({ processed: 2, failed: 0 });
+    const second = await runCli(['photos', '--out', 'photos/processed', '--json', '--force'], { cwd: dir });
+    const doc = JSON.parse(second.stdout);
+    expect(doc).toMatchObject({ processed: 2, skipped: 0, failed: 0 });
+    expect(doc.files.map((f: { input: string }) => f.input).sort()).toEqual([join(dir, 'photos/2024/cat.PNG'), join(dir, 'photos/a.jpg')]);
+    expect((await listFiles(join(dir, 'photos/processed'))).filter((f) => !f.startsWith('.'))).toEqual(['medium/2024/cat.jpg', 'medium/a.jpg', 'thumb/2024/cat.jpg', 'thumb/a.jpg']);
+  });
+});
+
+describe('interruption', () => {
+  async function manyCopies(n: number, from: string): Promise<string> {
+    const dir = await makeTempDir();
+    await mkdir(join(dir, 'in'));
+    const data = await readFile(fixture(from));
+    await Promise.all(Array.from({ length: n }, (_, i) => writeFile(join(dir, 'in', `p${String(i).padStart(3, '0')}.jpg`), data)));
+    return dir;
+  }
+
+  it('Ctrl-C stops scheduling, exits 130, prints the summary and leaves no partial or temp files', async () => {
+    // AVIF encoding is slow (~0.4 s a file), so the run is far from done when the signal lands.
+    const dir = await manyCopies(12, 'images/landscape.jpg');
+    const { child, done } = spawnCli(['in', '--out', 'out', '-j', '1', '-f', 'avif'], { cwd: dir });
+    await waitFor(async () => (await listFiles(join(dir, 'out'))).some((f) => f.endsWith('.avif') && !f.split('/').pop()!.startsWith('.')));
+    child.kill('SIGINT');
+    const result = await done;
+    expect(result.code).toBe(130);
+    expect(result.stderr).toMatch(/Interrupted: \d+ processed, 0 skipped, 0 failed/);
+    expect(result.stderr).not.toMatch(ANSI);
+    const outputs = await expectOnlyCompleteImages(join(dir, 'out'), false);
+    expect(outputs.length).toBeGreaterThan(0);
+    expect(outputs.length).toBeLessThan(24);
+    // Whole inputs only: every input has both variants or neither.
+    const stems = (variant: string) => outputs.filter((f) => f.startsWith(`${variant}/`)).map((f) => f.slice(variant.length + 1)).sort();
+    expect(stems('thumb')).toEqual(stems('medium'));
+  });
+
+  it('kill -9 mid-run leaves only complete images at output paths (hidden temp files may remain)', async () => {
+    const dir = await manyCopies(60, 'images/landscape.jpg');
+    const { child, done } = spawnCli(['in', '--out', 'out', '-j', '2', '-f', 'jpeg,webp'], { cwd: dir });
+    await waitFor(async () => (await listFiles(join(dir, 'out'))).filter((f) => !f.split('/').pop()!.startsWith('.')).length >= 6);
+    child.kill('SIGKILL');
+    const result = await done;
+    expect(result.signal).toBe('SIGKILL');
+    const outputs = await expectOnlyCompleteImages(join(dir, 'out'), true);
+    expect(outputs.length).toBeGreaterThanOrEqual(6);
+    expect(outputs.length).toBeLessThan(240);
+  });
+});

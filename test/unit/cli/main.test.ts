@@ -1,0 +1,65 @@
+import { CommanderError } from 'commander';
+import { describe, expect, it } from 'vitest';
+import { buildProgram, EXIT, reportFatal } from '../../../src/cli/main.js';
+import { ConfigError, InputError, PipelineError, StorageError } from '../../../src/errors.js';
+
+function capture() {
+  let text = '';
+  return { stream: { write: (s: string) => ((text += s), true), isTTY: false } as unknown as NodeJS.WriteStream, text: () => text };
+}
+
+describe('reportFatal', () => {
+  it('maps config errors and missing inputs to exit code 2, others to 1, in one line', () => {
+    const cases: [unknown, number][] = [
+      [new ConfigError('CONFIG_INVALID', 'invalid configuration'), EXIT.usage],
+      [new StorageError('LOCAL_NOT_FOUND', 'input x does not exist'), EXIT.usage],
+      [new StorageError('LOCAL_WRITE_FAILED', 'disk full'), EXIT.failed],
+      [new InputError('INPUT_EMPTY', 'empty'), EXIT.failed],
+      [new PipelineError('PIPELINE_FAILED', 'boom'), EXIT.failed],
+      [new Error('surprise'), EXIT.failed],
+    ];
+    for (const [error, code] of cases) {
+      const out = capture();
+      expect(reportFatal(error, out.stream, false)).toBe(code);
+      expect(out.text()).toMatch(/^img-pipeline: .+\n$/);
+    }
+  });
+
+  it('prints the stack and cause only with --verbose', () => {
+    const error = new ConfigError('CONFIG_INVALID', 'bad', { cause: new Error('root cause') });
+    const quiet = capture();
+    reportFatal(error, quiet.stream, false);
+    expect(quiet.text()).not.toMatch(/ at |root cause/);
+    const verbose = capture();
+    reportFatal(error, verbose.stream, true);
+    expect(verbose.text()).toMatch(/caused by: .*root cause/);
+  });
+});
+
+describe('buildProgram', () => {
+  const io = () => {
+    const stdout = capture();
+    const stderr = capture();
+    return { stdout, stderr, io: { cwd: process.cwd(), stdout: stdout.stream, stderr: stderr.stream, signal: new AbortController().signal } };
+  };
+
+  it('documents every flag of the issue in --help', async () => {
+    const { io: streams, stdout } = io();
+    const error = await buildProgram(streams, () => undefined).parseAsync(['node', 'img-pipeline', 'run', '--help']).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CommanderError);
+    for (const flag of ['--out', '--config', '--sizes', '--fit', '--format', '--quality', '--watermark ', '--watermark-image', '--watermark-position', '--watermark-opacity', '--no-watermark', '--background', '--keep-metadata', '--concurrency', '--force', '--dry-run', '--json', '--quiet', '--verbose']) {
+      expect(stdout.text(), flag).toContain(flag);
+    }
+    expect(stdout.text()).toMatch(/-o, --out/);
+    expect(stdout.text()).toMatch(/-j, --concurrency/);
+    expect(stdout.text()).toMatch(/-f, --format/);
+    expect(stdout.text()).toMatch(/-q, --quality/);
+  });
+
+  it('rejects an unknown flag as a usage error', async () => {
+    const { io: streams, stderr } = io();
+    const error = await buildProgram(streams, () => undefined).parseAsync(['node', 'img-pipeline', 'in', '--bogus']).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CommanderError);
+    expect(stderr.text()).toMatch(/unknown option '--bogus'/);
+  });
+});

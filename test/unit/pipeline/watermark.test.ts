@@ -1,0 +1,126 @@
+import { existsSync } from 'node:fs';
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import { GRAVITIES, configSchema, type Gravity, type WatermarkSpec } from '../../../src/config/schema.js';
+import { ConfigError } from '../../../src/errors.js';
+import { DEFAULT_FONT_FILE, fitMark, MIN_TEXT_HEIGHT, placeMark, prepareWatermark } from '../../../src/pipeline/watermark.js';
+
+const spec = (over: Record<string, unknown> = {}): WatermarkSpec => configSchema.parse({ watermark: { text: '© Acme', ...over } }).watermark!;
+
+describe('placeMark (9 gravities)', () => {
+  const expected: Record<Gravity, { left: number; top: number }> = {
+    'top-left': { left: 5, top: 5 },
+    top: { left: 80, top: 5 },
+    'top-right': { left: 155, top: 5 },
+    left: { left: 5, top: 40 },
+    center: { left: 80, top: 40 },
+    right: { left: 155, top: 40 },
+    'bottom-left': { left: 5, top: 75 },
+    bottom: { left: 80, top: 75 },
+    'bottom-right': { left: 155, top: 75 },
+  };
+  it.each(GRAVITIES)('puts a 40×20 mark at %s of a 200×100 canvas with a 5 px margin', (gravity) => {
+    expect(placeMark(gravity, 200, 100, 40, 20, 5)).toEqual(expected[gravity]);
+  });
+
+  it('never places a mark at a negative offset', () => {
+    for (const gravity of GRAVITIES) {
+      const { left, top } = placeMark(gravity, 30, 30, 40, 40, 5);
+      expect(left).toBeGreaterThanOrEqual(0);
+      expect(top).toBeGreaterThanOrEqual(0);
+    }
+  });
+});
+
+describe('fitMark', () => {
+  it('makes the mark `size` × the output width', () => {
+    const { w, h } = fitMark(spec({ size: 0.25 }), false, 1000, 800, 400, 100);
+    expect(w).toBe(250);
+    expect(h).toBe(63);
+  });
+
+  it('keeps the glyphs of a text mark legible on a 128 px thumbnail', () => {
+    // A wide, short text raster: 0.3 × 128 px wide would leave it ~6 px tall.
+    const { h } = fitMark(spec(), true, 128, 85, 443, 92);
+    // The raster carries a 12% halo above and below the glyphs.
+    expect(h / 1.24).toBeGreaterThanOrEqual(MIN_TEXT_HEIGHT - 0.5);
+    expect(MIN_TEXT_HEIGHT).toBeGreaterThanOrEqual(11);
+  });
+
+  it('never runs off the canvas, whatever the size, text length and position', () => {
+    const canvases = [[128, 85], [128, 128], [85, 128], [16, 16], [512, 341], [40, 300], [300, 40]] as const;
+    const marks = [[443, 92], [4000, 90], [90, 4000], [50, 50], [1, 1]] as const;
+    for (const [width, height] of canvases) {
+      for (const [mw, mh] of marks) {
+        for (const size of [0.05, 0.3, 1]) {
+          for (const isText of [true, false]) {
+            const s = spec({ size, margin: 0.05 });
+            const { w, h, margin } = fitMark(s, isText, width, height, mw, mh);
+            for (const gravity of GRAVITIES) {
+              const { left, top } = placeMark(gravity, width, height, w, h, margin);
+              const where = `${gravity} ${w}x${h} on ${width}x${height}`;
+              expect(left, where).toBeGreaterThanOrEqual(0);
+              expect(top, where).toBeGreaterThanOrEqual(0);
+              if (w > 1 && h > 1) {
+                expect(left + w, where).toBeLessThanOrEqual(width);
+                expect(top + h, where).toBeLessThanOrEqual(height);
+              }
+            }
+          }
+        }
+      }
+    }
+  });
+});
+
+describe('prepareWatermark', () => {
+  it('draws text with the font file shipped in the package (no system fonts needed)', async () => {
+    expect(DEFAULT_FONT_FILE).toMatch(/node_modules\/dejavu-fonts-ttf\/.*\.ttf$/);
+    expect(existsSync(DEFAULT_FONT_FILE)).toBe(true);
+    const overlay = (await (await prepareWatermark(spec({ opacity: 1 }))).overlayFor(512, 341))!;
+    const { width, height } = overlay.raw!;
+    // Count the bright glyph pixels: a missing font renders nothing or a thin fallback.
+    const data = overlay.input as Buffer;
+    let lit = 0;
+    for (let i = 0; i < width * height; i++) if (data[i * 4]! > 200 && data[i * 4 + 3]! > 200) lit += 1;
+    expect(lit).toBeGreaterThan(width * height * 0.1);
+    expect(width).toBeGreaterThan(height * 3);
+  });
+
+  it('applies the opacity to the mark', async () => {
+    const alphaMax = async (opacity: number) => {
+      const overlay = (await (await prepareWatermark(spec({ opacity }))).overlayFor(512, 341))!;
+      const data = overlay.input as Buffer;
+      let max = 0;
+      for (let i = 3; i < data.length; i += 4) max = Math.max(max, data[i]!);
+      return max;
+    };
+    expect(await alphaMax(1)).toBe(255);
+    expect(Math.abs((await alphaMax(0.6)) - 153)).toBeLessThanOrEqual(2);
+  });
+
+  it('renders once per output size and reuses it', async () => {
+    const marker = await prepareWatermark(spec());
+    const first = marker.overlayFor(128, 85);
+    expect(marker.overlayFor(128, 85)).toBe(first);
+    expect(await marker.overlayFor(512, 341)).not.toBe(await first);
+  });
+
+  it('uses an image mark', async () => {
+    const logo = await sharp({ create: { width: 40, height: 20, channels: 4, background: '#ff00ffff' } }).png().toBuffer();
+    const marker = await prepareWatermark(configSchema.parse({ watermark: { image: 'logo.png', size: 0.5 } }).watermark!, { image: logo });
+    const overlay = (await marker.overlayFor(200, 100))!;
+    expect(overlay.raw).toMatchObject({ width: 100, height: 50 });
+    expect(overlay).toMatchObject({ left: 97, top: 47 });
+  });
+
+  it('fails as a config error when the mark image is not an image', async () => {
+    const error = await prepareWatermark(configSchema.parse({ watermark: { image: 'logo.png' } }).watermark!, { image: Buffer.from('nope') }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toMatch(/watermark image logo\.png/);
+  });
+
+  it('leaves a canvas too small for any mark unmarked', async () => {
+    expect(await (await prepareWatermark(spec())).overlayFor(2, 2)).toBeUndefined();
+  });
+});

@@ -1,0 +1,156 @@
+import { EventEmitter } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { describe, expect, it } from 'vitest';
+import { STATE_KEY } from '../../../src/pipeline/layout.js';
+import { runPipeline, type RunEvent, type RunOptions } from '../../../src/runner/run-pipeline.js';
+import type { Sink, SinkEntry, Source, SourceEntry, WriteOptions } from '../../../src/storage/types.js';
+import { fixture } from '../../helpers/paths.js';
+import { pipelineFor } from '../../helpers/pipeline.js';
+import { readMetadata } from '../../helpers/pixels.js';
+
+/** An in-memory source: key -> bytes, with mtimes the test controls. */
+class MemorySource implements Source {
+  readonly uri = 'mem://in';
+  readonly reads: string[] = [];
+  constructor(readonly files: Map<string, { data: Buffer; mtimeMs: number }>) {}
+  async *list(): AsyncIterable<SourceEntry> {
+    for (const [key, { data, mtimeMs }] of this.files) yield { key, uri: `mem://in/${key}`, size: data.length, mtimeMs };
+  }
+  async read(entry: SourceEntry): Promise<Buffer> {
+    this.reads.push(entry.key);
+    return this.files.get(entry.key)!.data;
+  }
+}
+
+/** An in-memory sink that records the order of writes and their clock. */
+class MemorySink implements Sink {
+  readonly uri = 'mem://out';
+  readonly objects = new Map<string, { data: Buffer; mtimeMs: number; options: WriteOptions }>();
+  readonly writes: string[] = [];
+  clock = 10_000;
+  async *list(): AsyncIterable<SinkEntry> {
+    for (const [key, o] of this.objects) yield { key, mtimeMs: o.mtimeMs, size: o.data.length };
+  }
+  async readText(key: string): Promise<string | undefined> {
+    return this.objects.get(key)?.data.toString('utf8');
+  }
+  async write(key: string, data: Buffer, options: WriteOptions): Promise<void> {
+    this.clock += 1;
+    this.writes.push(key);
+    this.objects.set(key, { data, mtimeMs: this.clock, options });
+  }
+  uriOf(key: string): string {
+    return `mem://out/${key}`;
+  }
+}
+
+const files = async (...paths: [key: string, fixture: string][]) =>
+  new Map(await Promise.all(paths.map(async ([key, path]) => [key, { data: await readFile(fixture(path)), mtimeMs: 1_000 }] as const)));
+
+async function run(source: MemorySource, sink: MemorySink, over: Partial<RunOptions> = {}, config = {}) {
+  return runPipeline({ sources: [source], sink, pipeline: await pipelineFor(config), concurrency: 2, collectFiles: true, ...over });
+}
+
+describe('runPipeline', () => {
+  it('processes every image into the layout, ignores non-images, and reports each file', async () => {
+    const source = new MemorySource(await files(['2024/cat.PNG', 'images/2024/cat.PNG'], ['a.jpg', 'cases/grey.jpg'], ['notes.txt', 'bad/not-an-image.jpg']));
+    const sink = new MemorySink();
+    const report = await run(source, sink);
+    expect(report).toMatchObject({ processed: 2, skipped: 0, failed: 0, interrupted: false });
+    expect([...sink.objects.keys()].sort()).toEqual([STATE_KEY, 'medium/2024/cat.jpg', 'medium/a.jpg', 'thumb/2024/cat.jpg', 'thumb/a.jpg']);
+    const cat = report.files.find((f) => f.input === 'mem://in/2024/cat.PNG')!;
+    expect(cat.outputs).toEqual([
+      { variant: 'thumb', format: 'jpeg', path: 'mem://out/thumb/2024/cat.jpg', width: 128, height: 96, bytes: sink.objects.get('thumb/2024/cat.jpg')!.data.length },
+      { variant: 'medium', format: 'jpeg', path: 'mem://out/medium/2024/cat.jpg', width: 320, height: 240, bytes: sink.objects.get('medium/2024/cat.jpg')!.data.length },
+    ]);
+    expect((await readMetadata(sink.objects.get('thumb/2024/cat.jpg')!.data)).format).toBe('jpeg');
+    expect(sink.objects.get('thumb/a.jpg')!.options.contentType).toBe('image/jpeg');
+    expect(report.bytesIn).toBe(source.files.get('2024/cat.PNG')!.data.length + source.files.get('a.jpg')!.data.length);
+    expect(report.bytesOut).toBe([...sink.objects].filter(([k]) => k !== STATE_KEY).reduce((s, [, o]) => s + o.data.length, 0));
+  });
+
+  it('fails each bad file on its own and still processes the good ones', async () => {
+    const source = new MemorySource(await files(
+      ['empty.jpg', 'bad/empty.jpg'], ['good1.jpg', 'cases/grey.jpg'], ['not-an-image.jpg', 'bad/not-an-image.jpg'], ['truncated.jpg', 'bad/truncated.jpg'],
+      ['pixel-bomb.png', 'bad/pixel-bomb.png'], ['vector.svg', 'bad/vector.svg'], ['good2.png', 'cases/transparent.png'],
+    ));
+    const sink = new MemorySink();
+    const report = await run(source, sink);
+    expect(report).toMatchObject({ processed: 2, failed: 5 });
+    const failed = Object.fromEntries(report.files.filter((f) => f.status === 'failed').map((f) => [f.input.split('/').pop(), f.code]));
+    expect(failed).toEqual({ 'empty.jpg': 'INPUT_EMPTY', 'not-an-image.jpg': 'INPUT_NOT_IMAGE', 'truncated.jpg': 'INPUT_CORRUPT', 'pixel-bomb.png': 'INPUT_TOO_MANY_PIXELS', 'vector.svg': 'INPUT_REFUSED' });
+    for (const f of report.files.filter((f) => f.status === 'failed')) {
+      expect(f.error).toBeTruthy();
+      expect(f.error).not.toContain('\n');
+      expect(f.outputs).toEqual([]);
+    }
+    expect([...sink.objects.keys()].filter((k) => k.startsWith('thumb/')).sort()).toEqual(['thumb/good1.jpg', 'thumb/good2.jpg']);
+  });
+
+  it('records the config fingerprint before the first output, then skips fresh inputs on a rerun', async () => {
+    const source = new MemorySource(await files(['a.jpg', 'cases/grey.jpg'], ['b.jpg', 'cases/gps.jpg']));
+    const sink = new MemorySink();
+    await run(source, sink);
+    expect(sink.writes[0]).toBe(STATE_KEY);
+    const writes = sink.writes.length;
+    const again = await run(source, sink);
+    expect(again).toMatchObject({ processed: 0, skipped: 2 });
+    expect(again.files.every((f) => f.status === 'skipped' && f.reason === 'up to date')).toBe(true);
+    expect(sink.writes.length).toBe(writes);
+    expect(source.reads).toEqual(expect.arrayContaining(['a.jpg', 'b.jpg']));
+    expect(source.reads).toHaveLength(2);
+  });
+
+  it('reprocesses everything after a config change, and only a touched input otherwise', async () => {
+    const source = new MemorySource(await files(['a.jpg', 'cases/grey.jpg'], ['b.jpg', 'cases/gps.jpg']));
+    const sink = new MemorySink();
+    await run(source, sink);
+    expect(await run(source, sink, {}, { quality: 60 })).toMatchObject({ processed: 2, skipped: 0 });
+    expect(await run(source, sink, {}, { quality: 60 })).toMatchObject({ processed: 0, skipped: 2 });
+    source.files.get('b.jpg')!.mtimeMs = sink.clock + 1;
+    const touched = await run(source, sink, {}, { quality: 60 });
+    expect(touched).toMatchObject({ processed: 1, skipped: 1 });
+    expect(touched.files.find((f) => f.status === 'processed')!.input).toBe('mem://in/b.jpg');
+    expect(await run(source, sink, { force: true }, { quality: 60 })).toMatchObject({ processed: 2, skipped: 0 });
+  });
+
+  it('writes nothing on a dry run and reports the planned outputs', async () => {
+    const source = new MemorySource(await files(['a.jpg', 'cases/grey.jpg']));
+    const sink = new MemorySink();
+    const report = await run(source, sink, { dryRun: true });
+    expect(sink.writes).toEqual([]);
+    expect(source.reads).toEqual([]);
+    expect(report).toMatchObject({ planned: 1, processed: 0 });
+    expect(report.files[0]!.outputs.map((o) => o.path)).toEqual(['mem://out/thumb/a.jpg', 'mem://out/medium/a.jpg']);
+  });
+
+  it('emits found, file and listed events for a renderer', async () => {
+    const source = new MemorySource(await files(['a.jpg', 'cases/grey.jpg'], ['b.txt', 'bad/not-an-image.jpg'], ['c.jpg', 'bad/empty.jpg']));
+    const events = new EventEmitter<{ event: [RunEvent] }>();
+    const seen: RunEvent[] = [];
+    events.on('event', (e) => seen.push(e));
+    await run(source, new MemorySink(), { events });
+    expect(seen.filter((e) => e.type === 'found').map((e) => (e as { total: number }).total)).toEqual([1, 2]);
+    expect(seen.filter((e) => e.type === 'file')).toHaveLength(2);
+    expect(seen.find((e) => e.type === 'listed')).toEqual({ type: 'listed', total: 2 });
+  });
+
+  it('keeps only counts unless asked to collect file reports', async () => {
+    const source = new MemorySource(await files(['a.jpg', 'cases/grey.jpg']));
+    const report = await run(source, new MemorySink(), { collectFiles: false });
+    expect(report.processed).toBe(1);
+    expect(report.files).toEqual([]);
+  });
+
+  it('stops scheduling when aborted and says it was interrupted', async () => {
+    const grey = await readFile(fixture('cases/grey.jpg'));
+    const source = new MemorySource(new Map(Array.from({ length: 20 }, (_, i) => [`p${String(i).padStart(2, '0')}.jpg`, { data: grey, mtimeMs: 1 }])));
+    const controller = new AbortController();
+    const events = new EventEmitter<{ event: [RunEvent] }>();
+    events.on('event', (e) => e.type === 'file' && controller.abort());
+    const report = await run(source, new MemorySink(), { signal: controller.signal, events, concurrency: 1 });
+    expect(report.interrupted).toBe(true);
+    expect(report.processed).toBeGreaterThanOrEqual(1);
+    expect(report.processed).toBeLessThan(5);
+  });
+});
