@@ -91,6 +91,16 @@ describe('processImage: orientation and colour', () => {
     expect([out['medium.jpeg']!.width, out['medium.jpeg']!.height]).toEqual([150, 300]);
   });
 
+  it('converts a Display P3 input through its profile, not by reinterpreting its numbers as sRGB', async () => {
+    // sharp converts sRGB (200,100,50) to P3 numbers when it tags the file, so the file stores other values.
+    const p3 = await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 200, g: 100, b: 50 } } }).withIccProfile('p3').png().toBuffer();
+    const stored = meanColour(await readPixels(await sharp(p3, { ignoreIcc: true }).png().toBuffer()), 0, 0, 64, 64);
+    expect(colourDistance(stored, [200, 100, 50])).toBeGreaterThan(10);
+    const [output] = await processImage(p3, await pipelineFor({ formats: ['png'] }));
+    const seen = meanColour(await readPixels(output!.data), 0, 0, output!.width, output!.height);
+    expect(colourDistance(seen, [200, 100, 50])).toBeLessThan(4);
+  });
+
   it('converts CMYK to 3-channel sRGB and red stays red', async () => {
     const out = await processFixture('cases/cmyk.jpg', { formats: ['jpeg', 'png'] });
     for (const key of ['thumb.jpeg', 'thumb.png', 'medium.jpeg']) {
