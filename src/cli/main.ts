@@ -2,12 +2,18 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { describeError, ImgPipelineError } from '../errors.js';
 import { runCommand, type Io, type RunCommandOptions } from './commands/run.js';
-import { addPipelineOptions } from './options.js';
+import { addPipelineOptions, addS3Options } from './options.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 /** Exit codes: 0 success, 1 some inputs failed, 2 usage or config error (nothing written), 130 interrupted. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
+
+/**
+ * Storage errors that mean nothing could start because of what was asked for: a missing input (local path
+ * or bucket), or S3 settings that cannot work. They are raised before anything is written.
+ */
+const USAGE_CODES = new Set(['LOCAL_NOT_FOUND', 'S3_NO_SUCH_BUCKET', 'S3_NO_CREDENTIALS', 'S3_NO_REGION', 'S3_WRONG_REGION', 'DEPLOY_REFUSED', 'NO_CREDENTIALS', 'NO_REGION', 'NO_SUCH_BUCKET', 'WRONG_REGION']);
 
 /** Maps an error that escaped a command to its exit code, printing one line (the stack only with --verbose). */
 export function reportFatal(error: unknown, stderr: NodeJS.WritableStream, verbose: boolean): number {
@@ -15,7 +21,7 @@ export function reportFatal(error: unknown, stderr: NodeJS.WritableStream, verbo
   if (verbose && error instanceof Error) stderr.write(`${error.stack ?? ''}\n${error.cause ? `caused by: ${String((error.cause as Error).stack ?? error.cause)}\n` : ''}`);
   if (error instanceof ImgPipelineError) {
     // Config, missing inputs and refused setups are found before anything is written.
-    return error.kind === 'config' || error.code === 'LOCAL_NOT_FOUND' ? EXIT.usage : EXIT.failed;
+    return error.kind === 'config' || USAGE_CODES.has(error.code) ? EXIT.usage : EXIT.failed;
   }
   return EXIT.failed;
 }
@@ -23,7 +29,7 @@ export function reportFatal(error: unknown, stderr: NodeJS.WritableStream, verbo
 /** Builds the command tree; `io` is injected so tests can run it in-process. */
 export function buildProgram(io: Io, setExitCode: (code: number) => void): Command {
   const program = new Command('img-pipeline')
-    .description('Resize images into named variants (thumb 128x128, medium 512x512), watermark and encode them.\nInputs and outputs are local files and folders.')
+    .description('Resize images into named variants (thumb 128x128, medium 512x512), watermark and encode them.\nInputs and outputs are local files and folders, or S3 prefixes (s3://bucket/prefix/).')
     .version(version)
     .showHelpAfterError('(run img-pipeline --help for usage)')
     .exitOverride()
@@ -32,10 +38,10 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void): Comma
   const run = program
     .command('run', { isDefault: true })
     .description('process images: img-pipeline [run] <input...> --out <dir>')
-    .argument('<input...>', 'image files or folders (scanned recursively; images picked by extension)')
-    .option('-o, --out <dir>', 'output folder', './processed')
+    .argument('<input...>', 'image files or folders (scanned recursively; images picked by extension), or s3://bucket/prefix/')
+    .option('-o, --out <dir>', 'output folder or s3://bucket/prefix/', './processed')
     .addOption(new Option('-j, --concurrency <n>', 'images processed at once (default: number of CPU cores)'));
-  addPipelineOptions(run)
+  addS3Options(addPipelineOptions(run))
     .option('--force', 'reprocess inputs whose outputs are up to date')
     .option('--dry-run', 'list what would be processed and write nothing')
     .option('--json', 'print one JSON report on stdout (messages go to stderr)')
@@ -44,13 +50,19 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void): Comma
     .addHelpText('after', `
 Output layout: <out>/<variant>/<path relative to the input, with the format's extension>
   photos/2024/cat.PNG  ->  processed/thumb/2024/cat.jpg, processed/medium/2024/cat.jpg
+  s3://in/uploads/2024/cat.PNG  ->  s3://out/thumb/2024/cat.jpg (keys relative to the input prefix)
+
+S3: the standard AWS credential chain (environment, profiles, SSO, roles), or --profile. Outputs carry
+  x-amz-meta-img-pipeline-output and are never processed again; a destination inside the source is refused.
 
 Exit codes: 0 all processed or skipped, 1 some inputs failed, 2 usage or config error, 130 interrupted.
 
 Examples:
   img-pipeline ./photos --out ./processed
   img-pipeline ./photos --watermark "© Acme" -j 4
-  img-pipeline photo.jpg --format jpeg,webp,avif --sizes thumb=128x128,medium=512x512,large=1024x1024`)
+  img-pipeline photo.jpg --format jpeg,webp,avif --sizes thumb=128x128,medium=512x512,large=1024x1024
+  img-pipeline s3://my-uploads/uploads/ --out s3://my-processed/ --dry-run --json
+  img-pipeline s3://bucket/in/ --out s3://bucket/out/ --endpoint http://127.0.0.1:9000 --region us-east-1`)
     .action(async (inputs: string[], opts: RunCommandOptions) => {
       setExitCode(await runCommand(inputs, opts, io));
     });

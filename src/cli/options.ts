@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { FITS, FORMATS, GRAVITIES, METADATA_MODES, CROP_POSITIONS, type ConfigInput } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 
@@ -24,6 +24,31 @@ export function addPipelineOptions(command: Command): Command {
     .option('--max-pixels <n>', 'refuse inputs with more pixels than this (default 100000000)')
     .option('--max-file-size <size>', 'refuse inputs larger than this, e.g. 50MB (default 50MB)')
     .option('--allow-svg', 'process SVG input (refused by default: untrusted markup)');
+}
+
+/** Flags for S3 inputs and outputs (the `s3` config section); `run` has them, `deploy` may add them too. */
+export function addS3Options(command: Command): Command {
+  return command
+    .option('--profile <name>', 'AWS profile for S3 (default: the standard credential chain)')
+    .option('--region <region>', 'AWS region of the buckets (default: AWS_REGION or the profile\'s region)')
+    .option('--endpoint <url>', 'S3-compatible endpoint, path-style (MinIO, R2, LocalStack); AWS_ENDPOINT_URL_S3 also works')
+    .option('--max-attempts <n>', 'attempts per S3 request, retries included (default 5)')
+    .option('--cache-control <value>', 'Cache-Control of uploaded outputs (default "public, max-age=31536000, immutable")')
+    // Keys per ListObjectsV2 page: only tests need anything but S3's 1000.
+    .addOption(new Option('--s3-page-size <n>').hideHelp());
+}
+
+/** The `s3` config layer from the S3 flags; undefined when none is given, so the file's values stand. */
+function s3Flags(opts: Record<string, unknown>): Record<string, unknown> | undefined {
+  const str = (name: string) => (typeof opts[name] === 'string' ? (opts[name] as string) : undefined);
+  const fields = {
+    profile: str('profile'),
+    region: str('region'),
+    endpoint: str('endpoint'),
+    maxAttempts: number(str('maxAttempts')),
+    cacheControl: str('cacheControl'),
+  };
+  return Object.values(fields).some((v) => v !== undefined) ? fields : undefined;
 }
 
 function number(value: string | undefined): number | string | undefined {
@@ -98,6 +123,7 @@ export function pipelineFlags(opts: Record<string, unknown>): PipelineFlags {
     watermark,
     limits: Object.values(limits).some((v) => v !== undefined) ? limits : undefined,
     concurrency: number(str('concurrency')),
+    s3: s3Flags(opts),
   } as ConfigInput;
   return { layer, sizeOverrides: sizesFlag === undefined ? { ...(fit ? { fit } : {}), ...(crop ? { position: crop } : {}) } : {} };
 }

@@ -39,7 +39,8 @@ export function formatSummary(report: RunReport, dryRun: boolean): string {
   if (dryRun) return `Dry run: ${report.planned} to process, ${report.skipped} skipped, ${report.failed} would fail; nothing written (${time}).`;
   const saving = report.bytesIn > 0 ? ` (${Math.round((1 - report.bytesOut / report.bytesIn) * 100)}% smaller)` : '';
   const head = report.interrupted ? 'Interrupted: ' : '';
-  return `${head}${report.processed} processed, ${report.skipped} skipped, ${report.failed} failed in ${time}; ${formatBytes(report.bytesIn)} in -> ${formatBytes(report.bytesOut)} out${saving}.`;
+  const transferred = report.bytesTransferred !== undefined ? `; ${formatBytes(report.bytesTransferred)} transferred` : '';
+  return `${head}${report.processed} processed, ${report.skipped} skipped, ${report.failed} failed in ${time}; ${formatBytes(report.bytesIn)} in -> ${formatBytes(report.bytesOut)} out${saving}${transferred}.`;
 }
 
 /** The `--json` document: exactly what the report holds, with the summary counts first. */
@@ -51,6 +52,6 @@ export function toJson(report: RunReport): string {
     ...(f.reason !== undefined ? { reason: f.reason } : {}),
     outputs: f.outputs,
   }));
-  const { processed, skipped, failed, planned, bytesIn, bytesOut, elapsedMs, interrupted } = report;
-  return JSON.stringify({ processed, skipped, failed, planned, bytesIn, bytesOut, elapsedMs, interrupted, files });
+  const { processed, skipped, failed, planned, bytesIn, bytesOut, bytesTransferred, elapsedMs, interrupted } = report;
+  return JSON.stringify({ processed, skipped, failed, planned, bytesIn, bytesOut, bytesTransferred, elapsedMs, interrupted, files });
 }

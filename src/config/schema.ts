@@ -58,6 +58,8 @@ const s3Schema = z.strictObject({
   profile: z.string().min(1).optional(),
   endpoint: z.url().optional(),
   maxAttempts: z.number().int().min(1).max(20).default(5),
+  /** The SDK's retry modes; `adaptive` also rate-limits the client after throttling (503 SlowDown). */
+  retryMode: z.enum(['standard', 'adaptive']).default('standard'),
   cacheControl: z.string().min(1).default('public, max-age=31536000, immutable'),
 });
 

@@ -35,6 +35,8 @@ export interface RunReport {
   planned: number;
   bytesIn: number;
   bytesOut: number;
+  /** Bytes downloaded plus uploaded, when an input or the output is remote (S3). */
+  bytesTransferred?: number;
   elapsedMs: number;
   interrupted: boolean;
   files: FileReport[];
@@ -114,7 +116,7 @@ export async function runPipeline(options: RunOptions): Promise<RunReport> {
     emit({ type: 'file', file });
   };
 
-  type Work = { job: Exclude<Job, { action: 'ignore' }>; source: Source };
+  type Work = { job: Exclude<Job, { action: 'ignore' }>; source: Source; input?: Promise<Buffer> };
   async function* work(): AsyncGenerator<Work> {
     for (const source of options.sources) {
       for await (const entry of source.list(signal)) {
@@ -122,38 +124,48 @@ export async function runPipeline(options: RunOptions): Promise<RunReport> {
         if (job.action === 'ignore') continue;
         total += 1;
         emit({ type: 'found', total });
-        yield { job, source };
+        // Read ahead: runJobs pulls at most `concurrency` items beyond those running, so their downloads
+        // overlap the images being processed instead of leaving a core idle, and memory stays bounded.
+        const input = job.action === 'process' && !options.dryRun ? source.read(job.entry, signal) : undefined;
+        input?.catch(() => undefined); // awaited by executeJob; this only keeps an early failure from being "unhandled"
+        yield { job, source, ...(input ? { input } : {}) };
       }
     }
     emit({ type: 'listed', total });
   }
 
-  await runJobs(work(), async ({ job, source }) => record(await executeJob(job, source, sink, pipeline, options.dryRun ?? false, signal)), { concurrency: options.concurrency, ...(signal ? { signal } : {}) });
+  await runJobs(work(), async ({ job, source, input }) => record(await executeJob(job, source, sink, pipeline, options.dryRun ?? false, signal, input)), { concurrency: options.concurrency, ...(signal ? { signal } : {}) });
   report.interrupted = signal?.aborted ?? false;
+  const transferred = [...options.sources, sink].flatMap((s) => (s.bytesTransferred === undefined ? [] : [s.bytesTransferred]));
+  if (transferred.length > 0) report.bytesTransferred = transferred.reduce((a, b) => a + b, 0);
   report.elapsedMs = Math.round(performance.now() - started);
   return report;
 }
 
-/** Reads, processes and writes one job; never throws. */
-export async function executeJob(job: Exclude<Job, { action: 'ignore' }>, source: Source, sink: Sink, pipeline: Pipeline, dryRun: boolean, signal?: AbortSignal): Promise<FileReport> {
+/** Reads (unless `prefetched` already is), processes and writes one job; never throws. */
+export async function executeJob(job: Exclude<Job, { action: 'ignore' }>, source: Source, sink: Sink, pipeline: Pipeline, dryRun: boolean, signal?: AbortSignal, prefetched?: Promise<Buffer>): Promise<FileReport> {
   const { entry } = job;
   const planned = job.outputs.map((o) => ({ variant: o.variant, format: o.format, path: sink.uriOf(o.key) }));
   if (job.action === 'skip') return { input: entry.uri, status: 'skipped', reason: job.reason, bytesIn: entry.size, outputs: [] };
   if (job.action === 'fail') return { input: entry.uri, status: 'failed', error: job.reason, code: job.code, bytesIn: entry.size, outputs: [] };
   if (dryRun) return { input: entry.uri, status: 'planned', bytesIn: entry.size, outputs: planned };
   try {
-    const input = await source.read(entry, signal);
+    const input = await (prefetched ?? source.read(entry, signal));
     const results = await processImage(input, pipeline);
-    const outputs: OutputReport[] = [];
-    for (const [i, result] of results.entries()) {
-      const key = job.outputs[i]!.key;
-      await sink.write(key, result.data, { contentType: CONTENT_TYPES[result.format], metadata: outputMetadata(entry) }, signal);
-      outputs.push({ variant: result.variant, format: result.format, path: sink.uriOf(key), width: result.width, height: result.height, bytes: result.data.length });
-    }
+    // Outputs are written side by side: on S3 each write is a round trip that would otherwise hold the slot.
+    const outputs: OutputReport[] = await Promise.all(
+      results.map(async (result, i) => {
+        const key = job.outputs[i]!.key;
+        await sink.write(key, result.data, { contentType: CONTENT_TYPES[result.format], metadata: outputMetadata(entry) }, signal);
+        return { variant: result.variant, format: result.format, path: sink.uriOf(key), width: result.width, height: result.height, bytes: result.data.length };
+      }),
+    );
     return { input: entry.uri, status: 'processed', bytesIn: input.length, outputs };
   } catch (error) {
     const code = error instanceof ImgPipelineError ? error.code : 'UNEXPECTED';
     if (code === 'INPUT_IS_OUTPUT') return { input: entry.uri, status: 'skipped', reason: describeError(error), bytesIn: entry.size, outputs: [] };
+    // A download cut short by Ctrl-C: nothing was written, and the next run picks it up.
+    if (code === 'INTERRUPTED') return { input: entry.uri, status: 'skipped', reason: 'interrupted before it was processed', bytesIn: entry.size, outputs: [] };
     return { input: entry.uri, status: 'failed', error: describeError(error), code, bytesIn: entry.size, outputs: [] };
   }
 }

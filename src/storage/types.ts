@@ -29,6 +29,8 @@ export interface Source {
   /** Every entry under the root, streamed as it is found (S3 pages arrive while work goes on). */
   list(signal?: AbortSignal): AsyncIterable<SourceEntry>;
   read(entry: SourceEntry, signal?: AbortSignal): Promise<Buffer>;
+  /** Payload bytes downloaded so far, for sources that go over the network (S3). */
+  readonly bytesTransferred?: number;
 }
 
 /** Where outputs go. Writes are atomic: a reader never sees a partial object at `key`. */
@@ -40,4 +42,6 @@ export interface Sink {
   write(key: string, data: Buffer, options: WriteOptions, signal?: AbortSignal): Promise<void>;
   /** The URI an output key will have, for reports. */
   uriOf(key: string): string;
+  /** Payload bytes uploaded (and state read back) so far, for sinks that go over the network (S3). */
+  readonly bytesTransferred?: number;
 }

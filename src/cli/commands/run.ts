@@ -2,7 +2,10 @@ import { EventEmitter } from 'node:events';
 import { loadConfig } from '../../config/load.js';
 import { configureSharp, preparePipeline } from '../../pipeline/process.js';
 import { runPipeline, type RunEvent } from '../../runner/run-pipeline.js';
-import { openSink, openSources } from '../../storage/resolve.js';
+import type { Config } from '../../config/schema.js';
+import { ConfigError } from '../../errors.js';
+import { openSink, openSources, type S3Access } from '../../storage/resolve.js';
+import { isS3Uri } from '../../storage/s3.js';
 import { chooseProgressMode, renderProgress } from '../progress.js';
 import { formatSummary, toJson } from '../report.js';
 import { pipelineFlags } from '../options.js';
@@ -23,14 +26,36 @@ export interface Io {
   stderr: NodeJS.WriteStream;
   /** Aborted on Ctrl-C. */
   signal: AbortSignal;
+  /** The environment, read here at the edge only (default: process.env). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** The run's one S3 client, built only when an input or the output is an `s3://` URI. */
+async function s3AccessFor(locations: readonly string[], config: Config, opts: RunCommandOptions, env: NodeJS.ProcessEnv): Promise<S3Access | undefined> {
+  if (!locations.some(isS3Uri)) return undefined;
+  const pageSizeFlag = opts['s3PageSize'];
+  const pageSize = pageSizeFlag === undefined ? undefined : Number(pageSizeFlag);
+  if (pageSize !== undefined && !(Number.isInteger(pageSize) && pageSize >= 1 && pageSize <= 1000)) {
+    throw new ConfigError('FLAG_INVALID', `--s3-page-size: expected an integer from 1 to 1000, received "${String(pageSizeFlag)}"`);
+  }
+  // The SDK reads AWS_ENDPOINT_URL_S3 itself; path-style addressing goes with it, as it does with --endpoint.
+  const customEndpoint = Boolean(env['AWS_ENDPOINT_URL_S3'] ?? env['AWS_ENDPOINT_URL']);
+  // We support Node 20 (package.json engines); the SDK's seven-line notice about its own future Node
+  // requirement would otherwise open every S3 run. A user who sets the variable keeps their choice.
+  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+  // Imported here so local-only runs never load the AWS SDK.
+  const { createS3Client } = await import('../../storage/s3-client.js');
+  const client = createS3Client(config.s3, { forcePathStyle: customEndpoint });
+  return { client, cacheControl: config.s3.cacheControl, ...(pageSize ? { pageSize } : {}) };
 }
 
 /** `img-pipeline run`: returns the exit code (0 all good, 1 some files failed, 130 interrupted). */
 export async function runCommand(inputs: string[], opts: RunCommandOptions, io: Io): Promise<number> {
   const { layer, sizeOverrides } = pipelineFlags(opts);
   const { config } = await loadConfig({ cwd: io.cwd, file: opts.config, flags: layer, sizeOverrides });
-  const sources = await openSources(inputs, opts.out);
-  const sink = openSink(opts.out);
+  const s3 = await s3AccessFor([...inputs, opts.out], config, opts, io.env ?? process.env);
+  const sources = await openSources(inputs, opts.out, { s3, variants: Object.keys(config.sizes), signal: io.signal });
+  const sink = openSink(opts.out, { s3 });
   const pipeline = await preparePipeline(config);
   configureSharp(config.concurrency);
 
@@ -47,15 +72,19 @@ export async function runCommand(inputs: string[], opts: RunCommandOptions, io: 
       concurrency: config.concurrency,
       force: opts.force ?? false,
       dryRun: opts.dryRun ?? false,
+      // Zero-byte keys in S3 are console placeholders, not broken images; an empty local file is an error.
+      skipEmpty: inputs.every(isS3Uri),
       signal: io.signal,
       collectFiles: json,
       events,
     });
   } finally {
     stop();
+    s3?.client.destroy();
   }
   if (json) io.stdout.write(`${toJson(report)}\n`);
-  if (!opts.quiet || report.failed > 0) io.stderr.write(`${formatSummary(report, opts.dryRun ?? false)}\n`);
+  // Always, --quiet included: it drops the per-file lines, not the summary (see --help).
+  io.stderr.write(`${formatSummary(report, opts.dryRun ?? false)}\n`);
   if (report.interrupted) return 130;
   return report.failed > 0 ? 1 : 0;
 }

@@ -1,0 +1,377 @@
+import type { ListObjectsV2CommandOutput, S3Client } from '@aws-sdk/client-s3';
+import { ConfigError, ImgPipelineError, InputError, StorageError } from '../errors.js';
+import { joinKey, OUTPUT_MARKER, relativeTo, STATE_KEY } from '../pipeline/layout.js';
+import type { Sink, SinkEntry, Source, SourceEntry, WriteOptions } from './types.js';
+
+// Loaded on first use, so a run over local folders never pays for importing the SDK (~0.1 s a process).
+let sdk: Promise<typeof import('@aws-sdk/client-s3')> | undefined;
+let storage: Promise<typeof import('@aws-sdk/lib-storage')> | undefined;
+const loadSdk = () => (sdk ??= import('@aws-sdk/client-s3'));
+const loadStorage = () => (storage ??= import('@aws-sdk/lib-storage'));
+
+/** A bucket and a key prefix, as written in `s3://bucket/prefix`. */
+export interface S3Location {
+  bucket: string;
+  /** Everything after `bucket/`, verbatim ('' for the whole bucket). */
+  prefix: string;
+}
+
+/** The IAM action a request needs, named in AccessDenied messages. */
+export type S3Action = 's3:ListBucket' | 's3:GetObject' | 's3:PutObject';
+
+/** Whether a CLI argument names an S3 location rather than a local path. */
+export function isS3Uri(value: string): boolean {
+  return /^s3:\/\//i.test(value);
+}
+
+// Lenient on purpose: older us-east-1 buckets may hold upper case and underscores, and S3-compatible
+// stores have their own rules. The server has the last word.
+const BUCKET_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/;
+
+/** Splits `s3://bucket/prefix` into its bucket and prefix; throws ConfigError for anything else. */
+export function parseS3Uri(uri: string): S3Location {
+  const match = /^s3:\/\/([^/]*)(?:\/(.*))?$/is.exec(uri);
+  const bucket = match?.[1] ?? '';
+  if (!match || !BUCKET_PATTERN.test(bucket)) {
+    throw new ConfigError('S3_URI_INVALID', `expected an S3 URI like s3://bucket/prefix/, received "${uri}"`);
+  }
+  return { bucket, prefix: match[2] ?? '' };
+}
+
+/** The prefix as a folder: '' or ending in '/', so `s3://b/in` never lists `in2/`. */
+export function folderPrefix(prefix: string): string {
+  return prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`;
+}
+
+/** `s3://bucket/key` for reports. Keys stay as they are (spaces, unicode, '+'), like the AWS CLI prints them. */
+export function formatS3Uri(bucket: string, key: string): string {
+  return `s3://${bucket}/${key}`;
+}
+
+type SdkError = Error & {
+  code?: string;
+  Code?: string;
+  Region?: string;
+  Endpoint?: string;
+  hostname?: string;
+  address?: string;
+  port?: number;
+  errors?: SdkError[];
+  $metadata?: { httpStatusCode?: number };
+  $response?: { headers?: Record<string, string | undefined> };
+};
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT']);
+
+function regionHint(error: SdkError): string | undefined {
+  const header = error.$response?.headers?.['x-amz-bucket-region'];
+  if (header) return header;
+  if (error.Region) return error.Region;
+  const fromEndpoint = /s3[.-]([a-z0-9-]+)\.amazonaws\.com/i.exec(error.Endpoint ?? '')?.[1];
+  if (fromEndpoint && fromEndpoint !== 'external-1') return fromEndpoint;
+  // AuthorizationHeaderMalformed: "the region 'us-east-1' is wrong; expecting 'eu-west-1'"
+  return /expecting '([a-z0-9-]+)'/i.exec(error.message)?.[1];
+}
+
+function networkCode(error: SdkError): SdkError | undefined {
+  if (error.code && NETWORK_CODES.has(error.code)) return error;
+  // Node's happy-eyeballs connect reports one error per address inside an AggregateError.
+  return error.errors?.find((e) => e.code && NETWORK_CODES.has(e.code));
+}
+
+/**
+ * Turns an SDK error into one line a person can act on, with a stable code; the SDK error stays as `cause`.
+ * `endpoint` is the configured endpoint URL, if any, for "cannot reach" messages.
+ */
+export function toStorageError(error: unknown, action: S3Action, uri: string, endpoint?: string): ImgPipelineError {
+  if (error instanceof ImgPipelineError) return error;
+  const e = (error instanceof Error ? error : new Error(String(error))) as SdkError;
+  const name = e.name === 'Error' || e.name === 'AggregateError' ? (e.Code ?? e.code ?? e.name) : e.name;
+  const status = e.$metadata?.httpStatusCode;
+  const bucket = /^s3:\/\/([^/]*)/.exec(uri)?.[1] ?? uri;
+  const options = { cause: error };
+  if (name === 'CredentialsProviderError' || /could not load credentials/i.test(e.message)) {
+    return new StorageError('S3_NO_CREDENTIALS', `no AWS credentials found (${e.message.split('\n')[0]}): pass --profile, set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run "aws sso login"`, options);
+  }
+  if (/region is missing/i.test(e.message)) {
+    return new StorageError('S3_NO_REGION', 'no AWS region configured: pass --region (or set AWS_REGION, or a region in your profile)', options);
+  }
+  if (name === 'AccessDenied' || name === 'AllAccessDisabled' || (status === 403 && (name === 'Forbidden' || name === '403' || name === 'UnknownError'))) {
+    return new StorageError('S3_ACCESS_DENIED', `AccessDenied: ${action} on ${uri}`, options);
+  }
+  if (name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch' || name === 'ExpiredToken' || name === 'InvalidToken') {
+    return new StorageError('S3_CREDENTIALS_REFUSED', `${name}: the credentials were refused for ${action} on ${uri}; check the profile or keys in use`, options);
+  }
+  if (name === 'NoSuchBucket') {
+    return new StorageError('S3_NO_SUCH_BUCKET', `NoSuchBucket: the bucket ${bucket} does not exist (${action} on ${uri})`, options);
+  }
+  if (name === 'PermanentRedirect' || name === 'AuthorizationHeaderMalformed' || name === 'IllegalLocationConstraintException' || status === 301) {
+    const region = regionHint(e);
+    const hint = region ? `it is in ${region}: run again with --region ${region}` : 'run again with --region set to the bucket\'s region';
+    return new StorageError('S3_WRONG_REGION', `the bucket ${bucket} is in another region (${action} on ${uri}); ${hint}`, options);
+  }
+  const network = networkCode(e);
+  if (network) {
+    const where = endpoint ?? (network.hostname ?? network.address ? `${network.hostname ?? network.address}${network.port ? `:${network.port}` : ''}` : 'the S3 endpoint');
+    return new StorageError('S3_UNREACHABLE', `cannot reach the S3 endpoint ${where} (${network.code}); check --endpoint and the network`, options);
+  }
+  if (name === 'NoSuchKey' || status === 404) {
+    return new StorageError('S3_NO_SUCH_KEY', `NoSuchKey: ${uri} does not exist (it may have been deleted since it was listed)`, options);
+  }
+  if (name === 'PreconditionFailed' || status === 412) {
+    return new StorageError('S3_CHANGED', `${uri} changed since it was listed; run again to process the new version`, options);
+  }
+  if (name === 'SlowDown' || status === 503) {
+    return new StorageError('S3_THROTTLED', `SlowDown: ${action} on ${uri} was throttled after every retry; lower -j or raise --max-attempts`, options);
+  }
+  const detail = e.message && e.message !== name ? `: ${e.message.split('\n')[0]}` : '';
+  return new StorageError('S3_REQUEST_FAILED', `${name}${status ? ` (HTTP ${status})` : ''}: ${action} on ${uri} failed${detail}`, options);
+}
+
+/**
+ * A response body as one Buffer. In Node the body is a Readable: gathering its chunks with Buffer.concat
+ * copies once into memory that is not zero-filled first, which the SDK's transformToByteArray does not
+ * (it showed up at about 3% of an S3 run's main-thread time).
+ */
+async function collectBody(body: { transformToByteArray(): Promise<Uint8Array> }): Promise<Buffer> {
+  if (!(Symbol.asyncIterator in body)) {
+    const bytes = await body.transformToByteArray();
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  }
+  const chunks: Buffer[] = [];
+  let received = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    chunks.push(chunk);
+    received += chunk.length;
+  }
+  return Buffer.concat(chunks, received);
+}
+
+/** A download stopped by Ctrl-C: the runner reports the object as not done rather than as failed. */
+function interrupted(uri: string, cause: unknown): StorageError {
+  return new StorageError('INTERRUPTED', `the download of ${uri} was interrupted`, { cause });
+}
+
+/** The endpoint the client was configured with, as a URL string, or undefined for AWS's own. */
+async function configuredEndpoint(client: S3Client): Promise<string | undefined> {
+  const provider = client.config.endpoint;
+  if (!provider) return undefined;
+  try {
+    const ep = await provider();
+    return `${ep.protocol}//${ep.hostname}${ep.port ? `:${ep.port}` : ''}${ep.path === '/' ? '' : ep.path}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Shared by source and sink: paged listing and error mapping. */
+abstract class S3Prefix {
+  readonly uri: string;
+  protected readonly client: S3Client;
+  protected readonly bucket: string;
+  protected readonly prefix: string;
+  protected transferred = 0;
+
+  constructor(options: { client: S3Client; bucket: string; prefix: string }) {
+    this.client = options.client;
+    this.bucket = options.bucket;
+    this.prefix = options.prefix;
+    this.uri = formatS3Uri(options.bucket, options.prefix);
+  }
+
+  /** Payload bytes downloaded or uploaded so far (listing requests not included). */
+  get bytesTransferred(): number {
+    return this.transferred;
+  }
+
+  protected async fail(error: unknown, action: S3Action, uri: string): Promise<never> {
+    throw toStorageError(error, action, uri, await configuredEndpoint(this.client));
+  }
+
+  /**
+   * Every object under `listPrefix`, one ListObjectsV2 page at a time. The next page is requested as
+   * soon as the current one arrives, so a consumer working through a page rarely waits for the next,
+   * and no more than two pages are ever held.
+   */
+  protected async *listObjects(listPrefix: string, pageSize: number | undefined, signal?: AbortSignal): AsyncGenerator<{ key: string; size: number; lastModified: number; etag: string | undefined }> {
+    const { ListObjectsV2Command } = await loadSdk();
+    const fetchPage = (token: string | undefined): Promise<ListObjectsV2CommandOutput> => {
+      const command = new ListObjectsV2Command({ Bucket: this.bucket, Prefix: listPrefix, ContinuationToken: token, ...(pageSize ? { MaxKeys: pageSize } : {}) });
+      const page = this.client.send(command, { abortSignal: signal }).catch((error: unknown) => this.fail(error, 's3:ListBucket', formatS3Uri(this.bucket, listPrefix)));
+      page.catch(() => undefined); // awaited below; this only keeps an abandoned prefetch from being "unhandled"
+      return page;
+    };
+    let next: Promise<ListObjectsV2CommandOutput> | undefined = fetchPage(undefined);
+    while (next) {
+      const page: ListObjectsV2CommandOutput = await next;
+      next = page.IsTruncated && page.NextContinuationToken && !signal?.aborted ? fetchPage(page.NextContinuationToken) : undefined;
+      for (const object of page.Contents ?? []) {
+        if (object.Key === undefined) continue;
+        yield { key: object.Key, size: object.Size ?? 0, lastModified: object.LastModified?.getTime() ?? 0, etag: object.ETag };
+      }
+      if (signal?.aborted) return;
+    }
+  }
+}
+
+export interface S3SourceOptions {
+  client: S3Client;
+  bucket: string;
+  /** As written after the bucket: `in/` (a folder), `in` (the key `in` and the folder `in/`), or '' (all). */
+  prefix: string;
+  /** Keys per ListObjectsV2 page (S3's maximum and default is 1000); small values exercise paging in tests. */
+  pageSize?: number;
+}
+
+/** Objects under an S3 prefix, listed page by page; keys are reported relative to the prefix. */
+export class S3Source extends S3Prefix implements Source {
+  private readonly pageSize: number | undefined;
+
+  constructor(options: S3SourceOptions) {
+    super(options);
+    this.pageSize = options.pageSize;
+  }
+
+  /** One tiny listing request, so credentials, bucket, region and access fail before anything is written. */
+  async check(signal?: AbortSignal): Promise<void> {
+    const { ListObjectsV2Command } = await loadSdk();
+    try {
+      await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix, MaxKeys: 1 }), { abortSignal: signal });
+    } catch (error) {
+      await this.fail(error, 's3:ListBucket', this.uri);
+    }
+  }
+
+  async *list(signal?: AbortSignal): AsyncIterable<SourceEntry> {
+    for await (const object of this.listObjects(this.prefix, this.pageSize, signal)) {
+      const key = this.relativeKey(object.key);
+      if (key === undefined) continue;
+      yield { key, uri: formatS3Uri(this.bucket, object.key), size: object.size, mtimeMs: object.lastModified, ...(object.etag ? { etag: object.etag } : {}) };
+    }
+  }
+
+  /**
+   * Downloads one object. An object marked as our own output is refused before its body is read.
+   * A body cut off midway is downloaded again (the SDK retries requests, not broken bodies).
+   */
+  async read(entry: SourceEntry, signal?: AbortSignal): Promise<Buffer> {
+    const key = this.fullKey(entry);
+    const { GetObjectCommand } = await loadSdk();
+    const attempts = 3;
+    for (let attempt = 1; ; attempt += 1) {
+      let response;
+      try {
+        // IfMatch: the ETag recorded on the outputs is then the ETag of the bytes they were made from.
+        response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, ...(entry.etag ? { IfMatch: entry.etag } : {}) }), { abortSignal: signal });
+      } catch (error) {
+        if (signal?.aborted) throw interrupted(entry.uri, error);
+        return this.fail(error, 's3:GetObject', entry.uri);
+      }
+      const body = response.Body;
+      if (response.Metadata?.[OUTPUT_MARKER] !== undefined) {
+        (body as { destroy?: () => void } | undefined)?.destroy?.();
+        throw new InputError('INPUT_IS_OUTPUT', `${entry.uri} is an img-pipeline output (x-amz-meta-${OUTPUT_MARKER}); never processed`);
+      }
+      try {
+        if (!body) throw new Error('the response has no body');
+        const bytes = await collectBody(body);
+        if (response.ContentLength !== undefined && bytes.length !== response.ContentLength) {
+          throw new Error(`received ${bytes.length} of ${response.ContentLength} bytes`);
+        }
+        this.transferred += bytes.length;
+        return bytes;
+      } catch (error) {
+        if (signal?.aborted) throw interrupted(entry.uri, error);
+        if (attempt < attempts) continue;
+        throw new StorageError('S3_READ_INCOMPLETE', `the download of ${entry.uri} broke off ${attempts} times: ${(error as Error).message}`, { cause: error });
+      }
+    }
+  }
+
+  private relativeKey(key: string): string | undefined {
+    if (this.prefix === '' || this.prefix.endsWith('/')) return relativeTo(this.prefix, key);
+    // `s3://b/photo.jpg` names one object: like a single local file, it maps to its base name.
+    if (key === this.prefix) return key.slice(key.lastIndexOf('/') + 1);
+    return relativeTo(`${this.prefix}/`, key);
+  }
+
+  private fullKey(entry: SourceEntry): string {
+    const root = formatS3Uri(this.bucket, '');
+    if (!entry.uri.startsWith(root)) throw new StorageError('S3_FOREIGN_ENTRY', `${entry.uri} was not listed from ${this.uri}`);
+    return entry.uri.slice(root.length);
+  }
+}
+
+export interface S3SinkOptions {
+  client: S3Client;
+  bucket: string;
+  /** The destination prefix; `out` and `out/` mean the same folder. */
+  prefix: string;
+  /** Cache-Control of every output object (config `s3.cacheControl`). */
+  cacheControl: string;
+}
+
+/** An S3 destination prefix. Each write is a single PUT (or a completed multipart upload): atomic. */
+export class S3Sink extends S3Prefix implements Sink {
+  private readonly folder: string;
+  private readonly cacheControl: string;
+
+  constructor(options: S3SinkOptions) {
+    const folder = folderPrefix(options.prefix);
+    super({ ...options, prefix: folder });
+    this.folder = folder;
+    this.cacheControl = options.cacheControl;
+  }
+
+  async *list(signal?: AbortSignal): AsyncIterable<SinkEntry> {
+    for await (const object of this.listObjects(this.folder, undefined, signal)) {
+      const key = relativeTo(this.folder, object.key);
+      if (key === undefined) continue;
+      // LastModified is truncated to the second, so an output written in the same second as a local
+      // source was saved would look older than it. It was written by the end of that second.
+      yield { key, mtimeMs: object.lastModified + 999, size: object.size };
+    }
+  }
+
+  async readText(key: string): Promise<string | undefined> {
+    const fullKey = joinKey(this.folder, key);
+    const { GetObjectCommand } = await loadSdk();
+    try {
+      const response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: fullKey }));
+      const text = (await response.Body?.transformToString('utf8')) ?? '';
+      this.transferred += Buffer.byteLength(text);
+      return text;
+    } catch (error) {
+      if ((error as SdkError).name === 'NoSuchKey') return undefined;
+      return this.fail(error, 's3:GetObject', this.uriOf(key));
+    }
+  }
+
+  /** The signal is not passed on: an upload already started completes, so Ctrl-C never wastes finished work. */
+  async write(key: string, data: Buffer, options: WriteOptions, _signal?: AbortSignal): Promise<void> {
+    const { Upload } = await loadStorage();
+    const upload = new Upload({
+      client: this.client,
+      queueSize: 1,
+      params: {
+        Bucket: this.bucket,
+        Key: joinKey(this.folder, key),
+        Body: data,
+        ContentType: options.contentType,
+        // The state file changes when the config does; outputs never change under the same key and fingerprint.
+        CacheControl: key === STATE_KEY ? 'no-cache' : this.cacheControl,
+        Metadata: options.metadata,
+      },
+    });
+    try {
+      await upload.done();
+    } catch (error) {
+      await this.fail(error, 's3:PutObject', this.uriOf(key));
+    }
+    this.transferred += data.length;
+  }
+
+  uriOf(key: string): string {
+    return formatS3Uri(this.bucket, joinKey(this.folder, key));
+  }
+}

@@ -1,0 +1,326 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, ImgPipelineError } from '../../../src/errors.js';
+import { OUTPUT_MARKER, STATE_KEY } from '../../../src/pipeline/layout.js';
+import { openSink, openSources, refuseLoop } from '../../../src/storage/resolve.js';
+import { folderPrefix, parseS3Uri, S3Sink, S3Source, toStorageError } from '../../../src/storage/s3.js';
+import type { SourceEntry } from '../../../src/storage/types.js';
+import { startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js';
+import { getObject, headObject, listKeys, putObject, startS3Server, testClient, type S3Server } from '../../helpers/s3-server.js';
+
+let server: S3Server;
+let proxy: FaultProxy;
+/** Goes through the proxy, so tests can count and break requests. */
+let client: S3Client;
+/** Goes straight to the server, for set-up and checks. */
+let direct: S3Client;
+
+beforeAll(async () => {
+  server = await startS3Server(['unit', 'other']);
+  proxy = await startFaultProxy(server.endpoint);
+  client = testClient(proxy.endpoint, { maxAttempts: 3 });
+  direct = testClient(server.endpoint);
+  await Promise.all([
+    putObject(direct, 'unit', 'in/a.jpg', 'aaaa'),
+    putObject(direct, 'unit', 'in/2024/b.png', 'bb'),
+    putObject(direct, 'unit', 'in/2024/', ''),
+    putObject(direct, 'unit', 'in/my photo é+1.jpg', 'spaces, unicode and plus'),
+    putObject(direct, 'unit', 'in/c.txt', 'c'),
+    putObject(direct, 'unit', 'in/d.webp', 'dd'),
+    putObject(direct, 'unit', 'in2/not-mine.jpg', 'x'),
+    putObject(direct, 'unit', 'in/ours.jpg', 'an output', { [OUTPUT_MARKER]: 'true' }),
+  ]);
+});
+
+afterAll(async () => {
+  client?.destroy();
+  direct?.destroy();
+  await proxy?.close();
+  await server?.stop();
+});
+
+afterEach(() => proxy.reset());
+
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const all: T[] = [];
+  for await (const item of items) all.push(item);
+  return all;
+}
+
+async function caught(promise: Promise<unknown>): Promise<ImgPipelineError> {
+  const error = await promise.then(() => undefined, (e: unknown) => e);
+  expect(error).toBeInstanceOf(ImgPipelineError);
+  return error as ImgPipelineError;
+}
+
+describe('parseS3Uri', () => {
+  it('splits bucket and prefix, keeping the prefix verbatim', () => {
+    expect(parseS3Uri('s3://my-uploads/uploads/2024/')).toEqual({ bucket: 'my-uploads', prefix: 'uploads/2024/' });
+    expect(parseS3Uri('s3://b/my photos/é+1')).toEqual({ bucket: 'b', prefix: 'my photos/é+1' });
+    expect(parseS3Uri('s3://bucket')).toEqual({ bucket: 'bucket', prefix: '' });
+    expect(parseS3Uri('s3://bucket/')).toEqual({ bucket: 'bucket', prefix: '' });
+  });
+
+  it('refuses anything that is not s3://bucket[/prefix] with a ConfigError naming what it received', () => {
+    for (const bad of ['s3://', 's3:///key', 'http://b/k', 'b/k', 's3://-bucket/x']) {
+      expect(() => parseS3Uri(bad)).toThrow(ConfigError);
+      expect(() => parseS3Uri(bad)).toThrow(`received "${bad}"`);
+    }
+  });
+
+  it('treats a prefix without a trailing slash as a folder for destinations', () => {
+    expect(folderPrefix('out')).toBe('out/');
+    expect(folderPrefix('out/')).toBe('out/');
+    expect(folderPrefix('')).toBe('');
+  });
+});
+
+describe('refuseLoop', () => {
+  it('refuses a destination inside the source prefix in the same bucket, explaining the loop', () => {
+    const error = (() => {
+      try {
+        refuseLoop('s3://b/uploads/', 's3://b/uploads/processed/');
+      } catch (e) {
+        return e as ConfigError;
+      }
+      return undefined;
+    })();
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error?.code).toBe('S3_LOOP');
+    expect(error?.message).toContain('inside the source s3://b/uploads/');
+    expect(error?.message).toContain('processed again');
+    expect(() => refuseLoop('s3://b/', 's3://b/processed/')).toThrow(ConfigError);
+    expect(() => refuseLoop('s3://b/uploads', 's3://b/uploads')).toThrow(ConfigError);
+  });
+
+  it('catches outputs that land inside the source through a variant folder', () => {
+    expect(() => refuseLoop('s3://b/site/thumb/', 's3://b/site/', ['thumb', 'medium'])).toThrow('s3://b/site/thumb/');
+    expect(() => refuseLoop('s3://b/site/thumb/', 's3://b/site/', ['small'])).not.toThrow();
+  });
+
+  it('allows other buckets, sibling prefixes and anything local', () => {
+    expect(() => refuseLoop('s3://b/uploads/', 's3://c/uploads/')).not.toThrow();
+    expect(() => refuseLoop('s3://b/in', 's3://b/in2/')).not.toThrow();
+    expect(() => refuseLoop('s3://b/uploads/', 's3://b/')).not.toThrow();
+    expect(() => refuseLoop('./photos', 's3://b/')).not.toThrow();
+    expect(() => refuseLoop('s3://b/', './processed')).not.toThrow();
+  });
+
+  it('is checked by openSources before any request is made', async () => {
+    await expect(openSources(['s3://unit/in/'], 's3://unit/in/out/', { s3: { client, cacheControl: 'x' } })).rejects.toThrow(ConfigError);
+    expect(proxy.requests).toEqual([]);
+  });
+});
+
+describe('S3Source', () => {
+  it('lists keys relative to the prefix across pages, with URI, size, time and ETag', async () => {
+    const source = new S3Source({ client, bucket: 'unit', prefix: 'in/', pageSize: 2 });
+    const entries = await collect(source.list());
+    expect(entries.map((e) => e.key).sort()).toEqual(['2024/', '2024/b.png', 'a.jpg', 'c.txt', 'd.webp', 'my photo é+1.jpg', 'ours.jpg']);
+    const a = entries.find((e) => e.key === 'a.jpg')!;
+    expect(a).toMatchObject({ uri: 's3://unit/in/a.jpg', size: 4 });
+    expect(a.etag).toMatch(/^"[0-9a-f]{32}"$/);
+    expect(Math.abs(a.mtimeMs - Date.now())).toBeLessThan(120_000);
+    expect(proxy.requests.filter((r) => r.op === 'list').length).toBe(4);
+  });
+
+  it('streams: the first entry arrives before the later pages are requested', async () => {
+    const source = new S3Source({ client, bucket: 'unit', prefix: 'in/', pageSize: 1 });
+    for await (const entry of source.list()) {
+      expect(entry.key).toBeTruthy();
+      break;
+    }
+    // The first page, and at most the one prefetched after it, out of seven.
+    expect(proxy.requests.filter((r) => r.op === 'list').length).toBeLessThanOrEqual(2);
+  });
+
+  it('reads "in" as the key in and the folder in/, never in2/', async () => {
+    const keys = (await collect(new S3Source({ client, bucket: 'unit', prefix: 'in' }).list())).map((e) => e.key);
+    expect(keys).toContain('a.jpg');
+    expect(keys).not.toContain('not-mine.jpg');
+    const single = await collect(new S3Source({ client, bucket: 'unit', prefix: 'in/2024/b.png' }).list());
+    expect(single).toEqual([expect.objectContaining({ key: 'b.png', uri: 's3://unit/in/2024/b.png' })]);
+  });
+
+  it('reads keys with spaces, unicode and + byte for byte, and counts the bytes', async () => {
+    const source = new S3Source({ client, bucket: 'unit', prefix: 'in/' });
+    const entry = (await collect(source.list())).find((e) => e.key === 'my photo é+1.jpg')!;
+    expect((await source.read(entry)).toString()).toBe('spaces, unicode and plus');
+    expect(source.bytesTransferred).toBe(24);
+  });
+
+  it('refuses an object that carries the output marker, as INPUT_IS_OUTPUT', async () => {
+    const source = new S3Source({ client, bucket: 'unit', prefix: 'in/' });
+    const entry = (await collect(source.list())).find((e) => e.key === 'ours.jpg')!;
+    const error = await caught(source.read(entry));
+    expect(error.code).toBe('INPUT_IS_OUTPUT');
+    expect(source.bytesTransferred).toBe(0);
+  });
+
+  it('downloads again when a body is cut off midway, and fails with a reason when it always is', async () => {
+    await putObject(direct, 'unit', 'cut/big.jpg', Buffer.alloc(256 * 1024, 7));
+    const source = new S3Source({ client, bucket: 'unit', prefix: 'cut/' });
+    const [entry] = await collect(source.list());
+    let cuts = 0;
+    proxy.rule = (r) => (r.op === 'get' && cuts++ === 0 ? { kind: 'cut-response' } : undefined);
+    const data = await source.read(entry!);
+    expect(data.length).toBe(256 * 1024);
+    expect(data.every((b) => b === 7)).toBe(true);
+    expect(cuts).toBe(2);
+
+    proxy.rule = (r) => (r.op === 'get' ? { kind: 'cut-response' } : undefined);
+    const error = await caught(source.read(entry!));
+    expect(error.code).toBe('S3_READ_INCOMPLETE');
+    expect(error.message).toContain('s3://unit/cut/big.jpg');
+  });
+
+  it('stops a download on abort and says it was interrupted, not failed', async () => {
+    const source = new S3Source({ client, bucket: 'unit', prefix: 'in/' });
+    const entry = (await collect(source.list())).find((e) => e.key === 'a.jpg')!;
+    proxy.rule = (r) => (r.op === 'get' ? { kind: 'delay', ms: 2000 } : undefined);
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 50);
+    const started = Date.now();
+    const error = await caught(source.read(entry, controller.signal));
+    expect(error.code).toBe('INTERRUPTED');
+    expect(Date.now() - started).toBeLessThan(1500);
+  });
+
+  it('downloads only the version it listed (If-Match), and says so when the object changed since', async () => {
+    const source = new S3Source({ client, bucket: 'unit', prefix: 'in/' });
+    const entry = (await collect(source.list())).find((e) => e.key === 'a.jpg')!;
+    await source.read(entry);
+    expect(proxy.requests.find((r) => r.op === 'get')!.headers['if-match']).toBe(entry.etag);
+    proxy.rule = (r) => (r.op === 'get' ? { kind: 'error', status: 412, code: 'PreconditionFailed', message: 'At least one of the pre-conditions you specified did not hold' } : undefined);
+    const error = await caught(source.read(entry));
+    expect(error.code).toBe('S3_CHANGED');
+    expect(error.message).toContain('s3://unit/in/a.jpg changed since it was listed');
+  });
+
+  it('fails a read with "AccessDenied: s3:GetObject on s3://bucket/key"', async () => {
+    const source = new S3Source({ client, bucket: 'unit', prefix: 'in/' });
+    const entry = (await collect(source.list())).find((e) => e.key === 'a.jpg')!;
+    proxy.rule = (r) => (r.op === 'get' ? { kind: 'error', status: 403, code: 'AccessDenied', message: 'Access Denied' } : undefined);
+    const error = await caught(source.read(entry));
+    expect(error.code).toBe('S3_ACCESS_DENIED');
+    expect(error.message).toBe('AccessDenied: s3:GetObject on s3://unit/in/a.jpg');
+  });
+
+  it('checks the bucket up front: NoSuchBucket, a bucket in another region, AccessDenied', async () => {
+    const missing = await caught(new S3Source({ client, bucket: 'nope', prefix: 'x/' }).check());
+    expect(missing.code).toBe('S3_NO_SUCH_BUCKET');
+    expect(missing.message).toContain('the bucket nope does not exist');
+
+    proxy.rule = () => ({ kind: 'error', status: 301, code: 'PermanentRedirect', message: 'The bucket you are attempting to access must be addressed using the specified endpoint.', headers: { 'x-amz-bucket-region': 'eu-west-1' }, extra: { Endpoint: 'unit.s3.eu-west-1.amazonaws.com', Bucket: 'unit' } });
+    const redirect = await caught(new S3Source({ client, bucket: 'unit', prefix: 'in/' }).check());
+    expect(redirect.code).toBe('S3_WRONG_REGION');
+    expect(redirect.message).toContain('--region eu-west-1');
+
+    proxy.rule = () => ({ kind: 'error', status: 400, code: 'AuthorizationHeaderMalformed', message: "The authorization header is malformed; the region 'us-east-1' is wrong; expecting 'ap-southeast-2'", extra: { Region: 'ap-southeast-2' } });
+    const malformed = await caught(new S3Source({ client, bucket: 'unit', prefix: 'in/' }).check());
+    expect(malformed.code).toBe('S3_WRONG_REGION');
+    expect(malformed.message).toContain('--region ap-southeast-2');
+
+    proxy.rule = () => ({ kind: 'error', status: 403, code: 'AccessDenied' });
+    const denied = await caught(new S3Source({ client, bucket: 'unit', prefix: 'in/' }).check());
+    expect(denied.message).toBe('AccessDenied: s3:ListBucket on s3://unit/in/');
+  });
+
+  it('names the endpoint it cannot reach', async () => {
+    const unreachable = testClient('http://127.0.0.1:1', { maxAttempts: 1 });
+    try {
+      const error = await caught(new S3Source({ client: unreachable, bucket: 'unit', prefix: '' }).check());
+      expect(error.code).toBe('S3_UNREACHABLE');
+      expect(error.message).toContain('http://127.0.0.1:1');
+      expect(error.message).toContain('ECONNREFUSED');
+    } finally {
+      unreachable.destroy();
+    }
+  });
+
+  it('retries 500 and 503 SlowDown up to maxAttempts, then fails with a reason', async () => {
+    let failures = 0;
+    proxy.rule = (r) => (r.op === 'list' && failures++ < 2 ? { kind: 'error', status: failures === 1 ? 500 : 503, code: failures === 1 ? 'InternalError' : 'SlowDown' } : undefined);
+    expect((await collect(new S3Source({ client, bucket: 'unit', prefix: 'in/' }).list())).length).toBe(7);
+
+    proxy.reset();
+    proxy.rule = (r) => (r.op === 'list' ? { kind: 'error', status: 503, code: 'SlowDown', message: 'Please reduce your request rate.' } : undefined);
+    const error = await caught(collect(new S3Source({ client, bucket: 'unit', prefix: 'in/' }).list()));
+    expect(error.code).toBe('S3_THROTTLED');
+    expect(proxy.requests.filter((r) => r.op === 'list').length).toBe(3);
+  });
+});
+
+describe('S3Sink', () => {
+  const entry: SourceEntry = { key: 'a.jpg', uri: 's3://unit/in/a.jpg', size: 4, mtimeMs: 0, etag: '"abc"' };
+
+  it('writes with Content-Type, Cache-Control and metadata, under the prefix as a folder', async () => {
+    const sink = new S3Sink({ client, bucket: 'other', prefix: 'site', cacheControl: 'public, max-age=60' });
+    expect(sink.uri).toBe('s3://other/site/');
+    const key = 'thumb/2024/my photo é+1.jpg';
+    await sink.write(key, Buffer.from('jpeg bytes'), { contentType: 'image/jpeg', metadata: { [OUTPUT_MARKER]: 'true', 'img-pipeline-source': encodeURI(entry.uri) } });
+    expect(sink.uriOf(key)).toBe('s3://other/site/thumb/2024/my photo é+1.jpg');
+    expect((await getObject(direct, 'other', `site/${key}`)).toString()).toBe('jpeg bytes');
+    const head = await headObject(direct, 'other', `site/${key}`);
+    expect(head.ContentType).toBe('image/jpeg');
+    expect(head.CacheControl).toBe('public, max-age=60');
+    expect(head.Metadata).toEqual({ [OUTPUT_MARKER]: 'true', 'img-pipeline-source': 's3://unit/in/a.jpg' });
+    expect(sink.bytesTransferred).toBe(10);
+    expect(proxy.successfulPuts()).toHaveLength(1);
+  });
+
+  it('marks the state file no-cache, and reads it back; a missing one is undefined', async () => {
+    const sink = new S3Sink({ client, bucket: 'other', prefix: 'state/', cacheControl: 'immutable' });
+    expect(await sink.readText(STATE_KEY)).toBeUndefined();
+    await sink.write(STATE_KEY, Buffer.from('{"fingerprint":"x"}'), { contentType: 'application/json', metadata: {} });
+    expect(await sink.readText(STATE_KEY)).toBe('{"fingerprint":"x"}');
+    expect((await headObject(direct, 'other', `state/${STATE_KEY}`)).CacheControl).toBe('no-cache');
+  });
+
+  it('lists what is under its folder in one paged listing, never a sibling prefix', async () => {
+    await putObject(direct, 'other', 'list/thumb/a.jpg', 'a');
+    await putObject(direct, 'other', 'list/medium/a.jpg', 'aa');
+    await putObject(direct, 'other', 'list2/thumb/a.jpg', 'x');
+    const before = Date.now();
+    const entries = await collect(new S3Sink({ client, bucket: 'other', prefix: 'list', cacheControl: 'x' }).list());
+    expect(entries.map((e) => e.key).sort()).toEqual(['medium/a.jpg', 'thumb/a.jpg']);
+    const stored = await listKeys(direct, 'other', 'list/');
+    // S3 times are whole seconds; an output counts as written by the end of its second.
+    expect(entries.find((e) => e.key === 'thumb/a.jpg')!.mtimeMs).toBe(stored.find((s) => s.key === 'list/thumb/a.jpg')!.lastModified + 999);
+    expect(entries.every((e) => e.mtimeMs >= before - 2000)).toBe(true);
+    expect(proxy.requests.map((r) => r.op)).toEqual(['list']);
+  });
+
+  it('retries a 503 SlowDown and a connection cut mid-upload; exactly one PUT lands', async () => {
+    const sink = new S3Sink({ client, bucket: 'other', prefix: 'retry/', cacheControl: 'x' });
+    let n = 0;
+    proxy.rule = (r) => (r.op === 'put' ? [{ kind: 'error', status: 503, code: 'SlowDown' } as const, { kind: 'cut-request' } as const][n++] : undefined);
+    await sink.write('thumb/a.jpg', Buffer.alloc(2048, 1), { contentType: 'image/jpeg', metadata: {} });
+    expect(proxy.successfulPuts('other').map((r) => r.key)).toEqual(['retry/thumb/a.jpg']);
+    expect((await getObject(direct, 'other', 'retry/thumb/a.jpg')).length).toBe(2048);
+  });
+
+  it('fails a write with "AccessDenied: s3:PutObject on" the output URI', async () => {
+    const sink = new S3Sink({ client, bucket: 'other', prefix: 'denied/', cacheControl: 'x' });
+    proxy.rule = () => ({ kind: 'error', status: 403, code: 'AccessDenied' });
+    const error = await caught(sink.write('thumb/a.jpg', Buffer.from('x'), { contentType: 'image/jpeg', metadata: {} }));
+    expect(error.message).toBe('AccessDenied: s3:PutObject on s3://other/denied/thumb/a.jpg');
+  });
+
+  it('is what openSink returns for an s3:// destination', () => {
+    expect(openSink('s3://other/site/', { s3: { client, cacheControl: 'x' } })).toBeInstanceOf(S3Sink);
+    expect(() => openSink('s3://other/site/')).toThrow(ConfigError);
+  });
+});
+
+describe('toStorageError', () => {
+  it('keeps our own errors and the SDK error as cause', () => {
+    const ours = new ConfigError('X', 'x');
+    expect(toStorageError(ours, 's3:GetObject', 's3://b/k')).toBe(ours);
+    const credentials = Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' });
+    const mapped = toStorageError(credentials, 's3:ListBucket', 's3://b/');
+    expect(mapped.code).toBe('S3_NO_CREDENTIALS');
+    expect(mapped.message).toContain('--profile');
+    expect(mapped.cause).toBe(credentials);
+  });
+});
