@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { describeError, ImgPipelineError } from '../errors.js';
 import { runCommand, type Io, type RunCommandOptions } from './commands/run.js';
+import { registerDeployCommands } from './commands/register-deploy.js';
 import { addPipelineOptions, addS3Options } from './options.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -66,11 +68,15 @@ Examples:
     .action(async (inputs: string[], opts: RunCommandOptions) => {
       setExitCode(await runCommand(inputs, opts, io));
     });
+  registerDeployCommands(program, io, setExitCode);
   return program;
 }
 
 /** The CLI entry: parses argv, runs one command, sets the exit code. */
 export async function main(argv: string[]): Promise<void> {
+  // The watermark font is passed to sharp as a file; this config keeps the machine's fonts and hinting
+  // rules out, so text renders the same here as in the Lambda, which ships the same file.
+  process.env['FONTCONFIG_FILE'] ??= fileURLToPath(new URL('../../assets/fonts.conf', import.meta.url));
   const controller = new AbortController();
   let interrupts = 0;
   process.on('SIGINT', () => {

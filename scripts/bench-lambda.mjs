@@ -1,0 +1,103 @@
+// `node scripts/bench-lambda.mjs [--runs N] [--images N]`: cold init and per-image time of the packaged
+// Lambda handler, end to end against a loopback S3 (s3rver) and a loopback SNS, on one core.
+//
+// Builds the zip for this machine (x86_64, its own sharp), unpacks it into a temp folder, uploads a 12 MP
+// JPEG, then runs scripts/lambda-runner.mjs under `taskset -c 0` (when available): a fresh `node` process
+// per run, so each run has a cold init (the module import: SDK, sharp, config, watermark), then N
+// invocations of index.handler on one S3 event (download, decode, two variants, watermark, JPEG, two
+// uploads, one SNS publish).
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { tsImport } from 'tsx/esm/api';
+
+const args = process.argv.slice(2);
+const flag = (name, fallback) => {
+  const at = args.indexOf(name);
+  return at >= 0 ? Number(args[at + 1]) : fallback;
+};
+const runs = flag('--runs', 5);
+const images = flag('--images', 10);
+const root = new URL('..', import.meta.url);
+const at = (path) => new URL(path, root).pathname;
+
+const load = (path) => tsImport(at(path), import.meta.url);
+const { buildLambdaPackage } = await load('src/deploy/package.ts');
+const { validateConfig } = await load('src/config/load.ts');
+const { unzipTo, startSnsStub } = await load('test/helpers/lambda.ts');
+const { startS3Server, testClient, s3Env, createBucket, putObject } = await load('test/helpers/s3-server.ts');
+const { default: sharp } = await import('sharp');
+
+const work = await mkdtemp(join(tmpdir(), 'img-pipeline-bench-lambda-'));
+const fnDir = join(work, 'fn');
+const config = validateConfig({ watermark: { text: '© Acme' } }, 'bench');
+const pkg = await buildLambdaPackage({ config, arch: 'x86_64', sharp: 'auto' });
+await unzipTo(pkg.zip, fnDir);
+
+/** A photo-like 4000x3000 JPEG: gradients plus noise, so it decodes and compresses like a real one. */
+async function photo12mp() {
+  const width = 4000;
+  const height = 3000;
+  const noise = await sharp({ create: { width, height, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).raw().toBuffer();
+  const data = Buffer.alloc(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = (y * width + x) * 3;
+      data[i] = Math.min(255, Math.max(0, (x / width) * 180 + 30 + (noise[i] - 128) / 4));
+      data[i + 1] = Math.min(255, Math.max(0, (y / height) * 150 + 50 + (noise[i + 1] - 128) / 4));
+      data[i + 2] = Math.min(255, Math.max(0, ((x + y) / (width + height)) * 120 + 80 + (noise[i + 2] - 128) / 4));
+    }
+  }
+  return sharp(data, { raw: { width, height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+}
+
+const s3 = await startS3Server(['bench-uploads', 'bench-processed']);
+const sns = await startSnsStub();
+try {
+  const client = testClient(s3.endpoint);
+  const jpeg = await photo12mp();
+  await putObject(client, 'bench-uploads', 'uploads/photo-12mp.jpg', jpeg);
+  const event = { Records: [{ eventSource: 'aws:s3', eventName: 'ObjectCreated:Put', s3: { bucket: { name: 'bench-uploads' }, object: { key: 'uploads/photo-12mp.jpg', size: jpeg.length } } }] };
+  const eventFile = join(work, 'event.json');
+  await writeFile(eventFile, JSON.stringify(event));
+  const emptyFonts = join(work, 'fonts.conf');
+  await writeFile(emptyFonts, '<?xml version="1.0"?>\n<fontconfig></fontconfig>\n');
+  const env = s3Env({
+    AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_ENDPOINT_URL_SNS: sns.endpoint,
+    PROCESSED_BUCKET: 'bench-processed', SOURCE_PREFIX: 'uploads/', SNS_TOPIC_ARN: 'arn:aws:sns:us-east-1:123456789012:bench',
+    FONTCONFIG_FILE: emptyFonts, NODE_NO_WARNINGS: '1',
+  });
+  const pinned = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+  const runner = at('scripts/lambda-runner.mjs');
+  const inits = [];
+  const firsts = [];
+  const warm = [];
+  let rss = 0;
+  for (let run = 0; run < runs; run++) {
+    const resultFile = join(work, `result-${run}.json`);
+    const argv = [process.execPath, runner, fnDir, eventFile, '--repeat', String(images), '--result', resultFile];
+    // Asynchronously: the SNS stand-in answers from this process's event loop.
+    const [command, ...rest] = pinned ? ['taskset', '-c', '0', ...argv] : argv;
+    await promisify(execFile)(command, rest, { env, timeout: 600_000 });
+    const result = JSON.parse(await readFile(resultFile, 'utf8'));
+    inits.push(result.initMs);
+    firsts.push(result.invocations[0].ms);
+    warm.push(...result.invocations.slice(1).map((i) => i.ms));
+    rss = Math.max(rss, result.rssBytes);
+  }
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const p90 = (xs) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.9))];
+  const ms = (x) => `${x.toFixed(0)} ms`;
+  console.log(`Lambda handler bench (${pinned ? 'one core: taskset -c 0' : 'taskset unavailable: not pinned'}), node ${process.version}, zip ${(pkg.zippedBytes / 1024 / 1024).toFixed(1)} MiB`);
+  console.log(`  input: 12 MP JPEG 4000x3000, ${(jpeg.length / 1024 / 1024).toFixed(1)} MiB; outputs thumb + medium JPEG with a text watermark`);
+  console.log(`  cold init (import index.mjs)   median ${ms(median(inits))}  (min ${ms(Math.min(...inits))}, max ${ms(Math.max(...inits))}, ${runs} processes)   target < 300 ms`);
+  console.log(`  first invocation               median ${ms(median(firsts))}`);
+  console.log(`  warm invocation, per image     median ${ms(median(warm))}  p90 ${ms(p90(warm))}  (${warm.length} invocations)   target < 400 ms`);
+  console.log(`  peak RSS                       ${(rss / 1024 / 1024).toFixed(0)} MiB`);
+} finally {
+  await s3.stop();
+  await sns.stop();
+  await rm(work, { recursive: true, force: true });
+}

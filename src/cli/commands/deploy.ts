@@ -1,0 +1,191 @@
+import { writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { IAMClient } from '@aws-sdk/client-iam';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { STSClient } from '@aws-sdk/client-sts';
+import { loadConfig } from '../../config/load.js';
+import type { Config } from '../../config/schema.js';
+import { explainAwsError, realSleep, type AwsClients, type Sleep, type StepResult } from '../../deploy/aws.js';
+import { PLACEHOLDER_ACCOUNT, PLACEHOLDER_REGION, plannedSteps, resolveAccount, runDeploy } from '../../deploy/deploy.js';
+import { buildLambdaPackage, type LambdaPackage, type PackageOptions } from '../../deploy/package.js';
+import { checkDeployRequest, parseArchitecture, planDeploy, type Account, type DeployPlan } from '../../deploy/plan.js';
+import { ConfigError } from '../../errors.js';
+import { STATE_KEY } from '../../pipeline/layout.js';
+import { isS3Uri, parseS3Uri } from '../../storage/s3.js';
+import { pipelineFlags } from '../options.js';
+import type { Io } from './run.js';
+
+export interface DeployCommandOptions extends Record<string, unknown> {
+  bucket?: string;
+  prefix?: string;
+  out?: string;
+  functionName: string;
+  arch: string;
+  memory: string;
+  timeout: string;
+  snsTopic?: string;
+  notifyEmail?: string;
+  config?: string;
+  region?: string;
+  profile?: string;
+  dryRun?: boolean;
+  packageOnly?: string;
+  verbose?: boolean;
+}
+
+/** What the command builds at the edge; tests replace any of them. */
+export interface DeployDeps {
+  createClients: (region: string | undefined, profile: string | undefined) => AwsClients;
+  buildPackage: (options: PackageOptions) => Promise<LambdaPackage>;
+  sleep: Sleep;
+}
+
+/** The one place AWS clients are constructed for deploy and destroy. */
+export function createAwsClients(region: string | undefined, profile: string | undefined): AwsClients {
+  const common = { ...(region ? { region } : {}), ...(profile ? { profile } : {}) };
+  return {
+    sts: new STSClient(common),
+    iam: new IAMClient(common),
+    lambda: new LambdaClient(common),
+    s3: new S3Client(common),
+    sqs: new SQSClient(common),
+    sns: new SNSClient(common),
+  };
+}
+
+export const defaultDeployDeps: DeployDeps = { createClients: createAwsClients, buildPackage: buildLambdaPackage, sleep: realSleep };
+
+const STATUS_WIDTH = 13;
+
+/** One line per step: status, resource, name, detail. */
+export function formatStep(step: StepResult): string {
+  return `  ${step.status.padEnd(STATUS_WIDTH)} ${step.resource.padEnd(24)} ${step.name}${step.detail ? `  (${step.detail})` : ''}`;
+}
+
+function indent(text: string, by: string): string {
+  return text.split('\n').map((line) => `${by}${line}`).join('\n');
+}
+
+/** The whole plan for --dry-run: each resource, the policy JSON, the trigger and the environment. */
+export function formatPlan(plan: DeployPlan, config: Config, offline: string | undefined): string {
+  const { request, fn } = plan;
+  const variants = Object.keys(config.sizes).join(', ');
+  const lines = [
+    `Deploy plan for ${fn.name} in account ${plan.account.accountId}, region ${plan.account.region}${offline ? ` (${offline}: nothing was checked, everything shows as "would create")` : ''}`,
+    '',
+    `Trigger      s3:ObjectCreated:* on s3://${request.bucket}/${request.prefix}  ->  ${fn.arn}`,
+    `Outputs      s3://${request.out.bucket}/${request.out.prefix}<variant>/<key relative to ${request.prefix || 'the bucket'}>  (variants ${variants}; formats ${config.formats.join(', ')})`,
+    `Function     ${fn.name}: ${fn.runtime}, ${fn.architecture}, ${fn.memory} MB, ${fn.timeout} s, handler ${fn.handler}`,
+    'Environment',
+    ...Object.entries(fn.environment).map(([k, v]) => `  ${k}=${v}`),
+    `Role         ${plan.role.name}, assumed by lambda.amazonaws.com`,
+    `Inline policy ${plan.role.policyName}:`,
+    indent(JSON.stringify(plan.role.policy, null, 2), '  '),
+    `Failures     ${plan.asyncInvoke.maximumRetryAttempts} retries, then the event goes to SQS ${plan.queue.name} (kept ${plan.queue.retentionSeconds / 86_400} days)`,
+    `Notify       ${plan.topic.kind === 'none' ? 'off (--sns-topic ARN or --notify-email ADDR)' : plan.topic.kind === 'existing' ? `SNS ${plan.topic.arn} (existing)` : `SNS ${plan.topic.arn} (new), email ${plan.topic.email}`}`,
+    `State file   s3://${request.out.bucket}/${request.out.prefix}${STATE_KEY} (lets a CLI backfill skip the Lambda's outputs)`,
+    '',
+    'Steps',
+  ];
+  return lines.join('\n');
+}
+
+function parseOut(out: string | undefined): { bucket: string; prefix: string } {
+  if (out === undefined) throw new ConfigError('FLAG_MISSING', '--out: expected s3://bucket[/prefix] for the outputs, received nothing');
+  if (!isS3Uri(out)) throw new ConfigError('FLAG_INVALID', `--out: expected s3://bucket[/prefix], received "${out}"`);
+  return parseS3Uri(out);
+}
+
+function integer(flag: string, value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim())) throw new ConfigError('FLAG_INVALID', `${flag}: expected a whole number, received "${value}"`);
+  return n;
+}
+
+async function writePackage(pkg: LambdaPackage, file: string, io: Io): Promise<void> {
+  const path = resolve(io.cwd, file);
+  await writeFile(path, pkg.zip);
+  io.stdout.write(`Wrote ${path}: ${(pkg.zippedBytes / 1024 / 1024).toFixed(1)} MiB zipped, ${(pkg.unzippedBytes / 1024 / 1024).toFixed(1)} MiB unzipped, ${pkg.entries.length} files\n`);
+  io.stdout.write(`  sharp ${pkg.sharpVersion} (${pkg.sharpFrom === 'npm' ? 'installed with npm for the target' : "copied from this machine's node_modules"}), CodeSha256 ${pkg.sha256}\n`);
+}
+
+/** `img-pipeline deploy`: returns the exit code. */
+export async function deployCommand(opts: DeployCommandOptions, io: Io, deps: DeployDeps = defaultDeployDeps): Promise<number> {
+  const { layer, sizeOverrides } = pipelineFlags(opts);
+  const { config } = await loadConfig({ cwd: io.cwd, file: opts.config, flags: layer, sizeOverrides });
+  const arch = parseArchitecture(opts.arch);
+  const packageOptions: PackageOptions = { config, arch, log: (line) => io.stderr.write(`${line}\n`) };
+
+  if (opts.packageOnly !== undefined) {
+    await writePackage(await deps.buildPackage(packageOptions), opts.packageOnly, io);
+    return 0;
+  }
+  if (opts.bucket === undefined) throw new ConfigError('FLAG_MISSING', '--bucket: expected the upload bucket that triggers the function, received nothing');
+  // Every flag is checked, and a loop refused, before any AWS call.
+  const request = checkDeployRequest({
+    bucket: opts.bucket,
+    prefix: opts.prefix ?? '',
+    out: parseOut(opts.out),
+    functionName: opts.functionName,
+    arch,
+    memory: integer('--memory', opts.memory),
+    timeout: integer('--timeout', opts.timeout),
+    snsTopicArn: opts.snsTopic,
+    notifyEmail: opts.notifyEmail,
+  });
+
+  const clients = deps.createClients(opts.region, opts.profile);
+  let account: Account | undefined;
+  let offline: string | undefined;
+  try {
+    account = await resolveAccount(clients);
+  } catch (error) {
+    const explained = explainAwsError(error, 'sts:GetCallerIdentity', 'the current credentials');
+    if (!opts.dryRun || (explained.code !== 'NO_CREDENTIALS' && explained.code !== 'NO_REGION')) throw explained;
+    offline = explained.code === 'NO_REGION' ? 'no AWS region' : 'no AWS credentials';
+  }
+  const plan = planDeploy(request, account ?? { accountId: PLACEHOLDER_ACCOUNT, region: opts.region ?? PLACEHOLDER_REGION, partition: 'aws' });
+
+  if (opts.dryRun) {
+    io.stdout.write(`${formatPlan(plan, config, offline)}\n`);
+    if (offline) {
+      for (const step of plannedSteps(plan)) io.stdout.write(`${formatStep(step)}\n`);
+      return 0;
+    }
+    const pkg = await deps.buildPackage(packageOptions);
+    await runDeploy(clients, plan, {
+      dryRun: true,
+      sleep: deps.sleep,
+      code: pkg,
+      state: { fingerprint: pkg.fingerprint, cacheControl: config.s3.cacheControl },
+      onStep: (step) => io.stdout.write(`${formatStep(step)}\n`),
+    });
+    return 0;
+  }
+
+  io.stderr.write(`Packaging the handler for ${arch}...\n`);
+  const pkg = await deps.buildPackage(packageOptions);
+  io.stderr.write(`Package: ${(pkg.zippedBytes / 1024 / 1024).toFixed(1)} MiB zipped, CodeSha256 ${pkg.sha256}\n`);
+  io.stdout.write(`Deploying ${plan.fn.name} to account ${plan.account.accountId}, ${plan.account.region}\n`);
+  const steps = await runDeploy(clients, plan, {
+    dryRun: false,
+    sleep: deps.sleep,
+    code: pkg,
+    state: { fingerprint: pkg.fingerprint, cacheControl: config.s3.cacheControl },
+    onStep: (step) => io.stdout.write(`${formatStep(step)}\n`),
+  });
+  const changed = steps.filter((s) => s.status !== 'unchanged').length;
+  io.stdout.write([
+    '',
+    changed === 0 ? 'Everything was already up to date.' : `Done: ${changed} of ${steps.length} steps changed something.`,
+    `Function  ${plan.fn.arn}`,
+    `Trigger   s3:ObjectCreated:* on s3://${request.bucket}/${request.prefix} -> s3://${request.out.bucket}/${request.out.prefix}<variant>/...`,
+    `Try it    ${plan.testCommand}`,
+    `Logs      aws logs tail ${plan.fn.logGroup} --follow`,
+    '',
+  ].join('\n'));
+  return 0;
+}

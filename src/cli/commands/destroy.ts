@@ -1,0 +1,49 @@
+import { explainAwsError } from '../../deploy/aws.js';
+import { resolveAccount } from '../../deploy/deploy.js';
+import { runDestroy } from '../../deploy/destroy.js';
+import { resourceNames, type Account } from '../../deploy/plan.js';
+import { ConfigError } from '../../errors.js';
+import { defaultDeployDeps, formatStep, type DeployDeps } from './deploy.js';
+import type { Io } from './run.js';
+
+export interface DestroyCommandOptions {
+  bucket?: string;
+  functionName: string;
+  region?: string;
+  profile?: string;
+  dryRun?: boolean;
+}
+
+/** `img-pipeline destroy`: removes what deploy created; returns the exit code. */
+export async function destroyCommand(opts: DestroyCommandOptions, io: Io, deps: Pick<DeployDeps, 'createClients'> = defaultDeployDeps): Promise<number> {
+  if (opts.bucket === undefined) throw new ConfigError('FLAG_MISSING', '--bucket: expected the upload bucket whose trigger deploy added, received nothing');
+  const names = resourceNames(opts.functionName);
+  const clients = deps.createClients(opts.region, opts.profile);
+  let account: Account;
+  try {
+    account = await resolveAccount(clients);
+  } catch (error) {
+    const explained = explainAwsError(error, 'sts:GetCallerIdentity', 'the current credentials');
+    if (!opts.dryRun || (explained.code !== 'NO_CREDENTIALS' && explained.code !== 'NO_REGION')) throw explained;
+    // Nothing can be checked without credentials: name what would be removed if it exists.
+    io.stdout.write([
+      `Destroy plan for ${opts.functionName} (${explained.code === 'NO_REGION' ? 'no AWS region' : 'no AWS credentials'}: nothing was checked)`,
+      `  would delete  the S3 trigger ${names.notificationId} on s3://${opts.bucket} (other notifications kept)`,
+      `  would delete  the invoke permission ${names.statementId} and the function ${opts.functionName}`,
+      `  would delete  the IAM role ${names.role} with its inline policy ${names.policy}`,
+      `  would delete  the SQS queue ${names.queue}`,
+      `  would delete  the SNS topic ${names.topic}, only if deploy created it`,
+      '',
+    ].join('\n'));
+    return 0;
+  }
+  io.stdout.write(`${opts.dryRun ? 'Destroy plan' : 'Destroying'} ${opts.functionName} in account ${account.accountId}, ${account.region}\n`);
+  const steps = await runDestroy(clients, { bucket: opts.bucket, functionName: opts.functionName, account }, {
+    dryRun: opts.dryRun ?? false,
+    onStep: (step) => io.stdout.write(`${formatStep(step)}\n`),
+  });
+  const kept = steps.filter((s) => s.status === 'kept');
+  if (kept.length > 0) io.stdout.write(`Kept ${kept.length} resource(s) that deploy did not create.\n`);
+  io.stdout.write(`The log group ${names.logGroup} and the outputs are left in place (aws logs delete-log-group --log-group-name ${names.logGroup}).\n`);
+  return 0;
+}

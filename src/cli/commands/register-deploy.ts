@@ -1,0 +1,55 @@
+import { Option, type Command } from 'commander';
+import { addPipelineOptions } from '../options.js';
+import type { DeployCommandOptions } from './deploy.js';
+import type { DestroyCommandOptions } from './destroy.js';
+import type { Io } from './run.js';
+
+// Deploy and destroy load the IAM, Lambda, SNS, SQS and STS clients and esbuild: imported when one of
+// them runs, so `img-pipeline ./photos` does not pay for them at startup.
+
+/** Adds `deploy` and `destroy` to the program; main.ts stays a list of commands. */
+export function registerDeployCommands(program: Command, io: Io, setExitCode: (code: number) => void): void {
+  const deploy = program
+    .command('deploy')
+    .description('package the pipeline as an S3-triggered AWS Lambda and install it (safe to run again)')
+    .option('--bucket <name>', 'the upload bucket whose new objects trigger the function')
+    .option('--prefix <prefix>', 'only keys under this prefix trigger it (default: the whole bucket)')
+    .option('--out <s3uri>', 'where outputs go: s3://bucket[/prefix]')
+    .option('--function-name <name>', 'Lambda function name', 'ImageProcessor')
+    .addOption(new Option('--arch <arch>', 'Lambda architecture').choices(['arm64', 'x86_64']).default('arm64'))
+    .option('--memory <mb>', 'memory in MB (CPU grows with it)', '1024')
+    .option('--timeout <seconds>', 'timeout per invocation', '30')
+    .option('--sns-topic <arn>', 'publish one JSON message per image to this existing topic')
+    .option('--notify-email <address>', 'create a topic and subscribe this address (confirm the email AWS sends)');
+  addPipelineOptions(deploy)
+    .option('--region <region>', 'AWS region (default: from the environment or profile)')
+    .option('--profile <name>', 'AWS shared config profile')
+    .option('--dry-run', 'print the whole plan and change nothing (works without credentials)')
+    .option('--package-only <file>', 'build the Lambda zip into <file> and stop')
+    .option('--verbose', 'print stack traces of errors')
+    .addHelpText('after', `
+Refuses any setup where outputs could trigger the function again (same bucket, overlapping prefixes).
+
+Examples:
+  img-pipeline deploy --bucket my-uploads --prefix uploads/ --out s3://my-processed/ --watermark "© Acme" --notify-email me@example.com
+  img-pipeline deploy --bucket my-uploads --prefix uploads/ --out s3://my-processed/ --dry-run
+  img-pipeline deploy --package-only fn.zip`)
+    .action(async (opts: DeployCommandOptions) => {
+      const { deployCommand } = await import('./deploy.js');
+      setExitCode(await deployCommand(opts, io));
+    });
+
+  program
+    .command('destroy')
+    .description('remove what deploy created (its trigger entry, permission, function, role, queue, and its topic)')
+    .option('--bucket <name>', 'the upload bucket the trigger is on')
+    .option('--function-name <name>', 'Lambda function name', 'ImageProcessor')
+    .option('--region <region>', 'AWS region (default: from the environment or profile)')
+    .option('--profile <name>', 'AWS shared config profile')
+    .option('--dry-run', 'list what would be removed and change nothing')
+    .option('--verbose', 'print stack traces of errors')
+    .action(async (opts: DestroyCommandOptions) => {
+      const { destroyCommand } = await import('./destroy.js');
+      setExitCode(await destroyCommand(opts, io));
+    });
+}

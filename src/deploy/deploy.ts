@@ -1,0 +1,137 @@
+import { HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
+import { DeployError } from '../errors.js';
+import { STATE_KEY } from '../pipeline/layout.js';
+import { recordState } from '../runner/run-pipeline.js';
+import { S3Sink } from '../storage/s3.js';
+import { awsErrorName, explainAwsError, httpStatusOf, must, responseHeader, type AwsClients, type Sleep, type StepResult } from './aws.js';
+import { ensureFunction, type FunctionCode } from './function.js';
+import { ensureRole } from './iam.js';
+import { ensureNotifications } from './notify.js';
+import type { Account, DeployPlan } from './plan.js';
+import { ensureFailureHandling, ensureFailureQueue } from './queue.js';
+import { ensureNotification, ensurePermission } from './trigger.js';
+
+/** Shown in a dry run without credentials, where ARNs cannot be known. */
+export const PLACEHOLDER_ACCOUNT = '<account-id>';
+export const PLACEHOLDER_REGION = '<region>';
+
+/** Who is deploying, and where: one STS call. Throws NO_CREDENTIALS when the SDK finds none. */
+export async function resolveAccount(clients: Pick<AwsClients, 'sts'>): Promise<Account> {
+  let region: string;
+  try {
+    region = await clients.sts.config.region();
+  } catch (error) {
+    throw explainAwsError(error, 'resolving the region', 'the AWS configuration');
+  }
+  const identity = await must('sts:GetCallerIdentity', 'the current credentials', () => clients.sts.send(new GetCallerIdentityCommand({})));
+  if (!identity.Account) throw new DeployError('NO_ACCOUNT', 'sts:GetCallerIdentity returned no account');
+  const partition = identity.Arn?.split(':')[1] ?? 'aws';
+  return { accountId: identity.Account, region, partition };
+}
+
+/**
+ * The bucket exists, we may see it, and it is in the function's region (S3 can only invoke a function
+ * in its own region, and the handler's S3 client is regional).
+ */
+export async function checkBucket(s3: S3Client, bucket: string, account: Account, flag: string): Promise<void> {
+  let region: string | undefined;
+  try {
+    const head = await s3.send(new HeadBucketCommand({ Bucket: bucket, ExpectedBucketOwner: account.accountId }));
+    region = head.BucketRegion;
+  } catch (error) {
+    const status = httpStatusOf(error);
+    if (status === 404 || awsErrorName(error) === 'NotFound' || awsErrorName(error) === 'NoSuchBucket') {
+      throw new DeployError('NO_SUCH_BUCKET', `the bucket ${bucket} (${flag}) does not exist`, { cause: error });
+    }
+    if (status === 301 || awsErrorName(error) === 'PermanentRedirect') {
+      region = responseHeader(error, 'x-amz-bucket-region') ?? 'another region';
+    } else if (status === 403) {
+      throw new DeployError('ACCESS_DENIED', `access denied: s3:ListBucket on s3://${bucket} (${flag}); the bucket may belong to another account, or the deploying identity lacks this permission`, { cause: error });
+    } else {
+      throw explainAwsError(error, 's3:ListBucket', `s3://${bucket}`);
+    }
+  }
+  if (region && region !== account.region) {
+    throw new DeployError('WRONG_REGION', `the bucket ${bucket} (${flag}) is in ${region}, but the function would be in ${account.region}: run again with --region ${region}`);
+  }
+}
+
+/** What the destination's state file says: so a later CLI backfill counts the Lambda's outputs as fresh. */
+export async function ensureStateFile(s3: S3Client, plan: DeployPlan, state: { fingerprint: string; cacheControl: string }, dryRun: boolean): Promise<StepResult> {
+  const { out } = plan.request;
+  const sink = new S3Sink({ client: s3, bucket: out.bucket, prefix: out.prefix, cacheControl: state.cacheControl });
+  const result = (status: StepResult['status']): StepResult => ({ resource: 'destination state', name: sink.uriOf(STATE_KEY), status, detail: `config fingerprint ${state.fingerprint}` });
+  const text = await sink.readText(STATE_KEY);
+  let recorded: string | undefined;
+  try {
+    recorded = text === undefined ? undefined : (JSON.parse(text) as { fingerprint?: string }).fingerprint;
+  } catch {
+    recorded = undefined;
+  }
+  if (recorded === state.fingerprint) return result('unchanged');
+  if (dryRun) return result(text === undefined ? 'would create' : 'would update');
+  await recordState(sink, state.fingerprint);
+  return result(text === undefined ? 'created' : 'updated');
+}
+
+export interface DeployOptions {
+  dryRun: boolean;
+  sleep: Sleep;
+  /** The package; may be undefined only in a dry run (the code is then not compared). */
+  code: FunctionCode | undefined;
+  /** The bundled config's fingerprint and Cache-Control, for the destination state file. */
+  state: { fingerprint: string; cacheControl: string };
+  /** Called as each step finishes, for progress output. */
+  onStep?: (result: StepResult) => void;
+}
+
+/**
+ * Runs every step in order. The order matters: the role (with the queue's and the topic's ARNs) before
+ * the function; the queue and the topic before the function can fail or publish; the trigger last, so no
+ * upload reaches a function that is not ready.
+ */
+export async function runDeploy(clients: AwsClients, plan: DeployPlan, options: DeployOptions): Promise<StepResult[]> {
+  const steps: StepResult[] = [];
+  const record = (result: StepResult) => {
+    steps.push(result);
+    options.onStep?.(result);
+    return result;
+  };
+  const { request, account } = plan;
+  await checkBucket(clients.s3, request.bucket, account, '--bucket');
+  if (request.out.bucket !== request.bucket) await checkBucket(clients.s3, request.out.bucket, account, '--out');
+
+  const step = { dryRun: options.dryRun, sleep: options.sleep };
+  record(await ensureRole(clients.iam, plan, step));
+  record(await ensureFailureQueue(clients.sqs, plan, step));
+  for (const result of await ensureNotifications(clients.sns, plan, step)) record(result);
+  const fn = await ensureFunction(clients.lambda, plan, options.code, step);
+  record(fn.result);
+  record(await ensureFailureHandling(clients.lambda, plan, { ...step, functionExists: fn.exists }));
+  record(await ensureStateFile(clients.s3, plan, options.state, options.dryRun));
+  record(await ensurePermission(clients.lambda, plan, { ...step, functionExists: fn.exists }));
+  record(await ensureNotification(clients.s3, plan, step));
+  return steps;
+}
+
+/** The steps of a first deploy, for a dry run without credentials: everything would be created. */
+export function plannedSteps(plan: DeployPlan): StepResult[] {
+  const steps: StepResult[] = [
+    { resource: 'IAM role', name: plan.role.name, status: 'would create', detail: `with inline policy ${plan.role.policyName}` },
+    { resource: 'SQS failure queue', name: plan.queue.name, status: 'would create', detail: `messages kept ${plan.queue.retentionSeconds / 86_400} days` },
+  ];
+  if (plan.topic.kind === 'existing') steps.push({ resource: 'SNS topic', name: plan.topic.arn, status: 'unchanged', detail: 'existing topic, used as given' });
+  if (plan.topic.kind === 'create') {
+    steps.push({ resource: 'SNS topic', name: plan.topic.name, status: 'would create' });
+    steps.push({ resource: 'email subscription', name: plan.topic.email, status: 'would create' });
+  }
+  steps.push(
+    { resource: 'Lambda function', name: plan.fn.name, status: 'would create', detail: `${plan.fn.runtime}, ${plan.fn.architecture}, ${plan.fn.memory} MB, ${plan.fn.timeout} s` },
+    { resource: 'on-failure destination', name: plan.fn.name, status: 'would create', detail: `${plan.asyncInvoke.maximumRetryAttempts} retries, then to ${plan.queue.name}` },
+    { resource: 'destination state', name: `s3://${plan.request.out.bucket}/${plan.request.out.prefix}${STATE_KEY}`, status: 'would create' },
+    { resource: 'invoke permission', name: plan.permission.statementId, status: 'would create', detail: `${plan.permission.principal} from ${plan.permission.sourceArn}` },
+    { resource: 'S3 trigger', name: plan.notification.id, status: 'would create', detail: `${plan.notification.events.join(', ')} on s3://${plan.notification.bucket}/${plan.notification.prefix}` },
+  );
+  return steps;
+}

@@ -1,0 +1,355 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, relative, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { build } from 'esbuild';
+import yazl from 'yazl';
+import { validateConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { DeployError } from '../errors.js';
+import { pipelineFingerprint } from '../pipeline/plan.js';
+import { DEFAULT_FONT_FILE } from '../pipeline/watermark.js';
+import type { FunctionCode } from './function.js';
+import type { Architecture } from './plan.js';
+
+const MiB = 1024 * 1024;
+/** Lambda's limits for a zip uploaded directly: 50 MiB zipped, 250 MiB unzipped. */
+export const LAMBDA_LIMITS = { zipped: 50 * MiB, unzipped: 250 * MiB };
+
+/** Where sharp's native packages come from: npm for the target, or a copy of this machine's when they fit. */
+export type SharpSource = 'auto' | 'npm' | 'host';
+
+export interface PackageOptions {
+  /** The resolved pipeline config (a watermark image path is absolute). */
+  config: Config;
+  arch: Architecture;
+  /** 'auto' (default): copy this machine's sharp when it is the same Linux/glibc build, else npm install. */
+  sharp?: SharpSource;
+  limits?: { zipped: number; unzipped: number };
+  /** Progress lines (npm install can take a while). */
+  log?: (line: string) => void;
+}
+
+export interface LambdaPackage extends FunctionCode {
+  sha256Hex: string;
+  zippedBytes: number;
+  unzippedBytes: number;
+  /** Entry names, sorted as they are in the zip. */
+  entries: string[];
+  sharpVersion: string;
+  sharpFrom: 'npm' | 'host';
+  /** The bundled config's fingerprint, as the handler computes it. */
+  fingerprint: string;
+}
+
+export interface ZipInput {
+  name: string;
+  data: Buffer;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+const require = createRequire(import.meta.url);
+/** DOS timestamps hold local time; a date built from local fields gives the same bytes in every time zone. */
+const FIXED_MTIME = new Date(1980, 0, 1, 0, 0, 0);
+const FILE_MODE = 0o100644;
+
+/** Minimal fontconfig: only the bundled font, a cache in /tmp (the only writable place in Lambda). */
+/** The one fontconfig file, shared with the CLI so the watermark renders the same in both. */
+const FONTS_CONF = join(here, '..', '..', 'assets', 'fonts.conf');
+
+/** Writes a zip whose bytes depend only on the entries: sorted, fixed times and modes, no extra fields. */
+export async function writeZip(files: readonly ZipInput[]): Promise<Buffer> {
+  const zip = new yazl.ZipFile();
+  const sorted = [...files].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (let i = 1; i < sorted.length; i += 1) {
+    if (sorted[i]!.name === sorted[i - 1]!.name) throw new DeployError('PACKAGE_DUPLICATE', `two files would be zipped as ${sorted[i]!.name}`);
+  }
+  for (const file of sorted) zip.addBuffer(file.data, file.name, { mtime: FIXED_MTIME, mode: FILE_MODE, compress: true, forceDosTimestamp: true });
+  const chunks: Buffer[] = [];
+  const done = new Promise<Buffer>((resolve, reject) => {
+    zip.outputStream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    zip.outputStream.on('end', () => resolve(Buffer.concat(chunks)));
+    zip.outputStream.on('error', reject);
+  });
+  zip.end();
+  return done;
+}
+
+/** Refuses a package Lambda would reject, naming the limit. */
+export function checkPackageSize(zipped: number, unzipped: number, limits = LAMBDA_LIMITS): void {
+  const mib = (n: number) => `${(n / MiB).toFixed(1)} MiB`;
+  if (zipped > limits.zipped) {
+    throw new DeployError('PACKAGE_TOO_LARGE', `the Lambda package is ${mib(zipped)} zipped, over Lambda's limit of ${mib(limits.zipped)} for a direct upload`);
+  }
+  if (unzipped > limits.unzipped) {
+    throw new DeployError('PACKAGE_TOO_LARGE', `the Lambda package is ${mib(unzipped)} unzipped, over Lambda's limit of ${mib(limits.unzipped)}`);
+  }
+}
+
+/**
+ * The config as it travels in the zip: the pipeline settings, the watermark image by its path in the zip,
+ * and only the S3 settings that make sense inside Lambda (no local region, profile or endpoint).
+ */
+export function bundledConfig(config: Config, watermarkPath?: string): Record<string, unknown> {
+  const { concurrency: _concurrency, s3, watermark, ...pipeline } = config;
+  const { region: _region, profile: _profile, endpoint: _endpoint, ...s3InLambda } = s3;
+  return {
+    ...pipeline,
+    watermark: watermark && watermark.image ? { ...watermark, image: watermarkPath } : watermark,
+    s3: s3InLambda,
+  };
+}
+
+/** The handler's source: TypeScript in a checkout, compiled JavaScript in an installed package. */
+function handlerEntry(): string {
+  for (const name of ['handler.ts', 'handler.js']) {
+    const path = join(here, '..', 'lambda', name);
+    if (existsSync(path)) return path;
+  }
+  throw new DeployError('PACKAGE_NO_HANDLER', `cannot find the Lambda handler next to ${here}`);
+}
+
+async function bundleHandler(): Promise<Buffer> {
+  try {
+    const result = await build({
+      entryPoints: [handlerEntry()],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node22',
+      // Native code, installed for the target below.
+      external: ['sharp'],
+      mainFields: ['module', 'main'],
+      write: false,
+      outfile: 'index.mjs',
+      minify: true,
+      // Error classes report their names.
+      keepNames: true,
+      legalComments: 'none',
+      charset: 'utf8',
+      logLevel: 'silent',
+      // Some CommonJS dependencies call require() for Node built-ins, which ESM lacks.
+      banner: { js: "import{createRequire as __imgPipelineRequire}from'node:module';const require=__imgPipelineRequire(import.meta.url);" },
+    });
+    const output = result.outputFiles[0];
+    if (!output) throw new Error('esbuild produced no output');
+    return Buffer.from(output.contents);
+  } catch (error) {
+    throw new DeployError('PACKAGE_BUNDLE_FAILED', `bundling the Lambda handler failed: ${(error as Error).message.split('\n')[0]}`, { cause: error });
+  }
+}
+
+interface PackageJson {
+  name?: string;
+  version?: string;
+  dependencies?: Record<string, string>;
+  optionalDependencies?: Record<string, string>;
+  os?: string[];
+  cpu?: string[];
+  libc?: string[];
+}
+
+async function readPackageJson(dir: string): Promise<PackageJson> {
+  return JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as PackageJson;
+}
+
+/** The folder of package `name` as Node would find it from `from`. */
+function findPackageDir(name: string, from: string): string | undefined {
+  for (let dir = from; ; dir = dirname(dir)) {
+    const candidate = join(dir, 'node_modules', name);
+    if (existsSync(join(candidate, 'package.json'))) return candidate;
+    if (dirname(dir) === dir) return undefined;
+  }
+}
+
+/** The sharp this tool runs with (its package.json is not exported, so walk up from its entry). */
+async function hostSharp(): Promise<{ dir: string; pkg: PackageJson }> {
+  for (let dir = dirname(require.resolve('sharp')); dirname(dir) !== dir; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) {
+      const pkg = await readPackageJson(dir);
+      if (pkg.name === 'sharp') return { dir: await realpath(dir), pkg };
+    }
+  }
+  throw new DeployError('PACKAGE_NO_SHARP', 'cannot find the installed sharp package');
+}
+
+const npmCpu = (arch: Architecture) => (arch === 'arm64' ? 'arm64' : 'x64');
+
+function fitsTarget(pkg: PackageJson, cpu: string): boolean {
+  const allows = (list: string[] | undefined, value: string) => !list || list.includes(value);
+  return allows(pkg.os, 'linux') && allows(pkg.cpu, cpu) && allows(pkg.libc, 'glibc');
+}
+
+/**
+ * sharp and its dependencies from this machine's node_modules, when the native packages for the target
+ * (linux, glibc, the CPU) at the right versions are installed here; otherwise undefined.
+ */
+async function hostPackages(arch: Architecture): Promise<Map<string, string> | undefined> {
+  const cpu = npmCpu(arch);
+  const sharp = await hostSharp();
+  const packages = new Map<string, string>([['sharp', sharp.dir]]);
+  const queue: [string, PackageJson][] = [[sharp.dir, sharp.pkg]];
+  let natives = 0;
+  while (queue.length > 0) {
+    const [dir, pkg] = queue.shift()!;
+    const wanted = [
+      ...Object.keys(pkg.dependencies ?? {}).map((name) => ({ name, optional: false })),
+      ...Object.entries(pkg.optionalDependencies ?? {}).map(([name]) => ({ name, optional: true })),
+    ];
+    for (const { name, optional } of wanted) {
+      if (packages.has(name)) continue;
+      const found = findPackageDir(name, dir);
+      if (!found) {
+        if (optional) continue;
+        return undefined;
+      }
+      const depPkg = await readPackageJson(found);
+      if (optional && !fitsTarget(depPkg, cpu)) continue;
+      if (optional && depPkg.version !== pkg.optionalDependencies?.[name]) return undefined;
+      if (optional) natives += 1;
+      packages.set(name, await realpath(found));
+      queue.push([found, depPkg]);
+    }
+  }
+  // sharp needs both its binding and libvips for the target.
+  const needed = [`@img/sharp-linux-${cpu}`, `@img/sharp-libvips-linux-${cpu}`];
+  return natives >= 2 && needed.every((n) => packages.has(n)) ? packages : undefined;
+}
+
+/** Runs `npm install --os=linux --cpu=<target> --libc=glibc sharp@<version>` into a staging folder. */
+async function npmInstallSharp(staging: string, version: string, arch: Architecture, log: (line: string) => void): Promise<string> {
+  const dir = join(staging, 'deps');
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'package.json'), '{"name":"img-pipeline-lambda-deps","private":true}\n');
+  const args = ['install', `sharp@${version}`, '--os=linux', `--cpu=${npmCpu(arch)}`, '--libc=glibc',
+    '--omit=dev', '--no-save', '--no-package-lock', '--no-audit', '--no-fund', '--ignore-scripts', '--prefer-offline', '--loglevel=error'];
+  log(`npm ${args.join(' ')}`);
+  // An `npm run` parent exports its own prefix; the install must stay in the staging folder.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_config_(local_)?prefix$|^npm_config_global$/i.test(k)));
+  try {
+    await promisify(execFile)(process.platform === 'win32' ? 'npm.cmd' : 'npm', args, { cwd: dir, env, maxBuffer: 16 * MiB, shell: process.platform === 'win32' });
+  } catch (error) {
+    const stderr = String((error as { stderr?: string }).stderr ?? '').trim().split('\n').slice(-3).join(' ');
+    throw new DeployError('PACKAGE_NPM_FAILED', `npm install of sharp@${version} for linux-${npmCpu(arch)} failed: ${stderr || (error as Error).message}`, { cause: error });
+  }
+  const modules = join(dir, 'node_modules');
+  if (!existsSync(join(modules, '@img', `sharp-linux-${npmCpu(arch)}`))) {
+    throw new DeployError('PACKAGE_NPM_FAILED', `npm install did not install @img/sharp-linux-${npmCpu(arch)}`);
+  }
+  return modules;
+}
+
+/** Documentation, type declarations, sources and build leftovers: not needed at run time. */
+function isNeeded(path: string): boolean {
+  const parts = path.split('/');
+  const name = parts[parts.length - 1]!;
+  if (parts.includes('.bin') || name === '.package-lock.json' || name === 'package-lock.json') return false;
+  if (/\.(d\.ts|d\.mts|d\.cts|map|md|markdown)$/i.test(name)) return false;
+  if (parts[0] === 'sharp' && (parts[1] === 'src' || parts[1] === 'install')) return false;
+  if (path.includes('/glib-2.0/include/')) return false;
+  return true;
+}
+
+/** Every file under `root` (no nested node_modules unless asked), symlinks to files read through. */
+export async function collectFiles(root: string, zipPrefix: string, options: { nested: boolean }): Promise<ZipInput[]> {
+  const files: ZipInput[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    for (const dirent of await readdir(dir, { withFileTypes: true })) {
+      const path = join(dir, dirent.name);
+      const rel = relative(root, path).split(sep).join('/');
+      if (!options.nested && dirent.name === 'node_modules') continue;
+      if (!isNeeded(`${zipPrefix}${rel}`.replace(/^node_modules\//, ''))) continue;
+      const info = await lstat(path);
+      if (info.isSymbolicLink()) {
+        // Lambda rejects symlinks in a zip: a link to a file is stored as the file; a folder link is refused.
+        const target = await stat(path).catch(() => undefined);
+        if (!target?.isFile()) throw new DeployError('PACKAGE_SYMLINK', `${path} is a symbolic link to a folder or to nothing; Lambda rejects symlinks in a zip`);
+        files.push({ name: `${zipPrefix}${rel}`, data: await readFile(path) });
+      } else if (info.isDirectory()) {
+        await walk(path);
+      } else if (info.isFile()) {
+        files.push({ name: `${zipPrefix}${rel}`, data: await readFile(path) });
+      }
+    }
+  };
+  await walk(root);
+  return files;
+}
+
+async function sharpFiles(staging: string, options: PackageOptions, version: string, log: (line: string) => void): Promise<{ files: ZipInput[]; from: 'npm' | 'host' }> {
+  const mode = options.sharp ?? 'auto';
+  if (mode !== 'npm') {
+    const packages = await hostPackages(options.arch);
+    if (packages) {
+      log(`sharp ${version} for linux-${npmCpu(options.arch)}: copied from this machine's node_modules`);
+      const files: ZipInput[] = [];
+      for (const [name, dir] of packages) files.push(...(await collectFiles(dir, `node_modules/${name}/`, { nested: false })));
+      return { files, from: 'host' };
+    }
+    if (mode === 'host') {
+      throw new DeployError('PACKAGE_NO_SHARP', `sharp ${version} for linux-${npmCpu(options.arch)} (glibc) is not installed on this machine; build with npm instead`);
+    }
+  }
+  const modules = await npmInstallSharp(staging, version, options.arch, log);
+  return { files: await collectFiles(modules, 'node_modules/', { nested: true }), from: 'npm' };
+}
+
+/**
+ * Builds the Lambda zip: index.mjs (esbuild, ESM, sharp external), config.json, the font in fonts/, the
+ * watermark image if any, and sharp with its native packages for the target in node_modules/.
+ * Deterministic: an unchanged build gives the same bytes, so CodeSha256 tells whether to upload.
+ */
+export async function buildLambdaPackage(options: PackageOptions): Promise<LambdaPackage> {
+  const log = options.log ?? (() => undefined);
+  const staging = await mkdtemp(join(tmpdir(), 'img-pipeline-lambda-'));
+  try {
+    const sharp = await hostSharp();
+    const version = sharp.pkg.version ?? '';
+    const files: ZipInput[] = [{ name: 'index.mjs', data: await bundleHandler() }];
+
+    let markImage: Buffer | undefined;
+    let watermarkPath: string | undefined;
+    if (options.config.watermark?.image) {
+      markImage = await readFile(options.config.watermark.image).catch((error: Error) => {
+        throw new DeployError('PACKAGE_WATERMARK', `cannot read the watermark image ${options.config.watermark?.image}: ${error.message}`, { cause: error });
+      });
+      watermarkPath = `watermark/${basename(options.config.watermark.image).replace(/[^A-Za-z0-9._-]/g, '_')}`;
+      files.push({ name: watermarkPath, data: markImage });
+    }
+    const config = bundledConfig(options.config, watermarkPath);
+    // The handler validates it with the same schema; fail here rather than in Lambda.
+    validateConfig(config, 'the config to bundle');
+    files.push({ name: 'config.json', data: Buffer.from(`${JSON.stringify(config, null, 2)}\n`) });
+
+    files.push({ name: 'fonts/DejaVuSans-Bold.ttf', data: await readFile(DEFAULT_FONT_FILE) });
+    files.push({ name: 'fonts/fonts.conf', data: await readFile(FONTS_CONF) });
+    const fontLicense = join(dirname(DEFAULT_FONT_FILE), '..', 'LICENSE');
+    if (existsSync(fontLicense)) files.push({ name: 'fonts/LICENSE', data: await readFile(fontLicense) });
+
+    const native = await sharpFiles(staging, options, version, log);
+    files.push(...native.files);
+
+    const zip = await writeZip(files);
+    const unzippedBytes = files.reduce((sum, f) => sum + f.data.length, 0);
+    checkPackageSize(zip.length, unzippedBytes, options.limits);
+    const digest = createHash('sha256').update(zip).digest();
+    return {
+      zip,
+      sha256: digest.toString('base64'),
+      sha256Hex: digest.toString('hex'),
+      zippedBytes: zip.length,
+      unzippedBytes,
+      entries: files.map((f) => f.name).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)),
+      sharpVersion: version,
+      sharpFrom: native.from,
+      fingerprint: pipelineFingerprint(options.config, markImage),
+    };
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,44 @@
+// The Lambda edge: the only place that reads the environment. Everything here runs once per cold start
+// (module scope, top-level await), so each invocation only processes its records.
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { configureSharp, preparePipeline } from '../pipeline/process.js';
+import { S3Sink } from '../storage/s3.js';
+import { createS3Client } from '../storage/s3-client.js';
+import { createEventHandler, type EventSummary } from './process-event.js';
+import { BUNDLED_CONFIG, loadBundledConfig, readLambdaSettings } from './settings.js';
+
+const started = performance.now();
+/** Files that travel next to index.mjs in the zip. */
+const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
+/** The bundled font, passed to sharp as `fontfile`: the Lambda runtime has no system fonts. */
+const FONT_FILE = here('./fonts/DejaVuSans-Bold.ttf');
+
+// Without a fontconfig file, fontconfig complains on every cold start; ours knows only the bundled font.
+// Fontconfig reads this when text is first rendered, which is below.
+const fontsConf = here('./fonts/fonts.conf');
+if (!process.env['FONTCONFIG_FILE'] && existsSync(fontsConf)) process.env['FONTCONFIG_FILE'] = fontsConf;
+
+const settings = readLambdaSettings(process.env);
+const config = loadBundledConfig(readFileSync(here(`./${BUNDLED_CONFIG}`), 'utf8'), { root: here('.'), watermarkText: settings.watermarkText });
+// AWS_ENDPOINT_URL_S3 (a local S3 for tests) rarely resolves bucket subdomains: use path-style there.
+const s3 = createS3Client(config.s3, { forcePathStyle: Boolean(process.env['AWS_ENDPOINT_URL_S3']) });
+// A topic in another region is published to through that region's endpoint.
+const sns = settings.snsTopicArn ? new SNSClient({ region: settings.snsTopicArn.split(':')[3] || undefined }) : undefined;
+const sink = new S3Sink({ client: s3, bucket: settings.processedBucket, prefix: settings.processedPrefix, cacheControl: config.s3.cacheControl });
+// One image at a time per invocation: libvips may use every vCPU the memory setting buys.
+configureSharp(1);
+const pipeline = await preparePipeline(config, existsSync(FONT_FILE) ? { fontfile: FONT_FILE } : {});
+
+process.stdout.write(`${JSON.stringify({ level: 'info', status: 'init', ms: Math.round(performance.now() - started), fingerprint: pipeline.fingerprint })}\n`);
+
+/** The Lambda entry point (`index.handler` in the zip). */
+export const handler: (event: unknown) => Promise<EventSummary> = createEventHandler({
+  s3,
+  sns,
+  pipeline,
+  settings,
+  sink,
+  log: (line) => process.stdout.write(`${line}\n`),
+});

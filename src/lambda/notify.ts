@@ -1,0 +1,67 @@
+import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+
+/** One output as reported to subscribers. */
+export interface NotifiedOutput {
+  variant: string;
+  format: string;
+  bucket: string;
+  key: string;
+  width: number | undefined;
+  height: number | undefined;
+  bytes: number | undefined;
+}
+
+/** The outcome of one record, as logged and (for processed or failed) published. */
+export interface RecordResult {
+  status: 'processed' | 'failed' | 'skipped' | 'ignored';
+  bucket: string;
+  key: string;
+  outputs: NotifiedOutput[];
+  /** Bytes read from the source object. */
+  bytes: number;
+  ms: number;
+  /** Why it was skipped or ignored. */
+  reason?: string;
+  error?: string;
+  code?: string;
+}
+
+/** The JSON message of one record; replaces the original's plain text "Processed X successfully". */
+export interface NotificationMessage {
+  tool: 'img-pipeline';
+  status: 'processed' | 'failed';
+  source: { bucket: string; key: string };
+  outputs: NotifiedOutput[];
+  error?: string;
+  code?: string;
+}
+
+/** Processed and failed records are published; skipped and ignored ones are only logged. */
+export function notificationFor(result: RecordResult): NotificationMessage | undefined {
+  if (result.status !== 'processed' && result.status !== 'failed') return undefined;
+  return {
+    tool: 'img-pipeline',
+    status: result.status,
+    source: { bucket: result.bucket, key: result.key },
+    outputs: result.outputs,
+    ...(result.error !== undefined ? { error: result.error } : {}),
+    ...(result.code !== undefined ? { code: result.code } : {}),
+  };
+}
+
+/** SNS subjects: ASCII, no line breaks, at most 100 characters (email subscribers see them). */
+function subjectFor(message: NotificationMessage): string {
+  const name = message.source.key.slice(message.source.key.lastIndexOf('/') + 1);
+  const text = `img-pipeline: ${message.status} ${name}`.replace(/[^\x20-\x7e]/g, '?');
+  return text.length > 100 ? `${text.slice(0, 97)}...` : text;
+}
+
+/** Publishes one message; `status` is also a message attribute, so subscriptions can filter on it. */
+export async function publishNotification(sns: SNSClient, topicArn: string, message: NotificationMessage): Promise<void> {
+  await sns.send(new PublishCommand({
+    TopicArn: topicArn,
+    Subject: subjectFor(message),
+    Message: JSON.stringify(message),
+    MessageAttributes: { status: { DataType: 'String', StringValue: message.status } },
+  }));
+}

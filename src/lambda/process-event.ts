@@ -1,0 +1,155 @@
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { SNSClient } from '@aws-sdk/client-sns';
+import { describeError } from '../errors.js';
+import { joinKey, relativeTo } from '../pipeline/layout.js';
+import { createPlanner } from '../pipeline/plan.js';
+import type { Pipeline } from '../pipeline/process.js';
+import { executeJob } from '../runner/run-pipeline.js';
+import { formatS3Uri, S3Source, toStorageError } from '../storage/s3.js';
+import type { Sink, SourceEntry } from '../storage/types.js';
+import { notificationFor, publishNotification, type RecordResult } from './notify.js';
+import { parseEvent, type ObjectRef } from './parse-event.js';
+import type { LambdaSettings } from './settings.js';
+
+/** Everything the handler needs, built once at module scope and injected. */
+export interface HandlerDeps {
+  s3: S3Client;
+  sns: SNSClient | undefined;
+  pipeline: Pipeline;
+  settings: LambdaSettings;
+  /** The processed bucket and prefix (an S3Sink). */
+  sink: Sink;
+  /** One JSON line per record, for CloudWatch. */
+  log: (line: string) => void;
+}
+
+export interface EventSummary {
+  processed: number;
+  skipped: number;
+  ignored: number;
+  failed: number;
+  records: RecordResult[];
+}
+
+/** Failures that no retry can fix: the event is stale, so it is skipped rather than retried. */
+const SUPERSEDED: Record<string, string> = {
+  S3_CHANGED: 'the object changed after this event; the newer version has its own event',
+  S3_NO_SUCH_KEY: 'the object was deleted after this event',
+};
+
+const NOTHING_FRESH = { outputs: new Map<string, number>(), freshSince: undefined };
+
+async function sizeOf(deps: HandlerDeps, ref: ObjectRef): Promise<number> {
+  try {
+    const head = await deps.s3.send(new HeadObjectCommand({ Bucket: ref.bucket, Key: ref.key }));
+    return head.ContentLength ?? 0;
+  } catch (error) {
+    throw toStorageError(error, 's3:GetObject', formatS3Uri(ref.bucket, ref.key));
+  }
+}
+
+/** Processes one object into every variant and format; never throws. */
+export async function processRecord(ref: ObjectRef, deps: HandlerDeps): Promise<RecordResult> {
+  const started = performance.now();
+  const { settings, pipeline } = deps;
+  const done = (fields: Partial<RecordResult> & Pick<RecordResult, 'status'>): RecordResult => ({
+    bucket: ref.bucket,
+    key: ref.key,
+    outputs: [],
+    bytes: 0,
+    ...fields,
+    ms: Math.round(performance.now() - started),
+  });
+
+  // Our own outputs never go round again, whatever the trigger's filter says.
+  if (ref.bucket === settings.processedBucket && ref.key.startsWith(settings.processedPrefix)) {
+    return done({ status: 'ignored', reason: `an output (under s3://${settings.processedBucket}/${settings.processedPrefix})` });
+  }
+  const relative = relativeTo(settings.sourcePrefix, ref.key);
+  if (relative === undefined) {
+    return ref.key === settings.sourcePrefix
+      ? done({ status: 'skipped', reason: 'folder marker' })
+      : done({ status: 'ignored', reason: `outside SOURCE_PREFIX ${settings.sourcePrefix}` });
+  }
+  try {
+    const size = ref.size ?? (await sizeOf(deps, ref));
+    // Events carry the ETag bare; If-Match (S3Source reads only that version) wants it quoted.
+    const etag = ref.etag ? `"${ref.etag.replace(/"/g, '')}"` : undefined;
+    const entry: SourceEntry = { key: relative, uri: formatS3Uri(ref.bucket, ref.key), size, mtimeMs: Date.now(), ...(etag ? { etag } : {}) };
+    // A planner per record: one invocation behaves the same whether S3 batched its records or not.
+    const job = createPlanner(pipeline.config, NOTHING_FRESH, { force: true, skipEmpty: true, maxFileSize: pipeline.config.limits.maxFileSize })(entry);
+    if (job.action === 'ignore') return done({ status: 'ignored', reason: 'not an image (by extension)' });
+    const source = new S3Source({ client: deps.s3, bucket: ref.bucket, prefix: settings.sourcePrefix });
+    const report = await executeJob(job, source, deps.sink, pipeline, false);
+    if (report.status === 'skipped') return done({ status: 'skipped', bytes: 0, reason: report.reason ?? 'skipped' });
+    if (report.status === 'failed') {
+      const superseded = report.code ? SUPERSEDED[report.code] : undefined;
+      if (superseded) return done({ status: 'skipped', reason: superseded });
+      return done({ status: 'failed', bytes: 0, error: report.error ?? 'failed', ...(report.code ? { code: report.code } : {}) });
+    }
+    const outputs = report.outputs.map((o, i) => ({
+      variant: o.variant,
+      format: o.format,
+      bucket: settings.processedBucket,
+      key: joinKey(settings.processedPrefix, job.outputs[i]!.key),
+      width: o.width,
+      height: o.height,
+      bytes: o.bytes,
+    }));
+    return done({ status: 'processed', bytes: report.bytesIn, outputs });
+  } catch (error) {
+    return done({ status: 'failed', error: describeError(error), code: (error as { code?: string }).code ?? 'UNEXPECTED' });
+  }
+}
+
+/** Publishes the record's message when a topic is configured; a failed publish fails the record. */
+async function notify(result: RecordResult, deps: HandlerDeps): Promise<RecordResult> {
+  const message = notificationFor(result);
+  if (!message || !deps.sns || !deps.settings.snsTopicArn) return result;
+  try {
+    await publishNotification(deps.sns, deps.settings.snsTopicArn, message);
+    return result;
+  } catch (error) {
+    const failure = `the notification to ${deps.settings.snsTopicArn} failed: ${describeError(error)}`;
+    return { ...result, status: 'failed', error: result.error ? `${result.error}; ${failure}` : failure, code: result.code ?? 'NOTIFY_FAILED' };
+  }
+}
+
+function logLine(result: RecordResult, via: string): string {
+  return JSON.stringify({
+    level: result.status === 'failed' ? 'error' : 'info',
+    status: result.status,
+    bucket: result.bucket,
+    key: result.key,
+    via,
+    outputs: result.outputs.map((o) => o.key),
+    ms: result.ms,
+    bytes: result.bytes,
+    ...(result.reason ? { reason: result.reason } : {}),
+    ...(result.error ? { error: result.error, code: result.code } : {}),
+  });
+}
+
+/**
+ * The handler body: every record is tried; if any failed, the invocation throws an error naming the
+ * failed keys, so Lambda retries it and then hands it to the on-failure destination.
+ */
+export function createEventHandler(deps: HandlerDeps): (event: unknown) => Promise<EventSummary> {
+  return async (event) => {
+    const parsed = parseEvent(event);
+    for (const reason of parsed.ignored) deps.log(JSON.stringify({ level: 'info', status: 'ignored', reason }));
+    const summary: EventSummary = { processed: 0, skipped: 0, ignored: 0, failed: 0, records: [] };
+    for (const ref of parsed.objects) {
+      const result = await notify(await processRecord(ref, deps), deps);
+      deps.log(logLine(result, ref.via));
+      summary[result.status] += 1;
+      summary.records.push(result);
+    }
+    const failed = summary.records.filter((r) => r.status === 'failed');
+    if (failed.length > 0) {
+      const list = failed.map((r) => `${formatS3Uri(r.bucket, r.key)} (${r.error ?? 'failed'})`).join('; ');
+      throw new Error(`img-pipeline: ${failed.length} of ${summary.records.length} records failed: ${list}`);
+    }
+    return summary;
+  };
+}

@@ -1,0 +1,75 @@
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { validateConfig } from '../../../src/config/load.js';
+import { bundledConfig, checkPackageSize, collectFiles, LAMBDA_LIMITS, writeZip } from '../../../src/deploy/package.js';
+import { unzipTo } from '../../helpers/lambda.js';
+import { makeTempDir, removeTempDirs } from '../../helpers/temp.js';
+
+afterAll(removeTempDirs);
+
+describe('the zip writer', () => {
+  const files = [
+    { name: 'index.mjs', data: Buffer.from('export const handler = () => 1;\n') },
+    { name: 'b/z.txt', data: Buffer.from('z') },
+    { name: 'b/a.txt', data: Buffer.from('a'.repeat(1000)) },
+  ];
+
+  it('writes the same bytes for the same files, in any order, at any time', async () => {
+    const first = await writeZip(files);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const second = await writeZip([...files].reverse());
+    expect(second.equals(first)).toBe(true);
+  });
+
+  it('sorts entries and fixes their times and modes', async () => {
+    const entries = await unzipTo(await writeZip(files), await makeTempDir());
+    expect(entries.map((e) => e.name)).toEqual(['b/a.txt', 'b/z.txt', 'index.mjs']);
+    for (const entry of entries) {
+      expect(entry.mode).toBe(0o100644);
+      expect([entry.mtime.getFullYear(), entry.mtime.getMonth(), entry.mtime.getDate()]).toEqual([1980, 0, 1]);
+    }
+  });
+
+  it('refuses two files with one name', async () => {
+    await expect(writeZip([files[0]!, files[0]!])).rejects.toThrow(/two files would be zipped as index.mjs/);
+  });
+});
+
+describe('collecting node_modules', () => {
+  it('stores a link to a file as the file, and refuses a link to a folder (Lambda rejects symlinks)', async () => {
+    const root = await makeTempDir();
+    await mkdir(join(root, 'pkg', 'lib'), { recursive: true });
+    await writeFile(join(root, 'pkg', 'lib', 'real.js'), 'real');
+    await writeFile(join(root, 'pkg', 'README.md'), 'docs');
+    await writeFile(join(root, 'pkg', 'index.d.ts'), 'types');
+    await symlink(join(root, 'pkg', 'lib', 'real.js'), join(root, 'pkg', 'alias.js'));
+    await mkdir(join(root, 'pkg', '.bin'));
+    await symlink('../lib/real.js', join(root, 'pkg', '.bin', 'tool'));
+    const files = await collectFiles(join(root, 'pkg'), 'node_modules/pkg/', { nested: false });
+    expect(files.map((f) => f.name).sort()).toEqual(['node_modules/pkg/alias.js', 'node_modules/pkg/lib/real.js']);
+    expect(files.find((f) => f.name.endsWith('alias.js'))!.data.toString()).toBe('real');
+
+    await symlink(join(root, 'pkg', 'lib'), join(root, 'pkg', 'linked-dir'));
+    await expect(collectFiles(join(root, 'pkg'), 'node_modules/pkg/', { nested: false })).rejects.toMatchObject({ code: 'PACKAGE_SYMLINK' });
+  });
+});
+
+describe('limits and the bundled config', () => {
+  it('refuses a package over 50 MiB zipped or 250 MiB unzipped, naming the limit', () => {
+    expect(() => checkPackageSize(LAMBDA_LIMITS.zipped, LAMBDA_LIMITS.unzipped)).not.toThrow();
+    expect(() => checkPackageSize(LAMBDA_LIMITS.zipped + 1, 1)).toThrow(/zipped, over Lambda's limit of 50\.0 MiB/);
+    expect(() => checkPackageSize(1, LAMBDA_LIMITS.unzipped + 1)).toThrow(/unzipped, over Lambda's limit of 250\.0 MiB/);
+  });
+
+  it('bundles the pipeline settings, the watermark image by its zip path, and no machine-local S3 settings', () => {
+    const config = validateConfig({ quality: 70, watermark: { image: '/home/me/logo.png' }, s3: { region: 'eu-west-1', profile: 'me', endpoint: 'http://127.0.0.1:9000' }, concurrency: 3 }, 'test');
+    const bundled = bundledConfig(config, 'watermark/logo.png');
+    expect(bundled).not.toHaveProperty('concurrency');
+    expect(bundled['s3']).not.toHaveProperty('region');
+    expect(bundled['s3']).not.toHaveProperty('profile');
+    expect(bundled['s3']).not.toHaveProperty('endpoint');
+    expect(bundled['watermark']).toMatchObject({ image: 'watermark/logo.png' });
+    expect(validateConfig(bundled, 'bundled').quality).toBe(70);
+  });
+});

@@ -1,0 +1,96 @@
+import { S3Client } from '@aws-sdk/client-s3';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { validateConfig } from '../../../src/config/load.js';
+import { notificationFor } from '../../../src/lambda/notify.js';
+import { createEventHandler, type HandlerDeps } from '../../../src/lambda/process-event.js';
+import { loadBundledConfig, readLambdaSettings } from '../../../src/lambda/settings.js';
+import type { Pipeline } from '../../../src/pipeline/process.js';
+import type { Sink } from '../../../src/storage/types.js';
+
+const s3Mock = mockClient(S3Client);
+const snsMock = mockClient(SNSClient);
+
+const sink: Sink = {
+  uri: 's3://out/',
+  list: async function* () {},
+  readText: async () => undefined,
+  write: async () => {
+    throw new Error('nothing should be written');
+  },
+  uriOf: (key) => `s3://out/${key}`,
+};
+
+function deps(lines: string[]): HandlerDeps {
+  const config = validateConfig({}, 'test');
+  const pipeline: Pipeline = { config, watermark: undefined, fingerprint: 'f' };
+  return {
+    s3: new S3Client({ region: 'us-east-1' }),
+    sns: new SNSClient({ region: 'us-east-1' }),
+    pipeline,
+    settings: readLambdaSettings({ PROCESSED_BUCKET: 'out', PROCESSED_PREFIX: 'site', SOURCE_PREFIX: 'uploads', SNS_TOPIC_ARN: 'arn:aws:sns:us-east-1:1:t' }),
+    sink,
+    log: (line) => lines.push(line),
+  };
+}
+
+const record = (bucket: string, key: string, size: number) => ({ eventSource: 'aws:s3', eventName: 'ObjectCreated:Put', s3: { bucket: { name: bucket }, object: { key, size } } });
+
+beforeEach(() => {
+  s3Mock.reset();
+  snsMock.reset();
+});
+
+describe('the handler body', () => {
+  it('ignores outputs, non-images, keys outside SOURCE_PREFIX; skips empties and folder markers; all without S3 calls', async () => {
+    const lines: string[] = [];
+    const summary = await createEventHandler(deps(lines))({ Records: [
+      record('out', 'site/thumb/a.jpg', 10),
+      record('in', 'uploads/readme.txt', 10),
+      record('in', 'elsewhere/a.jpg', 10),
+      record('in', 'uploads/empty.jpg', 0),
+      record('in', 'uploads/folder/', 0),
+    ] });
+    expect(summary.records.map((r) => r.status)).toEqual(['ignored', 'ignored', 'ignored', 'skipped', 'skipped']);
+    expect(s3Mock.calls()).toHaveLength(0);
+    expect(snsMock.calls()).toHaveLength(0);
+    expect(lines.map((l) => JSON.parse(l) as Record<string, unknown>).map((l) => l['key'])).toEqual(['site/thumb/a.jpg', 'uploads/readme.txt', 'elsewhere/a.jpg', 'uploads/empty.jpg', 'uploads/folder/']);
+  });
+
+  it('reports an object over the size limit without downloading it, notifies, and throws naming the key', async () => {
+    snsMock.on(PublishCommand).resolves({ MessageId: '1' });
+    const lines: string[] = [];
+    const run = createEventHandler(deps(lines))({ Records: [record('in', 'uploads/huge.jpg', 60 * 1024 * 1024)] });
+    await expect(run).rejects.toThrow(/1 of 1 records failed: s3:\/\/in\/uploads\/huge\.jpg \(file is 62914560 bytes, over the limit/);
+    expect(s3Mock.calls()).toHaveLength(0);
+    const published = snsMock.commandCalls(PublishCommand)[0]!.args[0].input;
+    expect(published.TopicArn).toBe('arn:aws:sns:us-east-1:1:t');
+    expect(JSON.parse(published.Message!)).toMatchObject({ tool: 'img-pipeline', status: 'failed', source: { bucket: 'in', key: 'uploads/huge.jpg' }, outputs: [], code: 'INPUT_TOO_LARGE' });
+    expect(published.MessageAttributes?.['status']?.StringValue).toBe('failed');
+    expect(JSON.parse(lines[0]!)).toMatchObject({ level: 'error', status: 'failed', key: 'uploads/huge.jpg', code: 'INPUT_TOO_LARGE' });
+  });
+
+  it('publishes only processed and failed records', () => {
+    const base = { bucket: 'b', key: 'k', outputs: [], bytes: 0, ms: 1 };
+    expect(notificationFor({ ...base, status: 'skipped' })).toBeUndefined();
+    expect(notificationFor({ ...base, status: 'ignored' })).toBeUndefined();
+    expect(notificationFor({ ...base, status: 'failed', error: 'bad' })).toEqual({ tool: 'img-pipeline', status: 'failed', source: { bucket: 'b', key: 'k' }, outputs: [], error: 'bad' });
+  });
+});
+
+describe('the Lambda settings', () => {
+  it('needs PROCESSED_BUCKET and normalises the prefixes', () => {
+    expect(() => readLambdaSettings({})).toThrow(/PROCESSED_BUCKET is not set/);
+    expect(readLambdaSettings({ PROCESSED_BUCKET: 'out', PROCESSED_PREFIX: 'site', SOURCE_PREFIX: '' })).toEqual({ processedBucket: 'out', processedPrefix: 'site/', sourcePrefix: '', snsTopicArn: undefined, watermarkText: undefined });
+  });
+
+  it('WATERMARK_TEXT replaces the bundled watermark and keeps its placement; the schema still applies', () => {
+    const bundled = JSON.stringify({ watermark: { image: 'watermark/logo.png', position: 'top-left', opacity: 0.4 } });
+    const config = loadBundledConfig(bundled, { root: '/var/task', watermarkText: '© Other' });
+    expect(config.watermark).toMatchObject({ text: '© Other', position: 'top-left', opacity: 0.4 });
+    expect(config.watermark?.image).toBeUndefined();
+    expect(loadBundledConfig(bundled, { root: '/var/task' }).watermark?.image).toBe('/var/task/watermark/logo.png');
+    expect(() => loadBundledConfig(JSON.stringify({ quality: 500 }), { root: '/' })).toThrow(/bundled config\.json[\s\S]*quality/);
+  });
+});
