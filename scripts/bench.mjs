@@ -1,6 +1,7 @@
 // `npm run bench [folder] [-- --runs N]`: throughput of the real CLI as a whole process against the decode
 // floor (one shrink-on-load decode per file with the same sharp, same images in flight), measured in the
 // same run, plus the tools users would otherwise pick where they are installed. Prints a table.
+// `npm run bench -- [folder] --s3`: S3 -> S3 against local -> local through a loopback S3 server instead.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -8,6 +9,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const args = process.argv.slice(2);
+if (args.includes('--s3')) {
+  const forwarded = args.filter((a) => a !== '--s3');
+  process.exit(spawnSync(process.execPath, [new URL('./bench-s3.mjs', import.meta.url).pathname, ...forwarded], { stdio: 'inherit' }).status ?? 1);
+}
 const runsAt = args.indexOf('--runs');
 const runs = runsAt >= 0 ? Number(args[runsAt + 1]) : 3;
 const folder = resolve(args.find((a, i) => !a.startsWith('--') && args[i - 1] !== '--runs') ?? 'fixtures/images');

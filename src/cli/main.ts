@@ -77,6 +77,13 @@ export async function main(argv: string[]): Promise<void> {
   // The watermark font is passed to sharp as a file; this config keeps the machine's fonts and hinting
   // rules out, so text renders the same here as in the Lambda, which ships the same file.
   process.env['FONTCONFIG_FILE'] ??= fileURLToPath(new URL('../../assets/fonts.conf', import.meta.url));
+  // `img-pipeline --help | head`: a reader that went away is not an error worth a stack trace.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw error;
+    });
+  }
   const controller = new AbortController();
   let interrupts = 0;
   process.on('SIGINT', () => {
