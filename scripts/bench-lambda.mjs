@@ -1,9 +1,10 @@
 // `node scripts/bench-lambda.mjs [--runs N] [--images N]`: cold init and per-image time of the packaged
-// Lambda handler, end to end against a loopback S3 (s3rver) and a loopback SNS, on one core.
+// Lambda handler, end to end against a loopback S3 (s3rver) and a loopback SNS, the handler on one core.
 //
 // Builds the zip for this machine (x86_64, its own sharp), unpacks it into a temp folder, uploads a 12 MP
-// JPEG, then runs scripts/lambda-runner.mjs under `taskset -c 0` (when available): a fresh `node` process
-// per run, so each run has a cold init (the module import: SDK, sharp, config, watermark), then N
+// JPEG, then runs scripts/lambda-runner.mjs under `taskset -c 0` (when available). Only that handler
+// process is pinned: s3rver (its own process) and the SNS stand-in (this process) run unpinned. A fresh
+// `node` process per run, so each run has a cold init (the module import: SDK, sharp, config, watermark), then N
 // invocations of index.handler on one S3 event (download, decode, two variants, watermark, JPEG, two
 // uploads, one SNS publish).
 import { execFile, spawnSync } from 'node:child_process';
@@ -33,7 +34,7 @@ const { default: sharp } = await import('sharp');
 const work = await mkdtemp(join(tmpdir(), 'img-pipeline-bench-lambda-'));
 const fnDir = join(work, 'fn');
 const config = validateConfig({ watermark: { text: '© Acme' } }, 'bench');
-const pkg = await buildLambdaPackage({ config, arch: 'x86_64', sharp: 'auto' });
+const pkg = await buildLambdaPackage({ config, arch: 'x86_64', sharp: 'auto', env: process.env });
 await unzipTo(pkg.zip, fnDir);
 
 /** A photo-like 4000x3000 JPEG: gradients plus noise, so it decodes and compresses like a real one. */
@@ -90,7 +91,7 @@ try {
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const p90 = (xs) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.9))];
   const ms = (x) => `${x.toFixed(0)} ms`;
-  console.log(`Lambda handler bench (${pinned ? 'one core: taskset -c 0' : 'taskset unavailable: not pinned'}), node ${process.version}, zip ${(pkg.zippedBytes / 1024 / 1024).toFixed(1)} MiB`);
+  console.log(`Lambda handler bench (${pinned ? 'handler on one core: taskset -c 0; s3rver unpinned' : 'taskset unavailable: not pinned'}), node ${process.version}, zip ${(pkg.zippedBytes / 1024 / 1024).toFixed(1)} MiB`);
   console.log(`  input: 12 MP JPEG 4000x3000, ${(jpeg.length / 1024 / 1024).toFixed(1)} MiB; outputs thumb + medium JPEG with a text watermark`);
   console.log(`  cold init (import index.mjs)   median ${ms(median(inits))}  (min ${ms(Math.min(...inits))}, max ${ms(Math.max(...inits))}, ${runs} processes)   target < 300 ms`);
   console.log(`  first invocation               median ${ms(median(firsts))}`);

@@ -77,6 +77,10 @@ export async function main(argv: string[]): Promise<void> {
   // The watermark font is passed to sharp as a file; this config keeps the machine's fonts and hinting
   // rules out, so text renders the same here as in the Lambda, which ships the same file.
   process.env['FONTCONFIG_FILE'] ??= fileURLToPath(new URL('../../assets/fonts.conf', import.meta.url));
+  // We support Node 20 (package.json engines); the AWS SDK's eight-line notice about its own future Node
+  // requirement would otherwise open every S3 run, deploy and destroy. A user who sets the variable keeps
+  // their choice.
+  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   // `img-pipeline --help | head`: a reader that went away is not an error worth a stack trace.
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (error: NodeJS.ErrnoException) => {

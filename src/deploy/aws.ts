@@ -13,13 +13,24 @@ export interface AwsClients {
   lambda: LambdaClient;
   s3: S3Client;
   sqs: SQSClient;
+  /** SNS in the deploy region. */
   sns: SNSClient;
+  /** SNS in another region: a topic given with --sns-topic is only reachable through its own region's endpoint. */
+  snsIn: (region: string) => SNSClient;
 }
 
 /** Waits between polls; injected so tests never wait. */
 export type Sleep = (ms: number) => Promise<void>;
 
 export const realSleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** What a step is about: the same words for a dry run's plan and for what the step did. */
+export interface StepTarget {
+  resource: string;
+  name: string;
+  /** What a first deploy would create. */
+  detail?: string;
+}
 
 export type StepStatus =
   | 'created' | 'updated' | 'unchanged'
@@ -34,9 +45,50 @@ export interface StepResult {
   detail?: string;
 }
 
+/** A step's result for `target`; `detail` replaces the target's own (undefined: keep it, '': drop it). */
+export function stepResult(target: StepTarget, status: StepStatus, detail?: string): StepResult {
+  const text = detail ?? target.detail;
+  return { resource: target.resource, name: target.name, status, ...(text ? { detail: text } : {}) };
+}
+
 export interface StepOptions {
   dryRun: boolean;
   sleep: Sleep;
+}
+
+/** The error names each service uses for "no such resource"; `attempt` turns them into undefined. */
+export const MISSING = {
+  iam: ['NoSuchEntityException', 'NoSuchEntity'],
+  lambda: ['ResourceNotFoundException'],
+  sqs: ['QueueDoesNotExist', 'AWS.SimpleQueueService.NonExistentQueue'],
+  sns: ['NotFoundException', 'NotFound', 'ResourceNotFoundException'],
+} as const;
+
+export type TagList = { Key?: string | undefined; Value?: string | undefined }[];
+
+/** Tags as a list of Key/Value pairs, the form IAM and SNS take. */
+export function tagList(tags: Record<string, string>): { Key: string; Value: string }[] {
+  return Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+}
+
+/** Tags as IAM and SNS return them, as one object (Lambda and SQS use this form already). */
+export function tagMap(tags: TagList | undefined): Record<string, string> {
+  return Object.fromEntries((tags ?? []).flatMap((t) => (t.Key === undefined ? [] : [[t.Key, t.Value ?? '']])));
+}
+
+/**
+ * Retries `call` while `isRetryable(error)`, up to `attempts` calls, sleeping `delayMs` between them; the
+ * last error is rethrown as it is. For AWS's eventual consistency (a new role not yet visible to Lambda).
+ */
+export async function retryWhile<T>(isRetryable: (error: unknown) => boolean, options: { attempts: number; delayMs: number; sleep: Sleep }, call: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await call();
+    } catch (error) {
+      if (attempt >= options.attempts || !isRetryable(error)) throw error;
+      await options.sleep(options.delayMs);
+    }
+  }
 }
 
 interface AwsErrorShape {

@@ -4,13 +4,13 @@ import { DeployError } from '../errors.js';
 import { STATE_KEY } from '../pipeline/layout.js';
 import { recordState } from '../runner/run-pipeline.js';
 import { S3Sink } from '../storage/s3.js';
-import { awsErrorName, explainAwsError, httpStatusOf, must, responseHeader, type AwsClients, type Sleep, type StepResult } from './aws.js';
-import { ensureFunction, type FunctionCode } from './function.js';
-import { ensureRole } from './iam.js';
-import { ensureNotifications } from './notify.js';
+import { awsErrorName, explainAwsError, httpStatusOf, must, responseHeader, stepResult, type AwsClients, type Sleep, type StepResult, type StepTarget } from './aws.js';
+import { describeFunction, ensureFunction, type FunctionCode } from './function.js';
+import { describeRole, ensureRole } from './iam.js';
+import { describeNotifications, ensureNotifications } from './notify.js';
 import type { Account, DeployPlan } from './plan.js';
-import { ensureFailureHandling, ensureFailureQueue } from './queue.js';
-import { ensureNotification, ensurePermission } from './trigger.js';
+import { describeFailureHandling, describeFailureQueue, ensureFailureHandling, ensureFailureQueue } from './queue.js';
+import { describeNotification, describePermission, ensureNotification, ensurePermission, removeOldNotification } from './trigger.js';
 
 /** Shown in a dry run without credentials, where ARNs cannot be known. */
 export const PLACEHOLDER_ACCOUNT = '<account-id>';
@@ -57,11 +57,23 @@ export async function checkBucket(s3: S3Client, bucket: string, account: Account
   }
 }
 
+/** The bundled config's fingerprint and Cache-Control, for the destination state file. */
+export interface StateFile {
+  fingerprint: string;
+  cacheControl: string;
+}
+
+/** The state file step, as a plan shows it and as it reports. */
+export function describeStateFile(plan: DeployPlan, state: StateFile): StepTarget {
+  const { out } = plan.request;
+  return { resource: 'destination state', name: `s3://${out.bucket}/${out.prefix}${STATE_KEY}`, detail: `config fingerprint ${state.fingerprint}` };
+}
+
 /** What the destination's state file says: so a later CLI backfill counts the Lambda's outputs as fresh. */
-export async function ensureStateFile(s3: S3Client, plan: DeployPlan, state: { fingerprint: string; cacheControl: string }, dryRun: boolean): Promise<StepResult> {
+export async function ensureStateFile(s3: S3Client, plan: DeployPlan, state: StateFile, dryRun: boolean): Promise<StepResult> {
   const { out } = plan.request;
   const sink = new S3Sink({ client: s3, bucket: out.bucket, prefix: out.prefix, cacheControl: state.cacheControl });
-  const result = (status: StepResult['status']): StepResult => ({ resource: 'destination state', name: sink.uriOf(STATE_KEY), status, detail: `config fingerprint ${state.fingerprint}` });
+  const result = (status: StepResult['status']): StepResult => stepResult(describeStateFile(plan, state), status);
   const text = await sink.readText(STATE_KEY);
   let recorded: string | undefined;
   try {
@@ -78,10 +90,9 @@ export async function ensureStateFile(s3: S3Client, plan: DeployPlan, state: { f
 export interface DeployOptions {
   dryRun: boolean;
   sleep: Sleep;
-  /** The package; may be undefined only in a dry run (the code is then not compared). */
-  code: FunctionCode | undefined;
-  /** The bundled config's fingerprint and Cache-Control, for the destination state file. */
-  state: { fingerprint: string; cacheControl: string };
+  /** The package, compared with the function's CodeSha256 (a dry run too). */
+  code: FunctionCode;
+  state: StateFile;
   /** Called as each step finishes, for progress output. */
   onStep?: (result: StepResult) => void;
 }
@@ -105,33 +116,34 @@ export async function runDeploy(clients: AwsClients, plan: DeployPlan, options: 
   const step = { dryRun: options.dryRun, sleep: options.sleep };
   record(await ensureRole(clients.iam, plan, step));
   record(await ensureFailureQueue(clients.sqs, plan, step));
-  for (const result of await ensureNotifications(clients.sns, plan, step)) record(result);
+  for (const result of await ensureNotifications(clients, plan, step)) record(result);
   const fn = await ensureFunction(clients.lambda, plan, options.code, step);
   record(fn.result);
   record(await ensureFailureHandling(clients.lambda, plan, { ...step, functionExists: fn.exists }));
   record(await ensureStateFile(clients.s3, plan, options.state, options.dryRun));
-  record(await ensurePermission(clients.lambda, plan, { ...step, functionExists: fn.exists }));
+  const permission = await ensurePermission(clients.lambda, plan, { ...step, functionExists: fn.exists });
+  record(permission.result);
   record(await ensureNotification(clients.s3, plan, step));
+  if (permission.movedFrom) record(await removeOldNotification(clients.s3, plan, permission.movedFrom, step));
   return steps;
 }
 
-/** The steps of a first deploy, for a dry run without credentials: everything would be created. */
-export function plannedSteps(plan: DeployPlan): StepResult[] {
-  const steps: StepResult[] = [
-    { resource: 'IAM role', name: plan.role.name, status: 'would create', detail: `with inline policy ${plan.role.policyName}` },
-    { resource: 'SQS failure queue', name: plan.queue.name, status: 'would create', detail: `messages kept ${plan.queue.retentionSeconds / 86_400} days` },
+/**
+ * The steps of a first deploy, for a dry run without credentials: everything would be created, described
+ * by the same functions the steps report with. A topic given with --sns-topic is only ever used.
+ */
+export function plannedSteps(plan: DeployPlan, state: StateFile): StepResult[] {
+  const notifications = describeNotifications(plan);
+  const created = (target: StepTarget) => stepResult(target, 'would create');
+  return [
+    created(describeRole(plan)),
+    created(describeFailureQueue(plan)),
+    ...(notifications ? [stepResult(notifications.topic, plan.topic.kind === 'existing' ? 'unchanged' : 'would create')] : []),
+    ...(notifications?.subscription ? [created(notifications.subscription)] : []),
+    created(describeFunction(plan)),
+    created(describeFailureHandling(plan)),
+    created(describeStateFile(plan, state)),
+    created(describePermission(plan)),
+    created(describeNotification(plan)),
   ];
-  if (plan.topic.kind === 'existing') steps.push({ resource: 'SNS topic', name: plan.topic.arn, status: 'unchanged', detail: 'existing topic, used as given' });
-  if (plan.topic.kind === 'create') {
-    steps.push({ resource: 'SNS topic', name: plan.topic.name, status: 'would create' });
-    steps.push({ resource: 'email subscription', name: plan.topic.email, status: 'would create' });
-  }
-  steps.push(
-    { resource: 'Lambda function', name: plan.fn.name, status: 'would create', detail: `${plan.fn.runtime}, ${plan.fn.architecture}, ${plan.fn.memory} MB, ${plan.fn.timeout} s` },
-    { resource: 'on-failure destination', name: plan.fn.name, status: 'would create', detail: `${plan.asyncInvoke.maximumRetryAttempts} retries, then to ${plan.queue.name}` },
-    { resource: 'destination state', name: `s3://${plan.request.out.bucket}/${plan.request.out.prefix}${STATE_KEY}`, status: 'would create' },
-    { resource: 'invoke permission', name: plan.permission.statementId, status: 'would create', detail: `${plan.permission.principal} from ${plan.permission.sourceArn}` },
-    { resource: 'S3 trigger', name: plan.notification.id, status: 'would create', detail: `${plan.notification.events.join(', ')} on s3://${plan.notification.bucket}/${plan.notification.prefix}` },
-  );
-  return steps;
 }

@@ -8,8 +8,8 @@ import {
   type LambdaClient,
 } from '@aws-sdk/client-lambda';
 import { DeployError } from '../errors.js';
-import { attempt, awsErrorName, explainAwsError, must, type Sleep, type StepOptions, type StepResult } from './aws.js';
-import { OWNER_TAG, type DeployPlan } from './plan.js';
+import { attempt, awsErrorName, explainAwsError, MISSING, must, retryWhile, stepResult, type Sleep, type StepOptions, type StepResult, type StepTarget } from './aws.js';
+import { isOwnedBy, OWNER_TAG, type DeployPlan } from './plan.js';
 
 /** The zip and its SHA-256 in base64, the form Lambda reports as CodeSha256. */
 export interface FunctionCode {
@@ -21,15 +21,12 @@ export interface FunctionOutcome {
   result: StepResult;
   /** Whether the function exists now (false only in a dry run of a first deploy). */
   exists: boolean;
-  /** The environment of the function as found, before this deploy (destroy reads the topic from it). */
-  previous?: FunctionConfiguration | undefined;
 }
 
 const POLL_MS = 1000;
 const POLL_LIMIT = 300;
 /** IAM is eventually consistent: a new role can take ~10 s before Lambda may assume it. */
-const ROLE_RETRY_MS = 3000;
-const ROLE_RETRIES = 10;
+const ROLE_RETRY = { attempts: 10, delayMs: 3000 };
 
 function runtimeIsCurrent(existing: string | undefined, wanted: string): boolean {
   const version = (runtime: string | undefined) => Number(/^nodejs(\d+)\.x$/.exec(runtime ?? '')?.[1] ?? 0);
@@ -40,6 +37,12 @@ function sameEnvironment(a: Record<string, string> | undefined, b: Record<string
   const left = a ?? {};
   const keys = new Set([...Object.keys(left), ...Object.keys(b)]);
   return [...keys].every((k) => left[k] === b[k]);
+}
+
+/** The function step, as a plan shows it and as it reports. */
+export function describeFunction(plan: DeployPlan): StepTarget {
+  const { fn } = plan;
+  return { resource: 'Lambda function', name: fn.name, detail: `${fn.runtime}, ${fn.architecture}, ${fn.memory} MB, ${fn.timeout} s` };
 }
 
 /** The settings that differ between the live function and the plan, by name. */
@@ -55,17 +58,26 @@ export function configurationChanges(current: FunctionConfiguration, plan: Deplo
   return changes;
 }
 
-/** Polls until the function is Active and no update is in progress; a failed state is an error. */
+/**
+ * Busy: still being created, or an update is running; Lambda refuses another update until it is done.
+ * An Inactive function (idle for weeks) is not busy: it never turns Active by itself, and an update is
+ * what reactivates it.
+ */
+function isBusy(config: FunctionConfiguration): boolean {
+  return config.State === 'Pending' || config.LastUpdateStatus === 'InProgress';
+}
+
+/** Polls until the function is no longer busy; a failed creation or update is an error carrying Lambda's reason. */
 export async function waitUntilReady(lambda: LambdaClient, name: string, sleep: Sleep): Promise<FunctionConfiguration> {
   for (let round = 0; round < POLL_LIMIT; round += 1) {
     const config = await must('lambda:GetFunctionConfiguration', name, () => lambda.send(new GetFunctionConfigurationCommand({ FunctionName: name })));
     if (config.State === 'Failed' || config.LastUpdateStatus === 'Failed') {
       throw new DeployError('FUNCTION_FAILED', `the function ${name} failed to become ready: ${config.StateReason ?? config.LastUpdateStatusReason ?? 'no reason given'}`);
     }
-    if (config.State === 'Active' && config.LastUpdateStatus !== 'InProgress') return config;
+    if (!isBusy(config)) return config;
     await sleep(POLL_MS);
   }
-  throw new DeployError('FUNCTION_TIMEOUT', `the function ${name} did not become Active within ${(POLL_LIMIT * POLL_MS) / 1000} s`);
+  throw new DeployError('FUNCTION_TIMEOUT', `the function ${name} was still being created or updated after ${(POLL_LIMIT * POLL_MS) / 1000} s`);
 }
 
 async function createFunction(lambda: LambdaClient, plan: DeployPlan, code: FunctionCode, sleep: Sleep): Promise<void> {
@@ -84,49 +96,42 @@ async function createFunction(lambda: LambdaClient, plan: DeployPlan, code: Func
     PackageType: 'Zip',
     Tags: plan.tags,
   });
-  for (let round = 1; ; round += 1) {
-    try {
-      await lambda.send(command);
-      return;
-    } catch (error) {
-      const roleNotReady = awsErrorName(error) === 'InvalidParameterValueException' && /role|assume/i.test((error as Error).message);
-      if (!roleNotReady || round >= ROLE_RETRIES) throw explainAwsError(error, 'lambda:CreateFunction', fn.name);
-      await sleep(ROLE_RETRY_MS);
-    }
+  const roleNotReady = (error: unknown) => awsErrorName(error) === 'InvalidParameterValueException' && /role|assume/i.test((error as Error).message);
+  try {
+    await retryWhile(roleNotReady, { ...ROLE_RETRY, sleep }, () => lambda.send(command));
+  } catch (error) {
+    throw explainAwsError(error, 'lambda:CreateFunction', fn.name);
   }
 }
 
 /**
  * Step: the function. Created if missing; otherwise its code is uploaded only when CodeSha256 differs
  * (or the architecture changed) and its configuration updated only when a setting differs.
- * `code` is undefined in a dry run without a package; the code is then not compared.
  */
-export async function ensureFunction(lambda: LambdaClient, plan: DeployPlan, code: FunctionCode | undefined, options: StepOptions): Promise<FunctionOutcome> {
+export async function ensureFunction(lambda: LambdaClient, plan: DeployPlan, code: FunctionCode, options: StepOptions): Promise<FunctionOutcome> {
   const { fn } = plan;
-  const result = (status: StepResult['status'], detail?: string): StepResult => ({ resource: 'Lambda function', name: fn.name, status, ...(detail ? { detail } : {}) });
-  const found = await attempt('lambda:GetFunction', fn.name, () => lambda.send(new GetFunctionCommand({ FunctionName: fn.name })), ['ResourceNotFoundException']);
-  const settings = `${fn.runtime}, ${fn.architecture}, ${fn.memory} MB, ${fn.timeout} s`;
+  const target = describeFunction(plan);
+  const found = await attempt('lambda:GetFunction', fn.name, () => lambda.send(new GetFunctionCommand({ FunctionName: fn.name })), MISSING.lambda);
   if (!found?.Configuration) {
-    if (options.dryRun) return { result: result('would create', settings), exists: false };
-    if (!code) throw new DeployError('NO_PACKAGE', 'internal: creating a function needs its package');
+    if (options.dryRun) return { result: stepResult(target, 'would create'), exists: false };
     await createFunction(lambda, plan, code, options.sleep);
     await waitUntilReady(lambda, fn.name, options.sleep);
-    return { result: result('created', settings), exists: true };
+    return { result: stepResult(target, 'created'), exists: true };
   }
-  if (!found.Tags?.[OWNER_TAG]) {
-    throw new DeployError('NOT_OURS', `the Lambda function ${fn.name} exists but was not created by img-pipeline deploy (no ${OWNER_TAG} tag); choose another --function-name`);
+  // GetFunction leaves Tags out, and says why in TagsError, when the caller may not lambda:ListTags.
+  if (found.TagsError) throw tagsUnreadable(fn.name, found.TagsError);
+  if (!isOwnedBy(found.Tags, fn.name)) {
+    throw new DeployError('NOT_OURS', `the Lambda function ${fn.name} exists but was not created by img-pipeline deploy (no ${OWNER_TAG}=${fn.name} tag); choose another --function-name`);
   }
   let current = found.Configuration;
-  const previous = current;
-  const codeChanged = code !== undefined && current.CodeSha256 !== code.sha256;
+  const codeChanged = current.CodeSha256 !== code.sha256;
   const archChanged = current.Architectures?.[0] !== fn.architecture;
   const changes = [...(codeChanged ? ['code'] : []), ...(archChanged ? ['architecture'] : []), ...configurationChanges(current, plan)];
-  if (changes.length === 0) return { result: result('unchanged', code ? undefined : 'code not compared (no package in this dry run)'), exists: true, previous };
-  if (options.dryRun) return { result: result('would update', changes.join(', ')), exists: true, previous };
+  if (changes.length === 0) return { result: stepResult(target, 'unchanged', ''), exists: true };
+  if (options.dryRun) return { result: stepResult(target, 'would update', changes.join(', ')), exists: true };
 
-  if (current.State !== 'Active' || current.LastUpdateStatus === 'InProgress') current = await waitUntilReady(lambda, fn.name, options.sleep);
+  if (isBusy(current)) current = await waitUntilReady(lambda, fn.name, options.sleep);
   if (codeChanged || archChanged) {
-    if (!code) throw new DeployError('NO_PACKAGE', 'internal: changing the architecture needs the package');
     // The architecture is a property of the code, so it changes with UpdateFunctionCode.
     await must('lambda:UpdateFunctionCode', fn.name, () =>
       lambda.send(new UpdateFunctionCodeCommand({ FunctionName: fn.name, ZipFile: code.zip, Architectures: [fn.architecture] })));
@@ -146,5 +151,10 @@ export async function ensureFunction(lambda: LambdaClient, plan: DeployPlan, cod
       })));
     await waitUntilReady(lambda, fn.name, options.sleep);
   }
-  return { result: result('updated', changes.join(', ')), exists: true, previous };
+  return { result: stepResult(target, 'updated', changes.join(', ')), exists: true };
+}
+
+/** The function's tags could not be read, so whether deploy created it is unknown: stop, naming the permission. */
+export function tagsUnreadable(functionName: string, error: { ErrorCode?: string | undefined; Message?: string | undefined }): DeployError {
+  return new DeployError('ACCESS_DENIED', `access denied: lambda:ListTags on ${functionName} (GetFunction returned ${error.ErrorCode ?? 'TagsError'}${error.Message ? `: ${error.Message}` : ''}); without its tags, img-pipeline cannot tell whether deploy created the function. The deploying identity needs this permission (see "Deploying the Lambda" in the README)`);
 }

@@ -7,10 +7,8 @@ import {
   type Subscription,
 } from '@aws-sdk/client-sns';
 import { DeployError } from '../errors.js';
-import { attempt, must, type StepOptions, type StepResult } from './aws.js';
+import { attempt, MISSING, must, stepResult, tagList, type AwsClients, type StepOptions, type StepResult, type StepTarget } from './aws.js';
 import type { DeployPlan } from './plan.js';
-
-export const TOPIC_MISSING = ['NotFoundException', 'NotFound', 'ResourceNotFoundException'];
 
 async function listSubscriptions(sns: SNSClient, topicArn: string): Promise<Subscription[]> {
   const all: Subscription[] = [];
@@ -23,38 +21,58 @@ async function listSubscriptions(sns: SNSClient, topicArn: string): Promise<Subs
   return all;
 }
 
+/** The region an SNS topic ARN names: arn:aws:sns:<region>:<account>:<name>. */
+export function topicRegion(arn: string): string {
+  return arn.split(':')[3] ?? '';
+}
+
+/**
+ * The notification steps, as a plan shows them and as they report: none when notifications are off; the
+ * topic as given with --sns-topic (deploy never creates or changes it); or a topic and an email subscription.
+ */
+export function describeNotifications(plan: DeployPlan): { topic: StepTarget; subscription?: StepTarget } | undefined {
+  const { topic } = plan;
+  if (topic.kind === 'none') return undefined;
+  if (topic.kind === 'existing') return { topic: { resource: 'SNS topic', name: topic.arn, detail: 'existing topic, used as given' } };
+  return { topic: { resource: 'SNS topic', name: topic.name }, subscription: { resource: 'email subscription', name: topic.email } };
+}
+
 /**
  * Step: where the handler publishes one JSON message per image. With --sns-topic the topic must exist and
- * is only used; with --notify-email a topic is created (tagged, so destroy removes it) and the address
- * subscribed. Returns no result when notifications are off.
+ * is only used (asked in its own region); with --notify-email a topic is created (tagged, so destroy
+ * removes it) and the address subscribed. Returns no result when notifications are off.
  */
-export async function ensureNotifications(sns: SNSClient, plan: DeployPlan, options: StepOptions): Promise<StepResult[]> {
+export async function ensureNotifications(clients: Pick<AwsClients, 'sns' | 'snsIn'>, plan: DeployPlan, options: StepOptions): Promise<StepResult[]> {
   const { topic } = plan;
-  if (topic.kind === 'none') return [];
-  const exists = await attempt('sns:GetTopicAttributes', topic.arn, () => sns.send(new GetTopicAttributesCommand({ TopicArn: topic.arn })), TOPIC_MISSING);
+  const targets = describeNotifications(plan);
+  if (topic.kind === 'none' || !targets) return [];
   if (topic.kind === 'existing') {
-    if (!exists) throw new DeployError('TOPIC_NOT_FOUND', `the SNS topic ${topic.arn} (--sns-topic) does not exist or is in another account or region`);
-    return [{ resource: 'SNS topic', name: topic.arn, status: 'unchanged', detail: 'existing topic, used as given' }];
+    const region = topicRegion(topic.arn);
+    const sns = region === plan.account.region ? clients.sns : clients.snsIn(region);
+    const exists = await attempt('sns:GetTopicAttributes', topic.arn, () => sns.send(new GetTopicAttributesCommand({ TopicArn: topic.arn })), MISSING.sns);
+    if (!exists) throw new DeployError('TOPIC_NOT_FOUND', `the SNS topic ${topic.arn} (--sns-topic) does not exist, or is in another account`);
+    return [stepResult(targets.topic, 'unchanged')];
   }
+  const { sns } = clients;
+  const exists = await attempt('sns:GetTopicAttributes', topic.arn, () => sns.send(new GetTopicAttributesCommand({ TopicArn: topic.arn })), MISSING.sns);
   const results: StepResult[] = [];
   if (exists) {
-    results.push({ resource: 'SNS topic', name: topic.name, status: 'unchanged' });
+    results.push(stepResult(targets.topic, 'unchanged'));
   } else if (options.dryRun) {
-    results.push({ resource: 'SNS topic', name: topic.name, status: 'would create' });
+    results.push(stepResult(targets.topic, 'would create'));
   } else {
-    await must('sns:CreateTopic', topic.name, () =>
-      sns.send(new CreateTopicCommand({ Name: topic.name, Tags: Object.entries(plan.tags).map(([Key, Value]) => ({ Key, Value })) })));
-    results.push({ resource: 'SNS topic', name: topic.name, status: 'created' });
+    await must('sns:CreateTopic', topic.name, () => sns.send(new CreateTopicCommand({ Name: topic.name, Tags: tagList(plan.tags) })));
+    results.push(stepResult(targets.topic, 'created'));
   }
-  const subscription = { resource: 'email subscription', name: topic.email };
+  const subscription = targets.subscription!;
   const subscribed = exists ? (await listSubscriptions(sns, topic.arn)).some((s) => s.Protocol === 'email' && s.Endpoint?.toLowerCase() === topic.email.toLowerCase()) : false;
   if (subscribed) {
-    results.push({ ...subscription, status: 'unchanged' });
+    results.push(stepResult(subscription, 'unchanged'));
   } else if (options.dryRun) {
-    results.push({ ...subscription, status: 'would create' });
+    results.push(stepResult(subscription, 'would create'));
   } else {
     await must('sns:Subscribe', topic.arn, () => sns.send(new SubscribeCommand({ TopicArn: topic.arn, Protocol: 'email', Endpoint: topic.email })));
-    results.push({ ...subscription, status: 'created', detail: `confirm the link AWS emailed to ${topic.email}` });
+    results.push(stepResult(subscription, 'created', `confirm the link AWS emailed to ${topic.email}`));
   }
   return results;
 }

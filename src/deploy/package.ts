@@ -33,10 +33,11 @@ export interface PackageOptions {
   limits?: { zipped: number; unzipped: number };
   /** Progress lines (npm install can take a while). */
   log?: (line: string) => void;
+  /** The environment npm runs with, from the CLI edge. */
+  env: Record<string, string | undefined>;
 }
 
 export interface LambdaPackage extends FunctionCode {
-  sha256Hex: string;
   zippedBytes: number;
   unzippedBytes: number;
   /** Entry names, sorted as they are in the zip. */
@@ -58,8 +59,10 @@ const require = createRequire(import.meta.url);
 const FIXED_MTIME = new Date(1980, 0, 1, 0, 0, 0);
 const FILE_MODE = 0o100644;
 
-/** Minimal fontconfig: only the bundled font, a cache in /tmp (the only writable place in Lambda). */
-/** The one fontconfig file, shared with the CLI so the watermark renders the same in both. */
+/**
+ * The one fontconfig file (only the bundled font, its cache in /tmp, the only writable place in Lambda),
+ * shared with the CLI so the watermark renders the same in both.
+ */
 const FONTS_CONF = join(here, '..', '..', 'assets', 'fonts.conf');
 
 /** Writes a zip whose bytes depend only on the entries: sorted, fixed times and modes, no extra fields. */
@@ -221,16 +224,38 @@ async function hostPackages(arch: Architecture): Promise<Map<string, string> | u
   return natives >= 2 && needed.every((n) => packages.has(n)) ? packages : undefined;
 }
 
-/** Runs `npm install --os=linux --cpu=<target> --libc=glibc sharp@<version>` into a staging folder. */
-async function npmInstallSharp(staging: string, version: string, arch: Architecture, log: (line: string) => void): Promise<string> {
+/** sharp's own dependencies at the versions installed here (sharp pins its native packages itself). */
+async function hostDependencyVersions(sharp: { dir: string; pkg: PackageJson }): Promise<Record<string, string>> {
+  const pinned: Record<string, string> = {};
+  for (const name of Object.keys(sharp.pkg.dependencies ?? {})) {
+    const dir = findPackageDir(name, sharp.dir);
+    const version = dir ? (await readPackageJson(dir)).version : undefined;
+    if (version) pinned[name] = version;
+  }
+  return pinned;
+}
+
+/**
+ * The staging folder's package.json: sharp at this machine's version, and its dependencies pinned by
+ * `overrides` to this machine's versions, so the zip runs what the CLI runs rather than whatever their
+ * ranges resolve to on the day of the deploy.
+ */
+export function sharpInstallManifest(version: string, pinned: Record<string, string>): Record<string, unknown> {
+  return { name: 'img-pipeline-lambda-deps', private: true, dependencies: { sharp: version }, ...(Object.keys(pinned).length > 0 ? { overrides: pinned } : {}) };
+}
+
+/** Runs `npm install --os=linux --cpu=<target> --libc=glibc` of sharp at the host's versions into a staging folder. */
+async function npmInstallSharp(staging: string, sharp: { dir: string; pkg: PackageJson }, arch: Architecture, options: Pick<PackageOptions, 'env'>, log: (line: string) => void): Promise<string> {
+  const version = sharp.pkg.version ?? '';
   const dir = join(staging, 'deps');
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'package.json'), '{"name":"img-pipeline-lambda-deps","private":true}\n');
-  const args = ['install', `sharp@${version}`, '--os=linux', `--cpu=${npmCpu(arch)}`, '--libc=glibc',
-    '--omit=dev', '--no-save', '--no-package-lock', '--no-audit', '--no-fund', '--ignore-scripts', '--prefer-offline', '--loglevel=error'];
-  log(`npm ${args.join(' ')}`);
+  const pinned = await hostDependencyVersions(sharp);
+  await writeFile(join(dir, 'package.json'), `${JSON.stringify(sharpInstallManifest(version, pinned), null, 2)}\n`);
+  const args = ['install', '--os=linux', `--cpu=${npmCpu(arch)}`, '--libc=glibc',
+    '--omit=dev', '--no-package-lock', '--no-audit', '--no-fund', '--ignore-scripts', '--prefer-offline', '--loglevel=error'];
+  log(`npm ${args.join(' ')}  (sharp@${version}; ${Object.entries(pinned).map(([n, v]) => `${n}@${v}`).join(' ') || 'no dependencies'} pinned)`);
   // An `npm run` parent exports its own prefix; the install must stay in the staging folder.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_config_(local_)?prefix$|^npm_config_global$/i.test(k)));
+  const env = Object.fromEntries(Object.entries(options.env).filter(([k]) => !/^npm_config_(local_)?prefix$|^npm_config_global$/i.test(k)));
   try {
     await promisify(execFile)(process.platform === 'win32' ? 'npm.cmd' : 'npm', args, { cwd: dir, env, maxBuffer: 16 * MiB, shell: process.platform === 'win32' });
   } catch (error) {
@@ -281,7 +306,8 @@ export async function collectFiles(root: string, zipPrefix: string, options: { n
   return files;
 }
 
-async function sharpFiles(staging: string, options: PackageOptions, version: string, log: (line: string) => void): Promise<{ files: ZipInput[]; from: 'npm' | 'host' }> {
+async function sharpFiles(staging: string, options: PackageOptions, sharp: { dir: string; pkg: PackageJson }, log: (line: string) => void): Promise<{ files: ZipInput[]; from: 'npm' | 'host' }> {
+  const version = sharp.pkg.version ?? '';
   const mode = options.sharp ?? 'auto';
   if (mode !== 'npm') {
     const packages = await hostPackages(options.arch);
@@ -295,8 +321,21 @@ async function sharpFiles(staging: string, options: PackageOptions, version: str
       throw new DeployError('PACKAGE_NO_SHARP', `sharp ${version} for linux-${npmCpu(options.arch)} (glibc) is not installed on this machine; build with npm instead`);
     }
   }
-  const modules = await npmInstallSharp(staging, version, options.arch, log);
+  const modules = await npmInstallSharp(staging, sharp, options.arch, options, log);
   return { files: await collectFiles(modules, 'node_modules/', { nested: true }), from: 'npm' };
+}
+
+async function readWatermarkImage(config: Config): Promise<Buffer | undefined> {
+  const path = config.watermark?.image;
+  if (!path) return undefined;
+  return readFile(path).catch((error: Error) => {
+    throw new DeployError('PACKAGE_WATERMARK', `cannot read the watermark image ${path}: ${error.message}`, { cause: error });
+  });
+}
+
+/** The fingerprint the package's config will have, without building it (for a dry run without credentials). */
+export async function packageFingerprint(config: Config): Promise<string> {
+  return pipelineFingerprint(config, await readWatermarkImage(config));
 }
 
 /**
@@ -312,12 +351,9 @@ export async function buildLambdaPackage(options: PackageOptions): Promise<Lambd
     const version = sharp.pkg.version ?? '';
     const files: ZipInput[] = [{ name: 'index.mjs', data: await bundleHandler() }];
 
-    let markImage: Buffer | undefined;
+    const markImage = await readWatermarkImage(options.config);
     let watermarkPath: string | undefined;
-    if (options.config.watermark?.image) {
-      markImage = await readFile(options.config.watermark.image).catch((error: Error) => {
-        throw new DeployError('PACKAGE_WATERMARK', `cannot read the watermark image ${options.config.watermark?.image}: ${error.message}`, { cause: error });
-      });
+    if (markImage && options.config.watermark?.image) {
       watermarkPath = `watermark/${basename(options.config.watermark.image).replace(/[^A-Za-z0-9._-]/g, '_')}`;
       files.push({ name: watermarkPath, data: markImage });
     }
@@ -331,17 +367,16 @@ export async function buildLambdaPackage(options: PackageOptions): Promise<Lambd
     const fontLicense = join(dirname(DEFAULT_FONT_FILE), '..', 'LICENSE');
     if (existsSync(fontLicense)) files.push({ name: 'fonts/LICENSE', data: await readFile(fontLicense) });
 
-    const native = await sharpFiles(staging, options, version, log);
+    const native = await sharpFiles(staging, options, sharp, log);
     files.push(...native.files);
 
     const zip = await writeZip(files);
     const unzippedBytes = files.reduce((sum, f) => sum + f.data.length, 0);
     checkPackageSize(zip.length, unzippedBytes, options.limits);
-    const digest = createHash('sha256').update(zip).digest();
     return {
       zip,
-      sha256: digest.toString('base64'),
-      sha256Hex: digest.toString('hex'),
+      // Lambda reports CodeSha256 in base64, not hex.
+      sha256: createHash('sha256').update(zip).digest('base64'),
       zippedBytes: zip.length,
       unzippedBytes,
       entries: files.map((f) => f.name).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)),

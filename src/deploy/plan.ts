@@ -3,8 +3,17 @@ import { ConfigError, DeployError } from '../errors.js';
 /** A runtime Lambda accepts for new functions; an existing function on a newer Node.js runtime is left alone. */
 export const RUNTIME = 'nodejs22.x';
 export const HANDLER = 'index.handler';
-/** Every resource deploy creates carries this tag (value: the function name); destroy deletes only tagged ones. */
+/**
+ * Deploy tags what it creates and can tag (the role, the function, the queue and the topic) with this
+ * tag, valued with the function name; it adopts, and destroy deletes, only resources tagged so.
+ */
 export const OWNER_TAG = 'img-pipeline:function';
+
+/** True when `tags` say deploy created the resource for this function. */
+export function isOwnedBy(tags: Record<string, string> | undefined, functionName: string): boolean {
+  return tags?.[OWNER_TAG] === functionName;
+}
+
 export const ARCHITECTURES = ['arm64', 'x86_64'] as const;
 export type Architecture = (typeof ARCHITECTURES)[number];
 
@@ -39,6 +48,7 @@ interface PolicyStatement {
   Principal?: { Service: string };
   Action: string | string[];
   Resource?: string | string[];
+  Condition?: Record<string, Record<string, string>>;
 }
 
 export interface PolicyDocument {
@@ -97,6 +107,20 @@ const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const TOPIC_ARN = /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
+/** `--function-name`: Lambda's rule, short enough for the "-role" and "-notifications" the other names add. */
+export function checkFunctionName(name: string): string {
+  if (!FUNCTION_NAME.test(name)) {
+    throw new ConfigError('FLAG_INVALID', `--function-name: expected 1-59 letters, digits, - or _ (the role adds "-role"), received "${name}"`);
+  }
+  return name;
+}
+
+/** A bucket name S3 accepts; `flag` names where it came from. */
+export function checkBucketName(flag: string, bucket: string): string {
+  if (!BUCKET_NAME.test(bucket)) throw new ConfigError('FLAG_INVALID', `${flag}: expected an S3 bucket name (3-63 lower-case letters, digits, . or -), received "${bucket}"`);
+  return bucket;
+}
+
 function integerIn(flag: string, value: number, min: number, max: number): number {
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new ConfigError('FLAG_INVALID', `${flag}: expected an integer from ${min} to ${max}, received ${String(value)}`);
@@ -115,12 +139,9 @@ export function parseArchitecture(value: string): Architecture {
 /** Validates the flags (before any I/O) and refuses setups whose outputs would re-trigger the function. */
 export function checkDeployRequest(input: DeployRequest): DeployRequest {
   const request: DeployRequest = { ...input, prefix: normalizePrefix(input.prefix), out: { bucket: input.out.bucket, prefix: normalizePrefix(input.out.prefix) } };
-  if (!FUNCTION_NAME.test(request.functionName)) {
-    throw new ConfigError('FLAG_INVALID', `--function-name: expected 1-59 letters, digits, - or _ (the role adds "-role"), received "${request.functionName}"`);
-  }
-  for (const [flag, bucket] of [['--bucket', request.bucket], ['--out', request.out.bucket]] as const) {
-    if (!BUCKET_NAME.test(bucket)) throw new ConfigError('FLAG_INVALID', `${flag}: expected an S3 bucket name (3-63 lower-case letters, digits, . or -), received "${bucket}"`);
-  }
+  checkFunctionName(request.functionName);
+  checkBucketName('--bucket', request.bucket);
+  checkBucketName('--out', request.out.bucket);
   parseArchitecture(request.arch);
   integerIn('--memory', request.memory, 128, 10240);
   integerIn('--timeout', request.timeout, 1, 900);
@@ -178,6 +199,9 @@ export function planDeploy(request: DeployRequest, account: Account): DeployPlan
 
   const statements: PolicyStatement[] = [
     { Sid: 'ReadUploads', Effect: 'Allow', Action: 's3:GetObject', Resource: s3Arn(partition, request.bucket, `${request.prefix}*`) },
+    // Without s3:ListBucket, S3 answers a GET of a deleted key with 403 AccessDenied instead of 404, and the
+    // handler could not tell a stale event (skip it) from a real failure (retry it). Limited to the prefix.
+    { Sid: 'KnowDeletedUploads', Effect: 'Allow', Action: 's3:ListBucket', Resource: s3Arn(partition, request.bucket), ...(request.prefix ? { Condition: { StringLike: { 's3:prefix': `${request.prefix}*` } } } : {}) },
     // lib-storage aborts a failed multipart upload, which is its own action.
     { Sid: 'WriteOutputs', Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload'], Resource: s3Arn(partition, request.out.bucket, `${request.out.prefix}*`) },
     { Sid: 'OwnLogs', Effect: 'Allow', Action: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents'], Resource: [logGroupArn, `${logGroupArn}:*`] },

@@ -7,7 +7,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { DeployError } from '../errors.js';
-import { attempt, awsErrorName, explainAwsError, must, type StepOptions, type StepResult } from './aws.js';
+import { attempt, awsErrorName, explainAwsError, MISSING, must, stepResult, type StepOptions, type StepResult, type StepTarget } from './aws.js';
 import type { DeployPlan } from './plan.js';
 
 interface PolicyStatementShape {
@@ -18,24 +18,41 @@ interface PolicyStatementShape {
 
 /** Our statement in the function's resource policy, or undefined. */
 export async function findPermission(lambda: LambdaClient, functionName: string, statementId: string): Promise<PolicyStatementShape | undefined> {
-  const policy = await attempt('lambda:GetPolicy', functionName, () => lambda.send(new GetPolicyCommand({ FunctionName: functionName })), ['ResourceNotFoundException']);
+  const policy = await attempt('lambda:GetPolicy', functionName, () => lambda.send(new GetPolicyCommand({ FunctionName: functionName })), MISSING.lambda);
   if (!policy?.Policy) return undefined;
   const statements = (JSON.parse(policy.Policy) as { Statement?: PolicyStatementShape[] }).Statement ?? [];
   return statements.find((s) => s.Sid === statementId);
 }
 
-/** Step: allow S3 (only this bucket, only in this account) to invoke the function. */
-export async function ensurePermission(lambda: LambdaClient, plan: DeployPlan, options: StepOptions & { functionExists: boolean }): Promise<StepResult> {
+/** The bucket a permission statement lets invoke the function (its AWS:SourceArn, arn:aws:s3:::<bucket>), if any. */
+export function permittedBucket(statement: PolicyStatementShape | undefined): string | undefined {
+  const arn = statement?.Condition?.ArnLike?.['AWS:SourceArn'];
+  const match = arn === undefined ? null : /^arn:[^:]+:s3:::([^/]+)$/.exec(arn);
+  return match?.[1];
+}
+
+/** The permission step, as a plan shows it and as it reports. */
+export function describePermission(plan: DeployPlan): StepTarget {
   const { permission } = plan;
-  const detail = `${permission.principal} from ${permission.sourceArn}, account ${permission.sourceAccount}`;
-  const result = (status: StepResult['status']): StepResult => ({ resource: 'invoke permission', name: permission.statementId, status, detail });
+  return { resource: 'invoke permission', name: permission.statementId, detail: `${permission.principal} from ${permission.sourceArn}, account ${permission.sourceAccount}` };
+}
+
+/**
+ * Step: allow S3 (only this bucket, only in this account) to invoke the function. `movedFrom` names the
+ * bucket the permission allowed before, when it was another one: its trigger entry is then stale.
+ */
+export async function ensurePermission(lambda: LambdaClient, plan: DeployPlan, options: StepOptions & { functionExists: boolean }): Promise<{ result: StepResult; movedFrom?: string }> {
+  const { permission } = plan;
+  const target = describePermission(plan);
   const current = options.functionExists ? await findPermission(lambda, plan.fn.name, permission.statementId) : undefined;
+  const previousBucket = permittedBucket(current);
+  const moved = previousBucket !== undefined && previousBucket !== plan.request.bucket ? { movedFrom: previousBucket } : {};
   const matches = current !== undefined
     && current.Principal?.Service === permission.principal
     && current.Condition?.ArnLike?.['AWS:SourceArn'] === permission.sourceArn
     && current.Condition?.StringEquals?.['AWS:SourceAccount'] === permission.sourceAccount;
-  if (matches) return result('unchanged');
-  if (options.dryRun) return result(current ? 'would update' : 'would create');
+  if (matches) return { result: stepResult(target, 'unchanged') };
+  if (options.dryRun) return { result: stepResult(target, current ? 'would update' : 'would create'), ...moved };
   if (current) {
     await must('lambda:RemovePermission', plan.fn.name, () => lambda.send(new RemovePermissionCommand({ FunctionName: plan.fn.name, StatementId: permission.statementId })));
   }
@@ -48,7 +65,7 @@ export async function ensurePermission(lambda: LambdaClient, plan: DeployPlan, o
       SourceArn: permission.sourceArn,
       SourceAccount: permission.sourceAccount,
     })));
-  return result(current ? 'updated' : 'created');
+  return { result: stepResult(target, current ? 'updated' : 'created'), ...moved };
 }
 
 /** Our entry in the bucket's notification configuration. */
@@ -111,16 +128,37 @@ export async function writeNotification(s3: S3Client, bucket: string, expectedOw
   }
 }
 
+/** The trigger step, as a plan shows it and as it reports. */
+export function describeNotification(plan: DeployPlan): StepTarget {
+  const { notification } = plan;
+  return { resource: 'S3 trigger', name: notification.id, detail: `${notification.events.join(', ')} on s3://${notification.bucket}/${notification.prefix}` };
+}
+
 /** Step: the bucket notification, merged into whatever the bucket already sends elsewhere. */
 export async function ensureNotification(s3: S3Client, plan: DeployPlan, options: StepOptions): Promise<StepResult> {
   const { notification } = plan;
   const entry = notificationEntry(plan);
-  const detail = `${notification.events.join(', ')} on s3://${notification.bucket}/${notification.prefix}`;
-  const result = (status: StepResult['status']): StepResult => ({ resource: 'S3 trigger', name: notification.id, status, detail });
+  const target = describeNotification(plan);
   const current = await readNotification(s3, notification.bucket, plan.account.accountId);
   const ours = current.LambdaFunctionConfigurations?.find((c) => c.Id === notification.id);
-  if (canonicalEntry(ours) === canonicalEntry(entry)) return result('unchanged');
-  if (options.dryRun) return result(ours ? 'would update' : 'would create');
+  if (canonicalEntry(ours) === canonicalEntry(entry)) return stepResult(target, 'unchanged');
+  if (options.dryRun) return stepResult(target, ours ? 'would update' : 'would create');
   await writeNotification(s3, notification.bucket, plan.account.accountId, mergeNotification(current, entry));
-  return result(ours ? 'updated' : 'created');
+  return stepResult(target, ours ? 'updated' : 'created');
+}
+
+/**
+ * Step, only when the function moved to another upload bucket: its entry on the old bucket (by Id; every
+ * other entry kept) would only send events the permission now refuses. A bucket deleted since is fine.
+ */
+export async function removeOldNotification(s3: S3Client, plan: DeployPlan, oldBucket: string, options: StepOptions): Promise<StepResult> {
+  const { id } = plan.notification;
+  const target: StepTarget = { resource: 'old S3 trigger', name: id, detail: `on s3://${oldBucket}, the function's previous upload bucket` };
+  const current = await attempt('s3:GetBucketNotification', `s3://${oldBucket}`, () =>
+    s3.send(new GetBucketNotificationConfigurationCommand({ Bucket: oldBucket, ExpectedBucketOwner: plan.account.accountId })), ['NoSuchBucket']);
+  const ours = current?.LambdaFunctionConfigurations?.some((c) => c.Id === id) ?? false;
+  if (!current || !ours) return stepResult(target, 'absent');
+  if (options.dryRun) return stepResult(target, 'would delete');
+  await writeNotification(s3, oldBucket, plan.account.accountId, removeNotification(current, id));
+  return stepResult(target, 'deleted');
 }

@@ -1,18 +1,29 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
-import { buildLambdaPackage, LAMBDA_LIMITS, type LambdaPackage } from '../../src/deploy/package.js';
+import { buildLambdaPackage, LAMBDA_LIMITS, packageFingerprint, type LambdaPackage } from '../../src/deploy/package.js';
 import { CONTENT_TYPES, OUTPUT_MARKER, outputKey } from '../../src/pipeline/layout.js';
 import { preparePipeline, processImage } from '../../src/pipeline/process.js';
 import { runCli } from '../helpers/cli.js';
+import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { startSnsStub, runLambda, unzipTo, type SnsStub, type ZipEntryInfo } from '../helpers/lambda.js';
-import { fixture } from '../helpers/paths.js';
+import { BIN, fixture } from '../helpers/paths.js';
 import { readPixels, type Pixels } from '../helpers/pixels.js';
 import { createBucket, getObject, headObject, listKeys, putObject, s3Env, startS3Server, testClient, type S3Server } from '../helpers/s3-server.js';
 import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
+
+/**
+ * The zip is built from this machine's own sharp (no network), which runs only where that build is the
+ * Lambda's: Linux, x64, glibc. Elsewhere these tests are skipped rather than failed.
+ */
+const glibc = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header?.glibcVersionRuntime;
+const HOST_FITS = process.platform === 'linux' && process.arch === 'x64' && glibc !== undefined;
+const SKIPPED = HOST_FITS ? '' : ` (skipped: needs a linux-x64 glibc host to copy its sharp into the zip; this is ${process.platform}-${process.arch}${glibc ? '' : ' without glibc'})`;
 
 const UPLOADS = 'uploads-bkt';
 const PROCESSED = 'processed-bkt';
@@ -29,13 +40,39 @@ let work: string;
 let s3server: S3Server;
 let sns: SnsStub;
 let client: S3Client;
+let proxy: FaultProxy;
 let env: NodeJS.ProcessEnv;
+let sample: { Records: S3EventRecord[] };
 let events = 0;
 
-/** An S3 notification record, with the key encoded the way S3 encodes it ('+' for a space). */
-function s3Record(bucket: string, key: string, size: number) {
-  const encoded = encodeURIComponent(key).replace(/%2F/g, '/').replace(/%20/g, '+');
-  return { eventVersion: '2.1', eventSource: 'aws:s3', awsRegion: 'us-east-1', eventName: 'ObjectCreated:Put', s3: { s3SchemaVersion: '1.0', configurationId: 'img-pipeline-ImageProcessor', bucket: { name: bucket, arn: `arn:aws:s3:::${bucket}` }, object: { key: encoded, size, sequencer: '0' } } };
+interface S3EventRecord {
+  s3: { bucket: { name: string; arn: string }; object: { key: string; size: number; eTag: string } };
+  [field: string]: unknown;
+}
+
+const md5 = (body: Buffer | string) => createHash('md5').update(body).digest('hex');
+
+/**
+ * An S3 notification record shaped like the sample event in fixtures/events/s3-put.json (AWS's own
+ * sample, with our bucket and key), for another object: the key encoded the way S3 encodes it ('+' for a
+ * space), and the ETag bare, without the quotes HTTP puts around it.
+ */
+function s3Record(bucket: string, key: string, body: Buffer | string): S3EventRecord {
+  const record = structuredClone(sample.Records[0]!);
+  record.s3.bucket = { ...record.s3.bucket, name: bucket, arn: `arn:aws:s3:::${bucket}` };
+  record.s3.object = { ...record.s3.object, key: encodeURIComponent(key).replace(/%2F/g, '/').replace(/%20/g, '+'), size: Buffer.byteLength(body), eTag: md5(body) };
+  return record;
+}
+
+/**
+ * What S3 holds now, by "bucket/key": its ETag as HTTP quotes it. s3rver ignores If-Match, so the proxy
+ * in front of it answers 412 PreconditionFailed, as S3 does, when a GET's If-Match is not exactly this.
+ */
+const current = new Map<string, string>();
+
+async function put(bucket: string, key: string, body: Buffer | string, metadata?: Record<string, string>): Promise<void> {
+  await putObject(client, bucket, key, body, metadata);
+  current.set(`${bucket}/${key}`, `"${md5(body)}"`);
 }
 
 function invoke(event: unknown) {
@@ -62,9 +99,11 @@ function inkBox(marked: Pixels, plain: Pixels): { count: number; left: number; t
 }
 
 beforeAll(async () => {
+  if (!HOST_FITS) return;
+  sample = JSON.parse(await readFile(fixture('events/s3-put.json'), 'utf8')) as { Records: S3EventRecord[] };
   config = validateConfig({ watermark: { text: WATERMARK } }, 'test');
   // x86_64: this host's own sharp build is copied, so the test needs no network.
-  pkg = await buildLambdaPackage({ config, arch: 'x86_64', sharp: 'host' });
+  pkg = await buildLambdaPackage({ config, arch: 'x86_64', sharp: 'host', env: process.env });
   fnDir = await makeTempDir('img-pipeline-fn-');
   work = await makeTempDir('img-pipeline-lambda-work-');
   entries = await unzipTo(pkg.zip, fnDir);
@@ -72,6 +111,13 @@ beforeAll(async () => {
   s3server = await startS3Server();
   sns = await startSnsStub();
   client = testClient(s3server.endpoint);
+  proxy = await startFaultProxy(s3server.endpoint);
+  proxy.rule = (request) => {
+    const ifMatch = request.headers['if-match'];
+    const now = current.get(`${request.bucket}/${request.key}`);
+    if (request.op !== 'get' || ifMatch === undefined || now === undefined || ifMatch === now) return undefined;
+    return { kind: 'error', status: 412, code: 'PreconditionFailed', message: 'At least one of the pre-conditions you specified did not hold' };
+  };
   await createBucket(client, UPLOADS);
   await createBucket(client, PROCESSED);
 
@@ -80,7 +126,8 @@ beforeAll(async () => {
   await writeFile(emptyFonts, '<?xml version="1.0"?>\n<fontconfig></fontconfig>\n');
   env = s3Env({
     AWS_REGION: 'us-east-1',
-    AWS_ENDPOINT_URL_S3: s3server.endpoint,
+    // Through the proxy: it records each request, and enforces If-Match.
+    AWS_ENDPOINT_URL_S3: proxy.endpoint,
     AWS_ENDPOINT_URL_SNS: sns.endpoint,
     PROCESSED_BUCKET: PROCESSED,
     PROCESSED_PREFIX,
@@ -93,12 +140,13 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  await proxy?.close();
   await s3server?.stop();
   await sns?.stop();
   await removeTempDirs();
 });
 
-describe('the Lambda zip', () => {
+describe.skipIf(!HOST_FITS)(`the Lambda zip${SKIPPED}`, () => {
   it('holds index.mjs, the config, the font and sharp for linux-x64, sorted, without symlinks, with fixed times and modes', () => {
     const names = entries.map((e) => e.name);
     expect(names).toEqual([...names].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
@@ -125,34 +173,53 @@ describe('the Lambda zip', () => {
   });
 
   it('is deterministic: an unchanged rebuild has the same SHA-256 (so CodeSha256 skips the upload)', async () => {
-    const again = await buildLambdaPackage({ config, arch: 'x86_64', sharp: 'host' });
+    const again = await buildLambdaPackage({ config, arch: 'x86_64', sharp: 'host', env: process.env });
     expect(again.sha256).toBe(pkg.sha256);
     expect(again.zip.equals(pkg.zip)).toBe(true);
-    const other = await buildLambdaPackage({ config: validateConfig({ quality: 70 }, 'test'), arch: 'x86_64', sharp: 'host' });
+    const other = await buildLambdaPackage({ config: validateConfig({ quality: 70 }, 'test'), arch: 'x86_64', sharp: 'host', env: process.env });
     expect(other.sha256).not.toBe(pkg.sha256);
+  });
+
+  it('reports its SHA-256 in base64, the form Lambda compares as CodeSha256 (not hex)', () => {
+    expect(pkg.sha256).toBe(createHash('sha256').update(pkg.zip).digest('base64'));
+  });
+
+  it('knows the bundled config\'s fingerprint without a build, for a dry run without credentials', async () => {
+    expect(await packageFingerprint(config)).toBe(pkg.fingerprint);
   });
 });
 
-describe('index.handler, unpacked and run in its own node process against loopback S3 and SNS', () => {
+describe.skipIf(!HOST_FITS)(`index.handler, unpacked and run in its own node process against loopback S3 and SNS${SKIPPED}`, () => {
   it('processes several records into the CLI layout with Content-Type, Cache-Control and the marker, and publishes JSON', async () => {
     const landscape = await readFile(fixture('images/landscape.jpg'));
     const portrait = await readFile(fixture('images/2024/portrait.jpg'));
-    await putObject(client, UPLOADS, 'uploads/landscape.jpg', landscape);
-    await putObject(client, UPLOADS, 'uploads/2024/my photo+1.jpg', portrait);
-    await putObject(client, UPLOADS, 'uploads/notes.txt', 'not an image');
-    await putObject(client, UPLOADS, 'uploads/empty.jpg', Buffer.alloc(0));
-    await putObject(client, UPLOADS, 'uploads/folder/', Buffer.alloc(0));
+    await put(UPLOADS, 'uploads/landscape.jpg', landscape);
+    await put(UPLOADS, 'uploads/2024/my photo+1.jpg', portrait);
+    await put(UPLOADS, 'uploads/notes.txt', 'not an image');
+    await put(UPLOADS, 'uploads/empty.jpg', Buffer.alloc(0));
+    await put(UPLOADS, 'uploads/folder/', Buffer.alloc(0));
     sns.messages.length = 0;
+    proxy.requests.length = 0;
 
+    // The sample event as it is on disk: its size and ETag are those of the landscape fixture.
+    const [upload] = sample.Records;
+    expect(upload!.s3.object).toMatchObject({ key: 'uploads/landscape.jpg', size: landscape.length, eTag: md5(landscape) });
     const run = await invoke({ Records: [
-      s3Record(UPLOADS, 'uploads/landscape.jpg', landscape.length),
-      s3Record(UPLOADS, 'uploads/2024/my photo+1.jpg', portrait.length),
-      s3Record(UPLOADS, 'uploads/notes.txt', 12),
-      s3Record(UPLOADS, 'uploads/empty.jpg', 0),
-      s3Record(UPLOADS, 'uploads/folder/', 0),
+      upload,
+      s3Record(UPLOADS, 'uploads/2024/my photo+1.jpg', portrait),
+      s3Record(UPLOADS, 'uploads/notes.txt', 'not an image'),
+      s3Record(UPLOADS, 'uploads/empty.jpg', Buffer.alloc(0)),
+      s3Record(UPLOADS, 'uploads/folder/', Buffer.alloc(0)),
     ] });
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
+    // Each image was read only in the version its event announced: If-Match with the event's ETag, quoted.
+    const gets = proxy.requests.filter((r) => r.op === 'get' && r.bucket === UPLOADS);
+    expect(gets.map((r) => [r.key, r.headers['if-match']])).toEqual([
+      ['uploads/landscape.jpg', `"${md5(landscape)}"`],
+      ['uploads/2024/my photo+1.jpg', `"${md5(portrait)}"`],
+    ]);
+    expect(gets.map((r) => r.status)).toEqual([200, 200]);
 
     const expected = ['landscape.jpg', '2024/my photo+1.jpg'].flatMap((rel) =>
       ['thumb', 'medium'].map((variant) => `${PROCESSED_PREFIX}${outputKey(rel, variant, 'jpeg')}`));
@@ -213,12 +280,12 @@ describe('index.handler, unpacked and run in its own node process against loopba
 
   it('ignores its own outputs: keys under PROCESSED_PREFIX in PROCESSED_BUCKET, and objects carrying the marker', async () => {
     const output = await getObject(client, PROCESSED, `${PROCESSED_PREFIX}thumb/landscape.jpg`);
-    await putObject(client, UPLOADS, 'uploads/copied-output.jpg', output, { [OUTPUT_MARKER]: 'true' });
+    await put(UPLOADS, 'uploads/copied-output.jpg', output, { [OUTPUT_MARKER]: 'true' });
     const before = await listKeys(client, PROCESSED);
     sns.messages.length = 0;
     const run = await invoke({ Records: [
-      s3Record(PROCESSED, `${PROCESSED_PREFIX}thumb/landscape.jpg`, output.length),
-      s3Record(UPLOADS, 'uploads/copied-output.jpg', output.length),
+      s3Record(PROCESSED, `${PROCESSED_PREFIX}thumb/landscape.jpg`, output),
+      s3Record(UPLOADS, 'uploads/copied-output.jpg', output),
     ] });
     expect(run.code).toBe(0);
     expect(await listKeys(client, PROCESSED)).toEqual(before);
@@ -228,10 +295,11 @@ describe('index.handler, unpacked and run in its own node process against loopba
 
   it('a corrupt upload fails the invocation, naming the key, after the other records were processed and both notified', async () => {
     const good = await readFile(fixture('images/meadow.webp'));
-    await putObject(client, UPLOADS, 'uploads/corrupt.jpg', Buffer.from('this is not a jpeg at all, just text'));
-    await putObject(client, UPLOADS, 'uploads/meadow.webp', good);
+    const corrupt = Buffer.from('this is not a jpeg at all, just text');
+    await put(UPLOADS, 'uploads/corrupt.jpg', corrupt);
+    await put(UPLOADS, 'uploads/meadow.webp', good);
     sns.messages.length = 0;
-    const run = await invoke({ Records: [s3Record(UPLOADS, 'uploads/corrupt.jpg', 36), s3Record(UPLOADS, 'uploads/meadow.webp', good.length)] });
+    const run = await invoke({ Records: [s3Record(UPLOADS, 'uploads/corrupt.jpg', corrupt), s3Record(UPLOADS, 'uploads/meadow.webp', good)] });
     expect(run.code).not.toBe(0);
     expect(run.stderr).toMatch(/1 of 2 records failed: s3:\/\/uploads-bkt\/uploads\/corrupt\.jpg/);
     expect((await listKeys(client, PROCESSED, `${PROCESSED_PREFIX}thumb/meadow`)).map((k) => k.key)).toEqual([`${PROCESSED_PREFIX}thumb/meadow.jpg`]);
@@ -244,9 +312,9 @@ describe('index.handler, unpacked and run in its own node process against loopba
 
   it('takes the same records wrapped in SQS and SNS messages, and EventBridge "Object Created"', async () => {
     const landscape = await readFile(fixture('images/landscape.jpg'));
-    await putObject(client, UPLOADS, 'uploads/wrapped/a.jpg', landscape);
-    await putObject(client, UPLOADS, 'uploads/bridge/b c.jpg', landscape);
-    const s3Event = { Records: [s3Record(UPLOADS, 'uploads/wrapped/a.jpg', landscape.length)] };
+    await put(UPLOADS, 'uploads/wrapped/a.jpg', landscape);
+    await put(UPLOADS, 'uploads/bridge/b c.jpg', landscape);
+    const s3Event = { Records: [s3Record(UPLOADS, 'uploads/wrapped/a.jpg', landscape)] };
     const snsEnvelope = { Type: 'Notification', MessageId: '1', TopicArn: TOPIC, Message: JSON.stringify(s3Event) };
     const sqs = { Records: [{ eventSource: 'aws:sqs', messageId: '1', body: JSON.stringify(snsEnvelope) }] };
     expect((await invoke(sqs)).code).toBe(0);
@@ -254,5 +322,50 @@ describe('index.handler, unpacked and run in its own node process against loopba
     expect((await invoke(bridge)).code).toBe(0);
     const keys = (await listKeys(client, PROCESSED, `${PROCESSED_PREFIX}thumb/`)).map((k) => k.key);
     expect(keys).toEqual(expect.arrayContaining([`${PROCESSED_PREFIX}thumb/wrapped/a.jpg`, `${PROCESSED_PREFIX}thumb/bridge/b c.jpg`]));
+  });
+
+  it('a stale event is skipped, not failed: the object was overwritten (412 on If-Match) or deleted (404) since', async () => {
+    const first = await readFile(fixture('images/landscape.jpg'));
+    const second = await readFile(fixture('images/2024/portrait.jpg'));
+    await put(UPLOADS, 'uploads/stale/overwritten.jpg', first);
+    const announced = s3Record(UPLOADS, 'uploads/stale/overwritten.jpg', first);
+    await put(UPLOADS, 'uploads/stale/overwritten.jpg', second);
+    const gone = s3Record(UPLOADS, 'uploads/stale/deleted.jpg', first);
+    sns.messages.length = 0;
+    proxy.requests.length = 0;
+    const run = await invoke({ Records: [announced, gone] });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(proxy.requests.filter((r) => r.op === 'get').map((r) => [r.key, r.status])).toEqual([['uploads/stale/overwritten.jpg', 412], ['uploads/stale/deleted.jpg', 404]]);
+    expect(run.logs.filter((l) => l['status'] !== 'init').map((l) => [l['key'], l['status'], l['reason']])).toEqual([
+      ['uploads/stale/overwritten.jpg', 'skipped', 'the object changed after this event; the newer version has its own event'],
+      ['uploads/stale/deleted.jpg', 'skipped', 'the object was deleted after this event'],
+    ]);
+    expect(await listKeys(client, PROCESSED, `${PROCESSED_PREFIX}thumb/stale/`)).toEqual([]);
+    expect(sns.messages).toHaveLength(0);
+  });
+});
+
+describe('deploy and destroy from the terminal', () => {
+  /** The built CLI with no AWS credentials at all, and none of this test process's AWS settings. */
+  function runOffline(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    const env = s3Env({ AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined, AWS_REGION: 'us-east-1' });
+    return new Promise((resolve) => {
+      execFile(process.execPath, [BIN, ...args], { env, timeout: 30_000 }, (error, stdout, stderr) => {
+        resolve({ code: typeof error?.code === 'number' ? error.code : error ? 1 : 0, stdout, stderr });
+      });
+    });
+  }
+
+  it('a dry run without credentials prints the plan, and no AWS SDK notice about Node versions', async () => {
+    const deploy = await runOffline(['deploy', '--bucket', 'my-uploads', '--prefix', 'uploads/', '--out', 's3://my-processed/', '--dry-run']);
+    expect(deploy.code, deploy.stderr).toBe(0);
+    expect(deploy.stdout).toMatch(/would create\s+Lambda function\s+ImageProcessor/);
+    const destroy = await runOffline(['destroy', '--bucket', 'my-uploads', '--dry-run']);
+    expect(destroy.code, destroy.stderr).toBe(0);
+    expect(destroy.stdout).toContain('would delete  the SQS queue ImageProcessor-failures');
+    for (const run of [deploy, destroy]) {
+      expect(run.stderr).not.toMatch(/NodeVersionSupportWarning|upgrade to node/i);
+    }
   });
 });

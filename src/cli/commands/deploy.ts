@@ -10,7 +10,7 @@ import { loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
 import { explainAwsError, realSleep, type AwsClients, type Sleep, type StepResult } from '../../deploy/aws.js';
 import { PLACEHOLDER_ACCOUNT, PLACEHOLDER_REGION, plannedSteps, resolveAccount, runDeploy } from '../../deploy/deploy.js';
-import { buildLambdaPackage, type LambdaPackage, type PackageOptions } from '../../deploy/package.js';
+import { buildLambdaPackage, packageFingerprint, type LambdaPackage, type PackageOptions } from '../../deploy/package.js';
 import { checkDeployRequest, parseArchitecture, planDeploy, type Account, type DeployPlan } from '../../deploy/plan.js';
 import { ConfigError } from '../../errors.js';
 import { STATE_KEY } from '../../pipeline/layout.js';
@@ -46,6 +46,7 @@ export interface DeployDeps {
 /** The one place AWS clients are constructed for deploy and destroy. */
 export function createAwsClients(region: string | undefined, profile: string | undefined): AwsClients {
   const common = { ...(region ? { region } : {}), ...(profile ? { profile } : {}) };
+  const snsByRegion = new Map<string, SNSClient>();
   return {
     sts: new STSClient(common),
     iam: new IAMClient(common),
@@ -53,6 +54,11 @@ export function createAwsClients(region: string | undefined, profile: string | u
     s3: new S3Client(common),
     sqs: new SQSClient(common),
     sns: new SNSClient(common),
+    snsIn: (other) => {
+      const client = snsByRegion.get(other) ?? new SNSClient({ ...common, region: other });
+      snsByRegion.set(other, client);
+      return client;
+    },
   };
 }
 
@@ -117,7 +123,7 @@ export async function deployCommand(opts: DeployCommandOptions, io: Io, deps: De
   const { layer, sizeOverrides } = pipelineFlags(opts);
   const { config } = await loadConfig({ cwd: io.cwd, file: opts.config, flags: layer, sizeOverrides });
   const arch = parseArchitecture(opts.arch);
-  const packageOptions: PackageOptions = { config, arch, log: (line) => io.stderr.write(`${line}\n`) };
+  const packageOptions: PackageOptions = { config, arch, env: io.env ?? process.env, log: (line) => io.stderr.write(`${line}\n`) };
 
   if (opts.packageOnly !== undefined) {
     await writePackage(await deps.buildPackage(packageOptions), opts.packageOnly, io);
@@ -152,7 +158,8 @@ export async function deployCommand(opts: DeployCommandOptions, io: Io, deps: De
   if (opts.dryRun) {
     io.stdout.write(`${formatPlan(plan, config, offline)}\n`);
     if (offline) {
-      for (const step of plannedSteps(plan)) io.stdout.write(`${formatStep(step)}\n`);
+      const state = { fingerprint: await packageFingerprint(config), cacheControl: config.s3.cacheControl };
+      for (const step of plannedSteps(plan, state)) io.stdout.write(`${formatStep(step)}\n`);
       return 0;
     }
     const pkg = await deps.buildPackage(packageOptions);

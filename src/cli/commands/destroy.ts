@@ -1,7 +1,7 @@
 import { explainAwsError } from '../../deploy/aws.js';
 import { resolveAccount } from '../../deploy/deploy.js';
 import { runDestroy } from '../../deploy/destroy.js';
-import { resourceNames, type Account } from '../../deploy/plan.js';
+import { checkBucketName, checkFunctionName, resourceNames, type Account } from '../../deploy/plan.js';
 import { ConfigError } from '../../errors.js';
 import { defaultDeployDeps, formatStep, type DeployDeps } from './deploy.js';
 import type { Io } from './run.js';
@@ -17,6 +17,9 @@ export interface DestroyCommandOptions {
 /** `img-pipeline destroy`: removes what deploy created; returns the exit code. */
 export async function destroyCommand(opts: DestroyCommandOptions, io: Io, deps: Pick<DeployDeps, 'createClients'> = defaultDeployDeps): Promise<number> {
   if (opts.bucket === undefined) throw new ConfigError('FLAG_MISSING', '--bucket: expected the upload bucket whose trigger deploy added, received nothing');
+  // Checked as deploy checks them, before any AWS call.
+  checkBucketName('--bucket', opts.bucket);
+  checkFunctionName(opts.functionName);
   const names = resourceNames(opts.functionName);
   const clients = deps.createClients(opts.region, opts.profile);
   let account: Account;
@@ -31,7 +34,7 @@ export async function destroyCommand(opts: DestroyCommandOptions, io: Io, deps: 
       `  would delete  the S3 trigger ${names.notificationId} on s3://${opts.bucket} (other notifications kept)`,
       `  would delete  the invoke permission ${names.statementId} and the function ${opts.functionName}`,
       `  would delete  the IAM role ${names.role} with its inline policy ${names.policy}`,
-      `  would delete  the SQS queue ${names.queue}`,
+      `  would delete  the SQS queue ${names.queue}, and with it any failed events still waiting there`,
       `  would delete  the SNS topic ${names.topic}, only if deploy created it`,
       '',
     ].join('\n'));

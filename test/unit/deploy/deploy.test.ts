@@ -1,8 +1,6 @@
-import { tmpdir } from 'node:os';
 import {
   CreateRoleCommand,
   GetRoleCommand,
-  GetRolePolicyCommand,
   NoSuchEntityException,
   PutRolePolicyCommand,
 } from '@aws-sdk/client-iam';
@@ -15,118 +13,34 @@ import {
   GetPolicyCommand,
   InvalidParameterValueException,
   PutFunctionEventInvokeConfigCommand,
+  RemovePermissionCommand,
   ResourceNotFoundException,
   UpdateFunctionCodeCommand,
 } from '@aws-sdk/client-lambda';
 import {
   GetBucketNotificationConfigurationCommand,
   GetObjectCommand,
-  HeadBucketCommand,
   NoSuchKey,
   PutBucketNotificationConfigurationCommand,
   PutObjectCommand,
-  type LambdaFunctionConfiguration,
 } from '@aws-sdk/client-s3';
-import { CreateTopicCommand, GetTopicAttributesCommand, ListSubscriptionsByTopicCommand, NotFoundException, SubscribeCommand } from '@aws-sdk/client-sns';
-import { CreateQueueCommand, GetQueueAttributesCommand, GetQueueUrlCommand, QueueDoesNotExist } from '@aws-sdk/client-sqs';
+import { CreateTopicCommand, GetTopicAttributesCommand, NotFoundException, SubscribeCommand, type SNSClient } from '@aws-sdk/client-sns';
+import { CreateQueueCommand, GetQueueUrlCommand, QueueDoesNotExist } from '@aws-sdk/client-sqs';
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { createAwsClients, deployCommand, type DeployCommandOptions, type DeployDeps } from '../../../src/cli/commands/deploy.js';
+import { createAwsClients, deployCommand } from '../../../src/cli/commands/deploy.js';
 import { reportFatal } from '../../../src/cli/main.js';
-import type { LambdaPackage } from '../../../src/deploy/package.js';
-import { OWNER_TAG, planDeploy, type DeployRequest } from '../../../src/deploy/plan.js';
+import { validateConfig } from '../../../src/config/load.js';
+import { plannedSteps, runDeploy } from '../../../src/deploy/deploy.js';
+import { ensureNotifications } from '../../../src/deploy/notify.js';
+import { packageFingerprint } from '../../../src/deploy/package.js';
+import { OWNER_TAG, planDeploy } from '../../../src/deploy/plan.js';
 import { DeployError } from '../../../src/errors.js';
 import { STATE_KEY } from '../../../src/pipeline/layout.js';
 import { awsError, callNames, calls, captureIo, mocks, resetMocks, writeNames } from './aws-mocks.js';
-
-const ACCOUNT = '123456789012';
-const FUNCTION_ARN = `arn:aws:lambda:us-east-1:${ACCOUNT}:function:ImageProcessor`;
-
-const options: DeployCommandOptions = {
-  bucket: 'my-uploads',
-  prefix: 'uploads/',
-  out: 's3://my-processed/',
-  functionName: 'ImageProcessor',
-  arch: 'arm64',
-  memory: '1024',
-  timeout: '30',
-  notifyEmail: 'me@example.com',
-  region: 'us-east-1',
-};
-
-const request: DeployRequest = {
-  bucket: 'my-uploads', prefix: 'uploads/', out: { bucket: 'my-processed', prefix: '' },
-  functionName: 'ImageProcessor', arch: 'arm64', memory: 1024, timeout: 30, notifyEmail: 'me@example.com',
-};
-const plan = planDeploy(request, { accountId: ACCOUNT, region: 'us-east-1', partition: 'aws' });
-
-function fakePackage(sha256 = 'c2hhLW9mLXRoZS1uZXctemlw'): LambdaPackage {
-  return { zip: Buffer.from('zip bytes'), sha256, sha256Hex: 'ab', zippedBytes: 9, unzippedBytes: 9, entries: ['index.mjs'], sharpVersion: '0.35.5', sharpFrom: 'host', fingerprint: 'f1ngerprint' };
-}
-
-function deps(pkg = fakePackage()): DeployDeps & { sleep: ReturnType<typeof vi.fn>; buildPackage: ReturnType<typeof vi.fn>; createClients: ReturnType<typeof vi.fn> } {
-  return {
-    createClients: vi.fn(createAwsClients),
-    buildPackage: vi.fn(async () => pkg),
-    sleep: vi.fn(async () => undefined),
-  };
-}
-
-function io() {
-  return { ...captureIo(), cwd: tmpdir() };
-}
-
-const body = (text: string) => ({ transformToString: async () => text }) as never;
-
-/** Our own bucket notification entry, as S3 hands it back. */
-const ourEntry: LambdaFunctionConfiguration = {
-  Id: 'img-pipeline-ImageProcessor',
-  LambdaFunctionArn: FUNCTION_ARN,
-  Events: ['s3:ObjectCreated:*'],
-  Filter: { Key: { FilterRules: [{ Name: 'Prefix' as never, Value: 'uploads/' }] } },
-};
-const otherLambda: LambdaFunctionConfiguration = { Id: 'virus-scan', LambdaFunctionArn: `arn:aws:lambda:us-east-1:${ACCOUNT}:function:Scanner`, Events: ['s3:ObjectCreated:*'], Filter: { Key: { FilterRules: [{ Name: 'Prefix' as never, Value: 'incoming/' }] } } };
-const otherQueue = { Id: 'audit', QueueArn: `arn:aws:sqs:us-east-1:${ACCOUNT}:audit`, Events: ['s3:ObjectRemoved:*' as const] };
-
-function identity() {
-  mocks.sts.on(GetCallerIdentityCommand).resolves({ Account: ACCOUNT, Arn: `arn:aws:iam::${ACCOUNT}:user/dev` });
-  mocks.s3.on(HeadBucketCommand).resolves({ BucketRegion: 'us-east-1' });
-}
-
-/** Everything as a previous deploy with the same settings left it. */
-function existingDeployment(codeSha = fakePackage().sha256) {
-  identity();
-  const tags = [{ Key: OWNER_TAG, Value: 'ImageProcessor' }];
-  mocks.iam.on(GetRoleCommand).resolves({ Role: { RoleName: plan.role.name, Arn: plan.role.arn, Path: '/', RoleId: 'R', CreateDate: new Date(), AssumeRolePolicyDocument: encodeURIComponent(JSON.stringify(plan.role.trustPolicy)), Tags: tags } });
-  mocks.iam.on(GetRolePolicyCommand).resolves({ RoleName: plan.role.name, PolicyName: plan.role.policyName, PolicyDocument: encodeURIComponent(JSON.stringify(plan.role.policy)) });
-  mocks.sqs.on(GetQueueUrlCommand).resolves({ QueueUrl: `https://sqs.us-east-1.amazonaws.com/${ACCOUNT}/ImageProcessor-failures` });
-  mocks.sqs.on(GetQueueAttributesCommand).resolves({ Attributes: { MessageRetentionPeriod: '1209600' } });
-  mocks.sns.on(GetTopicAttributesCommand).resolves({ Attributes: { TopicArn: 'x' } });
-  mocks.sns.on(ListSubscriptionsByTopicCommand).resolves({ Subscriptions: [{ Protocol: 'email', Endpoint: 'me@example.com', SubscriptionArn: 'PendingConfirmation' }] });
-  const configuration = {
-    FunctionName: 'ImageProcessor', FunctionArn: FUNCTION_ARN, Runtime: 'nodejs22.x' as const, Role: plan.role.arn, Handler: 'index.handler',
-    MemorySize: 1024, Timeout: 30, Description: plan.fn.description, Environment: { Variables: plan.fn.environment },
-    Architectures: ['arm64' as const], CodeSha256: codeSha, State: 'Active' as const, LastUpdateStatus: 'Successful' as const,
-  };
-  mocks.lambda.on(GetFunctionCommand).resolves({ Configuration: configuration, Tags: { [OWNER_TAG]: 'ImageProcessor' } });
-  mocks.lambda.on(GetFunctionConfigurationCommand).resolves(configuration);
-  mocks.lambda.on(GetFunctionEventInvokeConfigCommand).resolves({ MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 21600, DestinationConfig: { OnFailure: { Destination: plan.queue.arn } } });
-  mocks.lambda.on(GetPolicyCommand).resolves({ Policy: JSON.stringify({ Statement: [{ Sid: 'img-pipeline-s3-invoke', Principal: { Service: 's3.amazonaws.com' }, Condition: { ArnLike: { 'AWS:SourceArn': 'arn:aws:s3:::my-uploads' }, StringEquals: { 'AWS:SourceAccount': ACCOUNT } } }] }) });
-  mocks.s3.on(GetObjectCommand).resolves({ Body: body(JSON.stringify({ tool: 'img-pipeline', fingerprint: 'f1ngerprint' })) });
-  mocks.s3.on(GetBucketNotificationConfigurationCommand).resolves({ LambdaFunctionConfigurations: [otherLambda, ourEntry], QueueConfigurations: [otherQueue] });
-}
-
-const READS_OF_A_REDEPLOY = [
-  'sts:GetCallerIdentity', 's3:HeadBucket', 's3:HeadBucket',
-  'iam:GetRole', 'iam:GetRolePolicy',
-  'sqs:GetQueueUrl', 'sqs:GetQueueAttributes',
-  'sns:GetTopicAttributes', 'sns:ListSubscriptionsByTopic',
-  'lambda:GetFunction',
-  'lambda:GetFunctionEventInvokeConfig',
-  's3:GetObject',
-  'lambda:GetPolicy',
-  's3:GetBucketNotificationConfiguration',
-];
+import {
+  ACCOUNT, deps, existingDeployment, fakePackage, FUNCTION_ARN, identity, io, options, otherLambda, otherQueue, ourEntry, plan, READS_OF_A_REDEPLOY, request,
+} from './deployment.js';
 
 beforeEach(() => resetMocks());
 
@@ -307,5 +221,136 @@ describe('deploy: refused and offline', () => {
   it('without credentials, a real deploy stops with one line saying so', async () => {
     mocks.sts.on(GetCallerIdentityCommand).rejects(awsError('CredentialsProviderError', 'Could not load credentials from any providers'));
     await expect(deployCommand(options, io(), deps())).rejects.toMatchObject({ code: 'NO_CREDENTIALS', message: expect.stringMatching(/^no AWS credentials found/) });
+  });
+});
+
+describe('deploy: resources it may not adopt, and eventual consistency', () => {
+  it('refuses a role of the same name without its tag (NOT_OURS), before creating anything', async () => {
+    existingDeployment();
+    mocks.iam.on(GetRoleCommand).resolves({ Role: { RoleName: plan.role.name, Arn: plan.role.arn, Path: '/', RoleId: 'R', CreateDate: new Date(), Tags: [{ Key: 'team', Value: 'media' }] } });
+    const error = await deployCommand(options, io(), deps()).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'NOT_OURS', message: expect.stringMatching(/^the IAM role ImageProcessor-role exists but was not created by img-pipeline deploy/) });
+    expect(callNames()).toEqual(['sts:GetCallerIdentity', 's3:HeadBucket', 's3:HeadBucket', 'iam:GetRole']);
+  });
+
+  it('retries PutFunctionEventInvokeConfig while Lambda cannot yet see that the role may send to the queue', async () => {
+    existingDeployment();
+    mocks.lambda.on(GetFunctionEventInvokeConfigCommand).rejects(new ResourceNotFoundException({ message: 'none', $metadata: {} }));
+    mocks.lambda.on(PutFunctionEventInvokeConfigCommand)
+      .rejectsOnce(new InvalidParameterValueException({ message: 'The function\'s execution role does not have permissions to call SendMessage on arn:aws:sqs:us-east-1:123456789012:ImageProcessor-failures', $metadata: {} }))
+      .resolves({});
+    const d = deps();
+    const out = io();
+    expect(await deployCommand(options, out, d)).toBe(0);
+    expect(writeNames()).toEqual(['lambda:PutFunctionEventInvokeConfig', 'lambda:PutFunctionEventInvokeConfig']);
+    expect(d.sleep).toHaveBeenCalledTimes(1);
+    expect(d.sleep).toHaveBeenCalledWith(3000);
+    expect(out.out()).toMatch(/created\s+on-failure destination\s+ImageProcessor\s+\(2 retries, then to ImageProcessor-failures\)/);
+  });
+
+  it('gives up on PutFunctionEventInvokeConfig after ten tries, naming the action', async () => {
+    existingDeployment();
+    mocks.lambda.on(GetFunctionEventInvokeConfigCommand).rejects(new ResourceNotFoundException({ message: 'none', $metadata: {} }));
+    mocks.lambda.on(PutFunctionEventInvokeConfigCommand).rejects(new InvalidParameterValueException({ message: 'no SendMessage', $metadata: {} }));
+    const d = deps();
+    await expect(deployCommand(options, io(), d)).rejects.toThrow(/^lambda:PutFunctionEventInvokeConfig on ImageProcessor failed: InvalidParameterValueException/);
+    expect(mocks.lambda.commandCalls(PutFunctionEventInvokeConfigCommand)).toHaveLength(10);
+    expect(d.sleep).toHaveBeenCalledTimes(9);
+  });
+});
+
+describe('deploy: the trigger', () => {
+  it('an overlapping notification on the bucket stops the deploy with TRIGGER_OVERLAP and what to do', async () => {
+    existingDeployment();
+    mocks.s3.on(GetBucketNotificationConfigurationCommand).resolves({ LambdaFunctionConfigurations: [otherLambda] });
+    mocks.s3.on(PutBucketNotificationConfigurationCommand).rejects(awsError('InvalidArgument', 'Configurations overlap. Configurations on the same bucket cannot share a common event type.'));
+    const error = await deployCommand(options, io(), deps()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DeployError);
+    expect(error).toMatchObject({ code: 'TRIGGER_OVERLAP', message: expect.stringMatching(/^s3:\/\/my-uploads already has a notification for the same events whose prefix overlaps this one.*choose another --prefix$/) });
+  });
+
+  it('moving the function to another upload bucket removes its entry from the old bucket too, and says so', async () => {
+    existingDeployment();
+    mocks.lambda.on(GetPolicyCommand).resolves({ Policy: JSON.stringify({ Statement: [{ Sid: 'img-pipeline-s3-invoke', Principal: { Service: 's3.amazonaws.com' }, Condition: { ArnLike: { 'AWS:SourceArn': 'arn:aws:s3:::old-uploads' }, StringEquals: { 'AWS:SourceAccount': ACCOUNT } } }] }) });
+    mocks.lambda.on(RemovePermissionCommand).resolves({});
+    mocks.lambda.on(AddPermissionCommand).resolves({});
+    mocks.s3.on(GetBucketNotificationConfigurationCommand, { Bucket: 'my-uploads' }).resolves({ QueueConfigurations: [otherQueue] });
+    mocks.s3.on(GetBucketNotificationConfigurationCommand, { Bucket: 'old-uploads' }).resolves({ LambdaFunctionConfigurations: [otherLambda, ourEntry] });
+    mocks.s3.on(PutBucketNotificationConfigurationCommand).resolves({});
+    const out = io();
+    expect(await deployCommand(options, out, deps())).toBe(0);
+    expect(writeNames()).toEqual(['lambda:RemovePermission', 'lambda:AddPermission', 's3:PutBucketNotificationConfiguration', 's3:PutBucketNotificationConfiguration']);
+    const puts = calls().filter((c) => c.name === 's3:PutBucketNotificationConfiguration').map((c) => c.input);
+    expect(puts[0]).toMatchObject({ Bucket: 'my-uploads' });
+    expect(puts[1]).toEqual({ Bucket: 'old-uploads', ExpectedBucketOwner: ACCOUNT, NotificationConfiguration: { LambdaFunctionConfigurations: [otherLambda] } });
+    expect(out.out()).toMatch(/deleted\s+old S3 trigger\s+img-pipeline-ImageProcessor\s+\(on s3:\/\/old-uploads, the function's previous upload bucket\)/);
+  });
+
+  it('a dry run of the move says the old entry would go, and writes nothing', async () => {
+    existingDeployment();
+    mocks.lambda.on(GetPolicyCommand).resolves({ Policy: JSON.stringify({ Statement: [{ Sid: 'img-pipeline-s3-invoke', Principal: { Service: 's3.amazonaws.com' }, Condition: { ArnLike: { 'AWS:SourceArn': 'arn:aws:s3:::old-uploads' }, StringEquals: { 'AWS:SourceAccount': ACCOUNT } } }] }) });
+    mocks.s3.on(GetBucketNotificationConfigurationCommand, { Bucket: 'old-uploads' }).resolves({ LambdaFunctionConfigurations: [ourEntry] });
+    const out = io();
+    expect(await deployCommand({ ...options, dryRun: true }, out, deps())).toBe(0);
+    expect(writeNames()).toEqual([]);
+    expect(out.out()).toMatch(/would delete\s+old S3 trigger\s+img-pipeline-ImageProcessor/);
+  });
+});
+
+describe('deploy: an --sns-topic in another region', () => {
+  const theirs = `arn:aws:sns:eu-west-1:${ACCOUNT}:team-alerts`;
+  const topicPlan = planDeploy({ ...request, notifyEmail: undefined, snsTopicArn: theirs }, { accountId: ACCOUNT, region: 'us-east-1', partition: 'aws' });
+
+  it('is looked up through an SNS client for its own region', async () => {
+    mocks.sns.on(GetTopicAttributesCommand).resolves({ Attributes: { TopicArn: theirs } });
+    const aws = createAwsClients('us-east-1', undefined);
+    const snsIn = vi.spyOn(aws, 'snsIn');
+    const results = await ensureNotifications(aws, topicPlan, { dryRun: false, sleep: async () => undefined });
+    expect(results).toEqual([{ resource: 'SNS topic', name: theirs, status: 'unchanged', detail: 'existing topic, used as given' }]);
+    expect(snsIn).toHaveBeenCalledWith('eu-west-1');
+    const call = mocks.sns.commandCalls(GetTopicAttributesCommand)[0]!;
+    expect(await (call.thisValue as SNSClient).config.region()).toBe('eu-west-1');
+  });
+
+  it('a topic in the deploy region uses the deploy region\'s client', async () => {
+    mocks.sns.on(GetTopicAttributesCommand).resolves({});
+    const aws = createAwsClients('eu-west-1', undefined);
+    const snsIn = vi.spyOn(aws, 'snsIn');
+    await ensureNotifications(aws, planDeploy({ ...request, notifyEmail: undefined, snsTopicArn: theirs }, { accountId: ACCOUNT, region: 'eu-west-1', partition: 'aws' }), { dryRun: false, sleep: async () => undefined });
+    expect(snsIn).not.toHaveBeenCalled();
+    expect(mocks.sns.commandCalls(GetTopicAttributesCommand)[0]!.thisValue).toBe(aws.sns);
+  });
+
+  it('a topic that does not exist there is TOPIC_NOT_FOUND', async () => {
+    mocks.sns.on(GetTopicAttributesCommand).rejects(new NotFoundException({ message: 'Topic does not exist', $metadata: {} }));
+    await expect(ensureNotifications(createAwsClients('us-east-1', undefined), topicPlan, { dryRun: false, sleep: async () => undefined }))
+      .rejects.toMatchObject({ code: 'TOPIC_NOT_FOUND', message: expect.stringContaining(theirs) });
+  });
+});
+
+describe('deploy: the dry-run plan and the steps describe the same things', () => {
+  it('without credentials, the plan lists what a first deploy would create, in the words its steps would use', async () => {
+    // A first deploy, as a dry run with credentials sees it: nothing exists yet.
+    identity();
+    mocks.iam.on(GetRoleCommand).rejects(new NoSuchEntityException({ message: 'no role', $metadata: {} }));
+    mocks.sqs.on(GetQueueUrlCommand).rejects(new QueueDoesNotExist({ message: 'no queue', $metadata: {} }));
+    mocks.sns.on(GetTopicAttributesCommand).rejects(new NotFoundException({ message: 'no topic', $metadata: {} }));
+    mocks.lambda.on(GetFunctionCommand).rejects(new ResourceNotFoundException({ message: 'no function', $metadata: {} }));
+    mocks.s3.on(GetObjectCommand).rejects(new NoSuchKey({ message: 'no state', $metadata: {} }));
+    mocks.s3.on(GetBucketNotificationConfigurationCommand).resolves({});
+    const state = { fingerprint: 'f1ngerprint', cacheControl: 'public, max-age=31536000, immutable' };
+    const checked = await runDeploy(createAwsClients('us-east-1', undefined), plan, { dryRun: true, sleep: async () => undefined, code: fakePackage(), state });
+    expect(writeNames()).toEqual([]);
+    expect(plannedSteps(plan, state)).toEqual(checked);
+  });
+
+  it('offline, the permission names the account and the state file the config fingerprint', async () => {
+    mocks.sts.on(GetCallerIdentityCommand).rejects(awsError('CredentialsProviderError', 'Could not load credentials from any providers'));
+    const out = io();
+    expect(await deployCommand({ ...options, dryRun: true, watermark: '© Acme' }, out, deps())).toBe(0);
+    const text = out.out();
+    expect(text).toMatch(/would create\s+invoke permission\s+img-pipeline-s3-invoke\s+\(s3\.amazonaws\.com from arn:aws:s3:::my-uploads, account <account-id>\)/);
+    const fingerprint = await packageFingerprint(validateConfig({ watermark: { text: '© Acme' } }, 'test'));
+    expect(text).toMatch(new RegExp(`would create\\s+destination state\\s+s3://my-processed/\\.img-pipeline\\.json\\s+\\(config fingerprint ${fingerprint}\\)`));
   });
 });

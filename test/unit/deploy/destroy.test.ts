@@ -1,14 +1,15 @@
 import { DeleteRoleCommand, DeleteRolePolicyCommand, GetRoleCommand } from '@aws-sdk/client-iam';
 import { DeleteFunctionCommand, GetFunctionCommand, GetPolicyCommand, RemovePermissionCommand, ResourceNotFoundException } from '@aws-sdk/client-lambda';
-import { GetBucketNotificationConfigurationCommand, PutBucketNotificationConfigurationCommand } from '@aws-sdk/client-s3';
+import { GetBucketNotificationConfigurationCommand, HeadBucketCommand, PutBucketNotificationConfigurationCommand } from '@aws-sdk/client-s3';
 import { DeleteTopicCommand, ListTagsForResourceCommand } from '@aws-sdk/client-sns';
 import { DeleteQueueCommand, GetQueueUrlCommand, ListQueueTagsCommand } from '@aws-sdk/client-sqs';
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createAwsClients } from '../../../src/cli/commands/deploy.js';
 import { destroyCommand } from '../../../src/cli/commands/destroy.js';
+import { reportFatal } from '../../../src/cli/main.js';
 import { OWNER_TAG } from '../../../src/deploy/plan.js';
-import { callNames, calls, captureIo, mocks, resetMocks, writeNames } from './aws-mocks.js';
+import { awsError, callNames, calls, captureIo, mocks, resetMocks, writeNames } from './aws-mocks.js';
 
 const ACCOUNT = '123456789012';
 const FUNCTION_ARN = `arn:aws:lambda:us-east-1:${ACCOUNT}:function:ImageProcessor`;
@@ -18,12 +19,18 @@ const other = { Id: 'virus-scan', LambdaFunctionArn: `arn:aws:lambda:us-east-1:$
 const queue = { Id: 'audit', QueueArn: `arn:aws:sqs:us-east-1:${ACCOUNT}:audit`, Events: ['s3:ObjectRemoved:*' as const] };
 const tag = { [OWNER_TAG]: 'ImageProcessor' };
 
+/** The function's resource policy as Lambda returns it, allowing S3 from `bucket`. */
+function policyFor(bucket: string) {
+  return JSON.stringify({ Statement: [{ Sid: 'img-pipeline-s3-invoke', Principal: { Service: 's3.amazonaws.com' }, Condition: { ArnLike: { 'AWS:SourceArn': `arn:aws:s3:::${bucket}` }, StringEquals: { 'AWS:SourceAccount': ACCOUNT } } }] });
+}
+
 function deployed(topicArn = OWN_TOPIC, topicTags: { Key: string; Value: string }[] = [{ Key: OWNER_TAG, Value: 'ImageProcessor' }]) {
   mocks.sts.on(GetCallerIdentityCommand).resolves({ Account: ACCOUNT, Arn: `arn:aws:iam::${ACCOUNT}:user/dev` });
+  mocks.s3.on(HeadBucketCommand).resolves({ BucketRegion: 'us-east-1' });
   mocks.s3.on(GetBucketNotificationConfigurationCommand).resolves({ LambdaFunctionConfigurations: [other, ours], QueueConfigurations: [queue] });
   mocks.s3.on(PutBucketNotificationConfigurationCommand).resolves({});
   mocks.lambda.on(GetFunctionCommand).resolves({ Configuration: { FunctionName: 'ImageProcessor', Environment: { Variables: { PROCESSED_BUCKET: 'out', SNS_TOPIC_ARN: topicArn } } }, Tags: tag });
-  mocks.lambda.on(GetPolicyCommand).resolves({ Policy: JSON.stringify({ Statement: [{ Sid: 'img-pipeline-s3-invoke' }] }) });
+  mocks.lambda.on(GetPolicyCommand).resolves({ Policy: policyFor('my-uploads') });
   mocks.lambda.on(RemovePermissionCommand).resolves({});
   mocks.lambda.on(DeleteFunctionCommand).resolves({});
   mocks.iam.on(GetRoleCommand).resolves({ Role: { RoleName: 'ImageProcessor-role', Arn: 'arn', Path: '/', RoleId: 'R', CreateDate: new Date(), Tags: [{ Key: OWNER_TAG, Value: 'ImageProcessor' }] } });
@@ -42,19 +49,21 @@ const deps = { createClients: createAwsClients };
 beforeEach(() => resetMocks());
 
 describe('destroy', () => {
-  it('removes exactly what deploy created, keeping the bucket\'s other notifications', async () => {
+  it('removes exactly what deploy created, keeping the bucket\'s other notifications; reads and checks before any delete', async () => {
     deployed();
     const io = captureIo();
     expect(await destroyCommand(opts, io, deps)).toBe(0);
     expect(callNames()).toEqual([
-      'sts:GetCallerIdentity',
+      'sts:GetCallerIdentity', 's3:HeadBucket',
+      'lambda:GetFunction', 'lambda:GetPolicy',
       's3:GetBucketNotificationConfiguration', 's3:PutBucketNotificationConfiguration',
-      'lambda:GetFunction', 'lambda:GetPolicy', 'lambda:RemovePermission', 'lambda:DeleteFunction',
+      'lambda:RemovePermission', 'lambda:DeleteFunction',
       'iam:GetRole', 'iam:DeleteRolePolicy', 'iam:DeleteRole',
       'sqs:GetQueueUrl', 'sqs:ListQueueTags', 'sqs:DeleteQueue',
       'sns:ListTagsForResource', 'sns:DeleteTopic',
     ]);
     const input = (name: string) => calls().find((c) => c.name === name)!.input;
+    expect(input('s3:HeadBucket')).toEqual({ Bucket: 'my-uploads', ExpectedBucketOwner: ACCOUNT });
     expect(input('s3:PutBucketNotificationConfiguration')).toEqual({
       Bucket: 'my-uploads', ExpectedBucketOwner: ACCOUNT,
       NotificationConfiguration: { LambdaFunctionConfigurations: [other], QueueConfigurations: [queue] },
@@ -84,16 +93,100 @@ describe('destroy', () => {
     expect(io.out()).toMatch(/kept\s+SNS topic\s+arn:aws:sns:us-east-1:123456789012:ImageProcessor-notifications/);
   });
 
-  it('--dry-run only reads, and reports what would be deleted', async () => {
+  it('keeps a function it did not create, and the role and queue that function may be running with', async () => {
+    deployed();
+    mocks.lambda.on(GetFunctionCommand).resolves({ Configuration: { FunctionName: 'ImageProcessor' }, Tags: { team: 'media' } });
+    const io = captureIo();
+    expect(await destroyCommand(opts, io, deps)).toBe(0);
+    expect(writeNames()).toEqual(['s3:PutBucketNotificationConfiguration', 'sns:DeleteTopic']);
+    expect(callNames()).not.toContain('lambda:GetPolicy');
+    expect(callNames().filter((n) => n.startsWith('iam:') || n.startsWith('sqs:'))).toEqual([]);
+    const text = io.out();
+    expect(text).toMatch(/kept\s+Lambda function\s+ImageProcessor\s+\(not created by img-pipeline deploy/);
+    expect(text).toMatch(/kept\s+IAM role\s+ImageProcessor-role\s+\(kept with the function ImageProcessor/);
+    expect(text).toMatch(/kept\s+SQS failure queue\s+ImageProcessor-failures/);
+    expect(text).toContain('Kept 3 resource(s) that deploy did not create.');
+  });
+
+  it('stops before any change when the function\'s tags cannot be read (TagsError: no lambda:ListTags)', async () => {
+    deployed();
+    mocks.lambda.on(GetFunctionCommand).resolves({
+      Configuration: { FunctionName: 'ImageProcessor' },
+      TagsError: { ErrorCode: 'AccessDeniedException', Message: 'User: arn:aws:iam::123456789012:user/dev is not authorized to perform: lambda:ListTags' },
+    });
+    const error = await destroyCommand(opts, captureIo(), deps).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'ACCESS_DENIED', message: expect.stringMatching(/^access denied: lambda:ListTags on ImageProcessor/) });
+    expect(writeNames()).toEqual([]);
+    expect(callNames().filter((n) => n.startsWith('iam:') || n.startsWith('sqs:'))).toEqual([]);
+  });
+
+  it('refuses, changing nothing, when --bucket is not the bucket the trigger is on', async () => {
+    deployed();
+    mocks.lambda.on(GetPolicyCommand).resolves({ Policy: policyFor('real-uploads') });
+    const error = await destroyCommand(opts, captureIo(), deps).catch((e: unknown) => e);
+    expect(error).toMatchObject({ kind: 'deploy', message: 'refusing to destroy: the trigger of ImageProcessor is on s3://real-uploads, not on s3://my-uploads (--bucket). Nothing was changed. Run again with --bucket real-uploads' });
+    expect(reportFatal(error, captureIo().stderr, false)).toBe(2);
+    expect(writeNames()).toEqual([]);
+  });
+
+  it('a --bucket that does not exist: refused naming the real one, or, if it was the trigger\'s bucket, the rest is removed', async () => {
+    deployed();
+    mocks.s3.on(HeadBucketCommand).rejects(awsError('NotFound', 'NotFound', 404));
+    mocks.lambda.on(GetPolicyCommand).resolves({ Policy: policyFor('real-uploads') });
+    await expect(destroyCommand(opts, captureIo(), deps)).rejects.toThrow(/trigger of ImageProcessor is on s3:\/\/real-uploads/);
+    expect(writeNames()).toEqual([]);
+
+    resetMocks();
+    deployed();
+    mocks.s3.on(HeadBucketCommand).rejects(awsError('NotFound', 'NotFound', 404));
+    const io = captureIo();
+    expect(await destroyCommand(opts, io, deps)).toBe(0);
+    expect(callNames()).not.toContain('s3:GetBucketNotificationConfiguration');
+    expect(writeNames()).toEqual(['lambda:RemovePermission', 'lambda:DeleteFunction', 'iam:DeleteRolePolicy', 'iam:DeleteRole', 'sqs:DeleteQueue', 'sns:DeleteTopic']);
+    expect(io.out()).toMatch(/absent\s+S3 trigger\s+img-pipeline-ImageProcessor\s+\(s3:\/\/my-uploads no longer exists\)/);
+
+    resetMocks();
+    mocks.sts.on(GetCallerIdentityCommand).resolves({ Account: ACCOUNT, Arn: `arn:aws:iam::${ACCOUNT}:user/dev` });
+    mocks.s3.on(HeadBucketCommand).rejects(awsError('NotFound', 'NotFound', 404));
+    mocks.lambda.on(GetFunctionCommand).rejects(new ResourceNotFoundException({ message: 'gone', $metadata: {} }));
+    await expect(destroyCommand(opts, captureIo(), deps)).rejects.toMatchObject({ code: 'NO_SUCH_BUCKET', message: 'the bucket my-uploads (--bucket) does not exist' });
+  });
+
+  it('a bucket in another region is named before anything is read or changed', async () => {
+    deployed();
+    mocks.s3.on(HeadBucketCommand).rejects(awsError('301', 'Moved', 301, { 'x-amz-bucket-region': 'eu-west-1' }));
+    const error = await destroyCommand(opts, captureIo(), deps).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'WRONG_REGION', message: expect.stringContaining('run again with --region eu-west-1') });
+    expect(reportFatal(error, captureIo().stderr, false)).toBe(2);
+    expect(callNames()).toEqual(['sts:GetCallerIdentity', 's3:HeadBucket']);
+  });
+
+  it('checks --function-name and --bucket as deploy does, before any AWS call', async () => {
+    await expect(destroyCommand({ ...opts, functionName: 'has space' }, captureIo(), deps)).rejects.toMatchObject({ kind: 'config', message: expect.stringMatching(/^--function-name: expected 1-59 letters/) });
+    await expect(destroyCommand({ ...opts, bucket: 'My_Bucket' }, captureIo(), deps)).rejects.toThrow(/^--bucket: expected an S3 bucket name/);
+    expect(callNames()).toEqual([]);
+  });
+
+  it('--dry-run only reads, and reports what would be deleted, failed events in the queue included', async () => {
     deployed();
     const io = captureIo();
     await destroyCommand({ ...opts, dryRun: true }, io, deps);
     expect(writeNames()).toEqual([]);
     expect(io.out().match(/would delete/g)).toHaveLength(6);
+    expect(io.out()).toMatch(/would delete\s+SQS failure queue\s+ImageProcessor-failures\s+\(with any failed events still in it\)/);
+  });
+
+  it('--dry-run without credentials names what would go, the failed events in the queue included', async () => {
+    mocks.sts.on(GetCallerIdentityCommand).rejects(awsError('CredentialsProviderError', 'Could not load credentials from any providers'));
+    const io = captureIo();
+    expect(await destroyCommand({ ...opts, dryRun: true }, io, deps)).toBe(0);
+    expect(callNames()).toEqual(['sts:GetCallerIdentity']);
+    expect(io.out()).toContain('would delete  the SQS queue ImageProcessor-failures, and with it any failed events still waiting there');
   });
 
   it('a second destroy finds nothing and changes nothing', async () => {
     mocks.sts.on(GetCallerIdentityCommand).resolves({ Account: ACCOUNT, Arn: `arn:aws:iam::${ACCOUNT}:user/dev` });
+    mocks.s3.on(HeadBucketCommand).resolves({ BucketRegion: 'us-east-1' });
     mocks.s3.on(GetBucketNotificationConfigurationCommand).resolves({ LambdaFunctionConfigurations: [other] });
     mocks.lambda.on(GetFunctionCommand).rejects(new ResourceNotFoundException({ message: 'gone', $metadata: {} }));
     mocks.iam.on(GetRoleCommand).rejects(Object.assign(new Error('gone'), { name: 'NoSuchEntityException' }));

@@ -2,7 +2,7 @@ import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../../src/config/load.js';
-import { bundledConfig, checkPackageSize, collectFiles, LAMBDA_LIMITS, writeZip } from '../../../src/deploy/package.js';
+import { bundledConfig, checkPackageSize, collectFiles, LAMBDA_LIMITS, sharpInstallManifest, writeZip } from '../../../src/deploy/package.js';
 import { unzipTo } from '../../helpers/lambda.js';
 import { makeTempDir, removeTempDirs } from '../../helpers/temp.js';
 
@@ -71,5 +71,16 @@ describe('limits and the bundled config', () => {
     expect(bundled['s3']).not.toHaveProperty('endpoint');
     expect(bundled['watermark']).toMatchObject({ image: 'watermark/logo.png' });
     expect(validateConfig(bundled, 'bundled').quality).toBe(70);
+  });
+});
+
+describe('installing sharp for the target with npm', () => {
+  it('asks for this machine\'s sharp and pins its dependencies to this machine\'s versions', () => {
+    expect(sharpInstallManifest('0.35.5', { 'detect-libc': '2.1.2', semver: '7.8.6' })).toEqual({
+      name: 'img-pipeline-lambda-deps', private: true,
+      dependencies: { sharp: '0.35.5' },
+      overrides: { 'detect-libc': '2.1.2', semver: '7.8.6' },
+    });
+    expect(sharpInstallManifest('0.35.5', {})).not.toHaveProperty('overrides');
   });
 });

@@ -53,6 +53,8 @@ describe('the plan', () => {
     const plan = planDeploy(checkDeployRequest({ ...base, out: { bucket: 'my-processed', prefix: 'site/' }, snsTopicArn: 'arn:aws:sns:eu-west-1:123456789012:team' }), account);
     expect(plan.role.policy.Statement).toEqual([
       { Sid: 'ReadUploads', Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::my-uploads/uploads/*' },
+      // So a GET of a deleted key is a 404 (a stale event, skipped), not a 403 (a failure, retried).
+      { Sid: 'KnowDeletedUploads', Effect: 'Allow', Action: 's3:ListBucket', Resource: 'arn:aws:s3:::my-uploads', Condition: { StringLike: { 's3:prefix': 'uploads/*' } } },
       { Sid: 'WriteOutputs', Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload'], Resource: 'arn:aws:s3:::my-processed/site/*' },
       { Sid: 'OwnLogs', Effect: 'Allow', Action: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents'], Resource: ['arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/ImageProcessor', 'arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/ImageProcessor:*'] },
       { Sid: 'FailureQueue', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: 'arn:aws:sqs:eu-west-1:123456789012:ImageProcessor-failures' },
@@ -63,6 +65,12 @@ describe('the plan', () => {
     expect(plan.topic).toEqual({ kind: 'existing', arn: 'arn:aws:sns:eu-west-1:123456789012:team' });
     expect(plan.fn).toMatchObject({ runtime: 'nodejs22.x', handler: 'index.handler', architecture: 'arm64', memory: 1024, timeout: 30 });
     expect(plan.testCommand).toBe('aws s3 cp photo.jpg s3://my-uploads/uploads/');
+  });
+
+  it('with the whole bucket as the trigger, s3:ListBucket on the bucket without a prefix condition', () => {
+    const plan = planDeploy(checkDeployRequest({ ...base, prefix: '' }), account);
+    expect(plan.role.policy.Statement.find((s) => s.Action === 's3:ListBucket')).toEqual({ Sid: 'KnowDeletedUploads', Effect: 'Allow', Action: 's3:ListBucket', Resource: 'arn:aws:s3:::my-uploads' });
+    expect(plan.role.policy.Statement.find((s) => s.Action === 's3:GetObject')?.Resource).toBe('arn:aws:s3:::my-uploads/*');
   });
 
   it('without notifications, neither sns:Publish nor SNS_TOPIC_ARN', () => {

@@ -1,4 +1,4 @@
-import { S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, NoSuchKey, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -69,6 +69,32 @@ describe('the handler body', () => {
     expect(JSON.parse(published.Message!)).toMatchObject({ tool: 'img-pipeline', status: 'failed', source: { bucket: 'in', key: 'uploads/huge.jpg' }, outputs: [], code: 'INPUT_TOO_LARGE' });
     expect(published.MessageAttributes?.['status']?.StringValue).toBe('failed');
     expect(JSON.parse(lines[0]!)).toMatchObject({ level: 'error', status: 'failed', key: 'uploads/huge.jpg', code: 'INPUT_TOO_LARGE' });
+  });
+
+  // With s3:ListBucket (which deploy grants on the trigger prefix), S3 answers 404 for a key deleted
+  // since the event; If-Match with the event's ETag answers 412 for an object overwritten since.
+  const stale = (name: string, status: number) => new S3ServiceException({ name, $fault: 'client', $metadata: { httpStatusCode: status }, message: name });
+  const withEtag = (key: string) => ({ ...record('in', key, 1000), s3: { bucket: { name: 'in' }, object: { key, size: 1000, eTag: '0123456789abcdef0123456789abcdef' } } });
+
+  it.each([
+    ['overwritten since the event (412 PreconditionFailed)', stale('PreconditionFailed', 412), /changed after this event/],
+    ['deleted since the event (404 NoSuchKey)', new NoSuchKey({ message: 'The specified key does not exist.', $metadata: { httpStatusCode: 404 } }), /deleted after this event/],
+  ])('skips an object %s: no failure, no retry, no notification', async (_case, error, reason) => {
+    s3Mock.on(GetObjectCommand).rejects(error);
+    const lines: string[] = [];
+    const summary = await createEventHandler(deps(lines))({ Records: [withEtag('uploads/photo.jpg')] });
+    expect(summary).toMatchObject({ skipped: 1, failed: 0 });
+    expect(summary.records[0]).toMatchObject({ status: 'skipped', reason: expect.stringMatching(reason) });
+    // The event's bare ETag is quoted for If-Match, as S3 wants it.
+    expect(s3Mock.commandCalls(GetObjectCommand)[0]!.args[0].input).toEqual({ Bucket: 'in', Key: 'uploads/photo.jpg', IfMatch: '"0123456789abcdef0123456789abcdef"' });
+    expect(snsMock.calls()).toHaveLength(0);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ level: 'info', status: 'skipped', key: 'uploads/photo.jpg' });
+  });
+
+  it('a 403 AccessDenied is a failure, retried by Lambda: without s3:ListBucket a deleted key looks like this', async () => {
+    s3Mock.on(GetObjectCommand).rejects(stale('AccessDenied', 403));
+    snsMock.on(PublishCommand).resolves({ MessageId: '1' });
+    await expect(createEventHandler(deps([]))({ Records: [withEtag('uploads/photo.jpg')] })).rejects.toThrow(/1 of 1 records failed: s3:\/\/in\/uploads\/photo\.jpg/);
   });
 
   it('publishes only processed and failed records', () => {

@@ -1,0 +1,138 @@
+import { GetFunctionCommand, GetFunctionConfigurationCommand } from '@aws-sdk/client-lambda';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { deployCommand } from '../../../src/cli/commands/deploy.js';
+import { OWNER_TAG } from '../../../src/deploy/plan.js';
+import { callNames, calls, mocks, resetMocks, writeNames } from './aws-mocks.js';
+import { deps, existingDeployment, fakePackage, io, liveFunction, options, plan, READS_OF_A_REDEPLOY } from './deployment.js';
+
+const OWNED = { [OWNER_TAG]: 'ImageProcessor' };
+const OLD_CODE = 'c2hhLW9mLXRoZS1vbGQtemlw';
+
+/** The calls between GetFunction and the next step's first read (GetFunctionEventInvokeConfig). */
+function functionCalls(): string[] {
+  const names = callNames();
+  return names.slice(names.indexOf('lambda:GetFunction'), names.indexOf('lambda:GetFunctionEventInvokeConfig'));
+}
+
+function inputOf(name: string): Record<string, unknown> {
+  return calls().find((c) => c.name === name)!.input;
+}
+
+beforeEach(() => resetMocks());
+
+describe('deploy: updating an existing function', () => {
+  it('a memory change: exactly one UpdateFunctionConfiguration with every setting, then waits for it', async () => {
+    existingDeployment();
+    const d = deps();
+    const out = io();
+    expect(await deployCommand({ ...options, memory: '2048' }, out, d)).toBe(0);
+    expect(writeNames()).toEqual(['lambda:UpdateFunctionConfiguration']);
+    expect(functionCalls()).toEqual(['lambda:GetFunction', 'lambda:UpdateFunctionConfiguration', 'lambda:GetFunctionConfiguration']);
+    expect(inputOf('lambda:UpdateFunctionConfiguration')).toEqual({
+      FunctionName: 'ImageProcessor', Role: plan.role.arn, Handler: 'index.handler', MemorySize: 2048, Timeout: 30,
+      Description: plan.fn.description, Environment: { Variables: plan.fn.environment },
+    });
+    expect(out.out()).toMatch(/updated\s+Lambda function\s+ImageProcessor\s+\(memory\)/);
+    expect(d.sleep).not.toHaveBeenCalled();
+  });
+
+  it('an environment changed in the console (WATERMARK_TEXT added) is put back: one UpdateFunctionConfiguration', async () => {
+    existingDeployment();
+    mocks.lambda.on(GetFunctionCommand).resolves({
+      Configuration: { ...liveFunction(), Environment: { Variables: { ...plan.fn.environment, WATERMARK_TEXT: '© Console' } } },
+      Tags: OWNED,
+    });
+    const out = io();
+    expect(await deployCommand(options, out, deps())).toBe(0);
+    expect(writeNames()).toEqual(['lambda:UpdateFunctionConfiguration']);
+    expect(functionCalls()).toEqual(['lambda:GetFunction', 'lambda:UpdateFunctionConfiguration', 'lambda:GetFunctionConfiguration']);
+    expect(inputOf('lambda:UpdateFunctionConfiguration')['Environment']).toEqual({ Variables: { PROCESSED_BUCKET: 'my-processed', SOURCE_PREFIX: 'uploads/', SNS_TOPIC_ARN: plan.fn.environment['SNS_TOPIC_ARN'] } });
+    expect(out.out()).toMatch(/updated\s+Lambda function\s+ImageProcessor\s+\(environment\)/);
+  });
+
+  it('an --arch change goes through UpdateFunctionCode with Architectures (same code), then waits', async () => {
+    existingDeployment();
+    const pkg = fakePackage();
+    expect(await deployCommand({ ...options, arch: 'x86_64' }, io(), deps(pkg))).toBe(0);
+    expect(writeNames()).toEqual(['lambda:UpdateFunctionCode']);
+    expect(functionCalls()).toEqual(['lambda:GetFunction', 'lambda:UpdateFunctionCode', 'lambda:GetFunctionConfiguration']);
+    expect(inputOf('lambda:UpdateFunctionCode')).toEqual({ FunctionName: 'ImageProcessor', ZipFile: pkg.zip, Architectures: ['x86_64'] });
+  });
+
+  it('an update already in progress (LastUpdateStatus InProgress) is waited out before its own update', async () => {
+    existingDeployment(OLD_CODE);
+    mocks.lambda.on(GetFunctionCommand).resolves({ Configuration: { ...liveFunction(OLD_CODE), LastUpdateStatus: 'InProgress' }, Tags: OWNED });
+    mocks.lambda.on(GetFunctionConfigurationCommand)
+      .resolvesOnce({ ...liveFunction(OLD_CODE), LastUpdateStatus: 'InProgress' })
+      .resolvesOnce({ ...liveFunction(OLD_CODE), LastUpdateStatus: 'Successful' })
+      .resolves(liveFunction());
+    const d = deps();
+    expect(await deployCommand(options, io(), d)).toBe(0);
+    expect(functionCalls()).toEqual([
+      'lambda:GetFunction',
+      'lambda:GetFunctionConfiguration', 'lambda:GetFunctionConfiguration',
+      'lambda:UpdateFunctionCode',
+      'lambda:GetFunctionConfiguration',
+    ]);
+    expect(d.sleep).toHaveBeenCalledTimes(1);
+    expect(d.sleep).toHaveBeenCalledWith(1000);
+  });
+
+  it('an update that fails (LastUpdateStatus Failed) stops the deploy with FUNCTION_FAILED and Lambda\'s reason', async () => {
+    existingDeployment(OLD_CODE);
+    mocks.lambda.on(GetFunctionConfigurationCommand).resolves({ ...liveFunction(), LastUpdateStatus: 'Failed', LastUpdateStatusReason: 'Lambda was unable to decrypt the environment variables' });
+    const error = await deployCommand(options, io(), deps()).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'FUNCTION_FAILED', message: 'the function ImageProcessor failed to become ready: Lambda was unable to decrypt the environment variables' });
+    // Nothing after the function: no permission, no trigger.
+    expect(writeNames()).toEqual(['lambda:UpdateFunctionCode']);
+  });
+
+  it('an Inactive function (idle for weeks) is updated at once, not waited for: only the update reactivates it', async () => {
+    existingDeployment(OLD_CODE);
+    mocks.lambda.on(GetFunctionCommand).resolves({ Configuration: { ...liveFunction(OLD_CODE), State: 'Inactive', StateReasonCode: 'Idle' }, Tags: OWNED });
+    mocks.lambda.on(GetFunctionConfigurationCommand)
+      .resolvesOnce({ ...liveFunction(), State: 'Pending', LastUpdateStatus: 'InProgress' })
+      .resolves({ ...liveFunction(), State: 'Active', LastUpdateStatus: 'Successful' });
+    const d = deps();
+    expect(await deployCommand(options, io(), d)).toBe(0);
+    expect(functionCalls()).toEqual(['lambda:GetFunction', 'lambda:UpdateFunctionCode', 'lambda:GetFunctionConfiguration', 'lambda:GetFunctionConfiguration']);
+    expect(d.sleep).toHaveBeenCalledTimes(1);
+  });
+
+  it('an Inactive function whose update succeeded is done, even before Lambda reports it Active', async () => {
+    existingDeployment(OLD_CODE);
+    mocks.lambda.on(GetFunctionCommand).resolves({ Configuration: { ...liveFunction(OLD_CODE), State: 'Inactive' }, Tags: OWNED });
+    mocks.lambda.on(GetFunctionConfigurationCommand).resolves({ ...liveFunction(), State: 'Inactive', LastUpdateStatus: 'Successful' });
+    const d = deps();
+    expect(await deployCommand(options, io(), d)).toBe(0);
+    expect(mocks.lambda.commandCalls(GetFunctionConfigurationCommand)).toHaveLength(1);
+    expect(d.sleep).not.toHaveBeenCalled();
+  });
+});
+
+describe('deploy: a function it may not adopt', () => {
+  it('refuses a function of the same name without its tag (NOT_OURS), changing nothing', async () => {
+    existingDeployment();
+    mocks.lambda.on(GetFunctionCommand).resolves({ Configuration: liveFunction(), Tags: { team: 'media' } });
+    await expect(deployCommand(options, io(), deps())).rejects.toMatchObject({ code: 'NOT_OURS', message: expect.stringMatching(/^the Lambda function ImageProcessor exists but was not created by img-pipeline deploy/) });
+    expect(writeNames()).toEqual([]);
+  });
+
+  it('refuses a function tagged for another function name', async () => {
+    existingDeployment();
+    mocks.lambda.on(GetFunctionCommand).resolves({ Configuration: liveFunction(), Tags: { [OWNER_TAG]: 'OtherProcessor' } });
+    await expect(deployCommand(options, io(), deps())).rejects.toMatchObject({ code: 'NOT_OURS' });
+  });
+
+  it('a second deploy without lambda:ListTags (GetFunction answers with TagsError) says which permission is missing', async () => {
+    existingDeployment();
+    mocks.lambda.on(GetFunctionCommand).resolves({
+      Configuration: liveFunction(),
+      TagsError: { ErrorCode: 'AccessDeniedException', Message: 'not authorized to perform: lambda:ListTags' },
+    });
+    const error = await deployCommand(options, io(), deps()).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'ACCESS_DENIED', message: expect.stringMatching(/^access denied: lambda:ListTags on ImageProcessor \(GetFunction returned AccessDeniedException/) });
+    expect(writeNames()).toEqual([]);
+    expect(callNames()).toEqual(READS_OF_A_REDEPLOY.slice(0, READS_OF_A_REDEPLOY.indexOf('lambda:GetFunction') + 1));
+  });
+});
