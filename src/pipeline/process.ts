@@ -33,7 +33,8 @@ export async function preparePipeline(config: Config, options: { fontfile?: stri
       throw new ConfigError('WATERMARK_UNREADABLE', `cannot read watermark image ${config.watermark?.image}: ${error.message}`, { cause: error });
     });
   }
-  const watermark = config.watermark ? await prepareWatermark(config.watermark, { ...options, image: markImage }) : undefined;
+  const maxOutputWidth = Math.max(...Object.values(config.sizes).map((size) => size.width));
+  const watermark = config.watermark ? await prepareWatermark(config.watermark, { ...options, image: markImage, maxOutputWidth }) : undefined;
   return { config, watermark, fingerprint: pipelineFingerprint(config, markImage) };
 }
 

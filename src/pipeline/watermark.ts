@@ -42,9 +42,22 @@ async function toRaster(image: Sharp): Promise<Raster> {
   return { data, width: info.width, height: info.height };
 }
 
-/** White glyphs over a soft dark halo, so the text reads on light and dark photos alike. */
-async function renderText(text: string, fontfile: string): Promise<Raster> {
-  const rendered = await toRaster(sharp({ text: { text: `<span foreground="white">${escapeMarkup(text)}</span>`, font: FONT_FAMILY, fontfile, rgba: true, dpi: 600 } }));
+/** Text rendering resolution bounds: 72 dpi is the cheap probe, 1200 dpi the sharpest ever needed. */
+const PROBE_DPI = 72;
+const MAX_DPI = 1200;
+
+function textImage(text: string, fontfile: string, dpi: number): Sharp {
+  return sharp({ text: { text: `<span foreground="white">${escapeMarkup(text)}</span>`, font: FONT_FAMILY, fontfile, rgba: true, dpi } });
+}
+
+/**
+ * White glyphs over a soft dark halo, so the text reads on light and dark photos alike. Rendered at the
+ * resolution the widest mark needs (`width` pixels), not more: the halo's blur costs grow with its area.
+ */
+async function renderText(text: string, fontfile: string, width: number): Promise<Raster> {
+  const probe = await textImage(text, fontfile, PROBE_DPI).toBuffer({ resolveWithObject: true });
+  const dpi = Math.min(MAX_DPI, Math.max(PROBE_DPI, Math.ceil((PROBE_DPI * width) / probe.info.width)));
+  const rendered = await toRaster(textImage(text, fontfile, dpi));
   const pad = Math.ceil(rendered.height * HALO_PAD);
   const glyphs = await toRaster(
     sharp(rendered.data, { raw: { width: rendered.width, height: rendered.height, channels: 4 } })
@@ -90,11 +103,17 @@ export function fitMark(spec: WatermarkSpec, isText: boolean, width: number, hei
 }
 
 /** Validates and loads the configured mark; fails as a config error (before any output is written). */
-export async function prepareWatermark(spec: WatermarkSpec, options: { fontfile?: string; image?: Buffer | undefined } = {}): Promise<Watermarker> {
+export async function prepareWatermark(
+  spec: WatermarkSpec,
+  options: { fontfile?: string; image?: Buffer | undefined; maxOutputWidth?: number } = {},
+): Promise<Watermarker> {
+  // Render for the widest output's mark (smaller ones are downscaled from it); the minimum text height can
+  // make a thumbnail's mark wider than `size` asks, hence the floor.
+  const markWidth = Math.max(64, Math.ceil(spec.size * (options.maxOutputWidth ?? 2048)));
   let mark: Raster;
   try {
     mark = spec.text !== undefined
-      ? await renderText(spec.text, options.fontfile ?? DEFAULT_FONT_FILE)
+      ? await renderText(spec.text, options.fontfile ?? DEFAULT_FONT_FILE, markWidth)
       : await toRaster(sharp(options.image ?? (await readFile(spec.image!)), { limitInputPixels: 25_000_000 }));
   } catch (error) {
     const what = spec.text !== undefined ? `watermark text ${JSON.stringify(spec.text)}` : `watermark image ${spec.image}`;
