@@ -19,13 +19,15 @@ const FONT_FAMILY = 'DejaVu Sans Bold';
 
 /** Glyphs (ink, not the halo around them) under this height in pixels stop being legible on a thumbnail. */
 export const MIN_TEXT_HEIGHT = 11;
-/** The halo's padding on each side of the text, as a fraction of the glyph height. */
+/** The halo's padding on each side of the text, as a fraction of the glyph height (rounded up to whole pixels). */
 const HALO_PAD = 0.12;
 
 interface Raster {
   data: Buffer;
   width: number;
   height: number;
+  /** For text: the height of the glyph line inside the halo padding. */
+  glyphHeight?: number;
 }
 
 /** Renders the mark once at high resolution and hands out an overlay per output size, cached. */
@@ -69,7 +71,8 @@ async function renderText(text: string, fontfile: string, width: number): Promis
     .joinChannel(halo, { raw: { width: glyphs.width, height: glyphs.height, channels: 1 } })
     .raw()
     .toBuffer();
-  return toRaster(sharp(shadow, raw).composite([{ input: glyphs.data, ...raw }]));
+  const marked = await toRaster(sharp(shadow, raw).composite([{ input: glyphs.data, ...raw }]));
+  return { ...marked, glyphHeight: rendered.height };
 }
 
 type Anchor = 'start' | 'center' | 'end';
@@ -90,13 +93,14 @@ export function placeMark(gravity: Gravity, width: number, height: number, w: nu
   return { left: offset(horizontal, width, w, margin), top: offset(vertical, height, h, margin) };
 }
 
-/** The mark's size on one output: `size` × width, at least legible, and always inside the margins. */
-export function fitMark(spec: WatermarkSpec, isText: boolean, width: number, height: number, markW: number, markH: number): { w: number; h: number; margin: number } {
+/**
+ * The mark's size on one output: `size` × width, at least `minHeight` pixels tall (text stays legible),
+ * and always inside the margins.
+ */
+export function fitMark(spec: WatermarkSpec, minHeight: number, width: number, height: number, markW: number, markH: number): { w: number; h: number; margin: number } {
   const margin = Math.round(spec.margin * Math.min(width, height));
   let w = spec.size * width;
-  // A text mark's height includes the halo padding, so the glyphs are only part of it; the minimum is for glyphs.
-  const minH = MIN_TEXT_HEIGHT * (1 + 2 * HALO_PAD);
-  if (isText && (w * markH) / markW < minH) w = (minH * markW) / markH;
+  if ((w * markH) / markW < minHeight) w = (minHeight * markW) / markH;
   const scale = Math.min(w / markW, (width - 2 * margin) / markW, (height - 2 * margin) / markH);
   // Rounding cannot overflow: the canvas limits are whole pixels, so a scaled side never rounds past them.
   return { w: Math.max(1, Math.round(markW * scale)), h: Math.max(1, Math.round(markH * scale)), margin };
@@ -107,9 +111,9 @@ export async function prepareWatermark(
   spec: WatermarkSpec,
   options: { fontfile?: string; image?: Buffer | undefined; maxOutputWidth?: number } = {},
 ): Promise<Watermarker> {
-  // Render for the widest output's mark (smaller ones are downscaled from it); the minimum text height can
-  // make a thumbnail's mark wider than `size` asks, hence the floor.
-  const markWidth = Math.max(64, Math.ceil(spec.size * (options.maxOutputWidth ?? 2048)));
+  // Render at twice the widest output's mark, so every mark is a downscale (crisp edges); the minimum text
+  // height can make a thumbnail's mark wider than `size` asks, hence the floor.
+  const markWidth = 2 * Math.max(64, Math.ceil(spec.size * (options.maxOutputWidth ?? 2048)));
   let mark: Raster;
   try {
     mark = spec.text !== undefined
@@ -119,9 +123,11 @@ export async function prepareWatermark(
     const what = spec.text !== undefined ? `watermark text ${JSON.stringify(spec.text)}` : `watermark image ${spec.image}`;
     throw new ConfigError('WATERMARK_INVALID', `cannot render ${what}: ${(error as Error).message}`, { cause: error });
   }
+  // The minimum is for the glyphs; the mark also carries the halo's padding above and below them.
+  const minHeight = mark.glyphHeight ? (MIN_TEXT_HEIGHT * mark.height) / mark.glyphHeight : 0;
   const cache = new Map<string, Promise<OverlayOptions | undefined>>();
   const render = async (width: number, height: number): Promise<OverlayOptions | undefined> => {
-    const { w, h, margin } = fitMark(spec, spec.text !== undefined, width, height, mark.width, mark.height);
+    const { w, h, margin } = fitMark(spec, minHeight, width, height, mark.width, mark.height);
     if (w < 2 || h < 2) return undefined;
     const { data, info } = await sharp(mark.data, { raw: { width: mark.width, height: mark.height, channels: 4 } })
       .resize(w, h, { fit: 'fill' })
