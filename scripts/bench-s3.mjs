@@ -1,20 +1,25 @@
 // `node scripts/bench-s3.mjs [folder] [--runs N]`: S3 -> S3 throughput of the real CLI against local -> local,
 // on the same photos in the same run. S3 is a loopback s3rver started here (in a child process with
 // --openssl-legacy-provider, for its DES continuation tokens), so the figure measures our S3 path:
-// paged listing, downloads, uploads and request overhead. The server shares the CPU with the CLI, which
-// makes the S3 figure pessimistic next to a remote S3. Target: S3 -> S3 >= 0.8x local -> local.
+// paged listing, downloads, uploads and request overhead. Loopback has no network latency and the server
+// shares the CPU with the CLI, so this is not a prediction for a remote S3 either way: it shows what our
+// S3 path costs in CPU. Target: S3 -> S3 >= 0.8x local -> local.
+// The server is started as the tests start it (test/helpers/s3-server-process.mjs); the tests' TypeScript
+// wrapper is not importable from a plain node script.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 
 const args = process.argv.slice(2);
 const runsAt = args.indexOf('--runs');
 const runs = runsAt >= 0 ? Number(args[runsAt + 1]) : 3;
 const folder = resolve(args.find((a, i) => !a.startsWith('--') && args[i - 1] !== '--runs') ?? 'fixtures/images');
-const root = new URL('..', import.meta.url).pathname;
+// fileURLToPath, not URL.pathname: a checkout path with spaces or non-ASCII stays a path, not %20s.
+const root = fileURLToPath(new URL('..', import.meta.url));
 const IMAGE = /\.(jpe?g|png|webp|tiff?|gif|avif)$/i;
 const files = readdirSync(folder, { recursive: true }).map(String).filter((f) => IMAGE.test(f));
 if (files.length === 0) {

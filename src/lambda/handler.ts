@@ -23,7 +23,7 @@ if (!process.env['FONTCONFIG_FILE'] && existsSync(fontsConf)) process.env['FONTC
 const settings = readLambdaSettings(process.env);
 const config = loadBundledConfig(readFileSync(here(`./${BUNDLED_CONFIG}`), 'utf8'), { root: here('.'), watermarkText: settings.watermarkText });
 // AWS_ENDPOINT_URL_S3 (a local S3 for tests) rarely resolves bucket subdomains: use path-style there.
-const s3 = createS3Client(config.s3, { forcePathStyle: Boolean(process.env['AWS_ENDPOINT_URL_S3']) });
+const s3 = createS3Client(config.s3, { env: process.env });
 // A topic in another region is published to through that region's endpoint.
 const sns = settings.snsTopicArn ? new SNSClient({ region: settings.snsTopicArn.split(':')[3] || undefined }) : undefined;
 const sink = new S3Sink({ client: s3, bucket: settings.processedBucket, prefix: settings.processedPrefix, cacheControl: config.s3.cacheControl });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { OutputFormat } from '../config/schema.js';
 
 /**
@@ -32,11 +33,19 @@ export const SOURCE_ETAG_METADATA = 'img-pipeline-source-etag';
 /** Records the pipeline config that the outputs under a destination were made with. */
 export const STATE_KEY = '.img-pipeline.json';
 
+/**
+ * Where a key's extension starts (the index of its dot), or -1 when it has none. Only the last segment
+ * counts, and a leading dot names a hidden file (`.env`), not an extension.
+ */
+function extensionStart(key: string): number {
+  const dot = key.lastIndexOf('.');
+  return dot > key.lastIndexOf('/') + 1 ? dot : -1;
+}
+
 /** The lower-cased extension of a key, with its dot, or '' when it has none. */
 export function extensionOf(key: string): string {
-  const base = key.slice(key.lastIndexOf('/') + 1);
-  const dot = base.lastIndexOf('.');
-  return dot > 0 ? base.slice(dot).toLowerCase() : '';
+  const dot = extensionStart(key);
+  return dot < 0 ? '' : key.slice(dot).toLowerCase();
 }
 
 /** Whether a key names an image we would try to process, judged by its extension alone. */
@@ -44,12 +53,28 @@ export function isImageKey(key: string): boolean {
   return IMAGE_EXTENSIONS.has(extensionOf(key));
 }
 
+/** A key without its extension: every output of the key is `<variant>/<stem>.<ext>`. */
+export function outputStem(relativeKey: string): string {
+  const dot = extensionStart(relativeKey);
+  return dot < 0 ? relativeKey : relativeKey.slice(0, dot);
+}
+
 /** The key of one output, relative to the destination root. */
 export function outputKey(relativeKey: string, variant: string, format: OutputFormat): string {
-  const base = relativeKey.slice(relativeKey.lastIndexOf('/') + 1);
-  const dot = base.lastIndexOf('.');
-  const stem = dot > 0 ? relativeKey.slice(0, relativeKey.length - (base.length - dot)) : relativeKey;
-  return `${variant}/${stem}.${FORMAT_EXTENSIONS[format]}`;
+  return `${variant}/${outputStem(relativeKey)}.${FORMAT_EXTENSIONS[format]}`;
+}
+
+/**
+ * Why a source key cannot be laid out safely, or undefined when it can. An S3 key is any string someone
+ * uploaded: a `..` segment (`in/../../x.jpg`) would put a local output outside `--out`, and `.` or empty
+ * segments (`in//a.jpg`) name the same file as another key, or none.
+ */
+export function unsafeKeyReason(relativeKey: string): string | undefined {
+  const segments = relativeKey.split('/');
+  if (segments.includes('..')) return `its key "${relativeKey}" has a ".." segment, which would place its outputs outside the destination`;
+  if (segments.includes('.')) return `its key "${relativeKey}" has a "." segment, which does not name a folder of its own`;
+  if (segments.includes('')) return `its key "${relativeKey}" has an empty segment (a leading or doubled "/"), which does not name a folder of its own`;
+  return undefined;
 }
 
 /** A key relative to a prefix, or undefined when the key is not under it. */
@@ -66,11 +91,23 @@ export function joinKey(prefix: string, key: string): string {
 }
 
 /**
- * User metadata on every output object. S3 metadata must be ASCII, so the source URI is percent-encoded.
- * The marker lets the backfill and the Lambda recognise our outputs and never process them again.
+ * Longest `img-pipeline-source` value recorded as it is. S3 allows 2 KB of user metadata in all (names and
+ * values); an S3 key may be 1024 bytes, and percent-encoding can triple that.
  */
-export function outputMetadata(source: { uri: string; etag?: string | undefined }): Record<string, string> {
-  const metadata: Record<string, string> = { [OUTPUT_MARKER]: 'true', [SOURCE_KEY_METADATA]: encodeURI(source.uri) };
+export const MAX_SOURCE_METADATA = 1024;
+
+/**
+ * User metadata on every output object. The marker lets the backfill and the Lambda recognise our outputs
+ * and never process them again. The source is named by its `s3://bucket/key` URI for an S3 source, and by
+ * its key relative to the input folder for a local one (never an absolute path, which would publish the
+ * uploader's folder names). S3 metadata must be ASCII, so the value is percent-encoded; when that would be
+ * longer than MAX_SOURCE_METADATA, `sha256:<hex>` of the unencoded value is recorded instead.
+ */
+export function outputMetadata(source: { key: string; uri: string; etag?: string | undefined }): Record<string, string> {
+  const name = /^s3:\/\//i.test(source.uri) ? source.uri : source.key;
+  const encoded = encodeURI(name);
+  const value = encoded.length <= MAX_SOURCE_METADATA ? encoded : `sha256:${createHash('sha256').update(name).digest('hex')}`;
+  const metadata: Record<string, string> = { [OUTPUT_MARKER]: 'true', [SOURCE_KEY_METADATA]: value };
   if (source.etag) metadata[SOURCE_ETAG_METADATA] = source.etag.replace(/"/g, '');
   return metadata;
 }

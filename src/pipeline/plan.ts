@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Config, OutputFormat } from '../config/schema.js';
-import type { SourceEntry } from '../storage/types.js';
-import { isImageKey, outputKey } from './layout.js';
+import type { Source, SourceEntry } from '../storage/types.js';
+import { isImageKey, outputKey, outputStem, unsafeKeyReason } from './layout.js';
 
 /** One output a job will write, relative to the destination root. */
 export interface PlannedOutput {
@@ -17,19 +17,37 @@ export type Job =
   | { action: 'fail'; entry: SourceEntry; outputs: PlannedOutput[]; code: string; reason: string }
   | { action: 'ignore'; entry: SourceEntry };
 
-/** What the destination already holds: output times, and since when outputs count as made by this config. */
+/**
+ * What the destination already holds: output times, and since when outputs count as made by this config.
+ * `outputs` may answer only for keys near the current position of a run (runner/destination.ts); a key it
+ * cannot answer for is treated as missing, so it is redone, never wrongly skipped.
+ */
 export interface DestinationIndex {
-  outputs: ReadonlyMap<string, number>;
+  /** When an output was written (the earliest it may have been), or undefined when absent or unknown. */
+  outputs: { get(key: string): number | undefined };
   /** Outputs older than this were made with another config; undefined: none are known to match. */
   freshSince: number | undefined;
 }
 
 export interface PlanOptions {
   force: boolean;
-  /** S3 consoles leave zero-byte placeholder objects: skip them there, but fail an empty local file. */
-  skipEmpty: boolean;
+  /**
+   * Zero-byte entries are skipped as placeholders rather than failed, for entries planned without their
+   * source (the Lambda); otherwise the source's `emptyObjectsArePlaceholders` decides.
+   */
+  skipEmpty?: boolean;
   maxFileSize: number;
+  /** How many recent stems the collision check remembers (default COLLISION_WINDOW). */
+  collisionWindow?: number;
 }
+
+/**
+ * Stems the collision check remembers. Keys that would write the same outputs share a stem (`cat.jpg`,
+ * `cat.png`) and so sit next to each other in a sorted listing, give or take the keys that sort between
+ * them (`cat.jpg.png`, `cat.jpg/...`, `cat.k...`): a window this size catches them without a map that
+ * grows with the listing.
+ */
+export const COLLISION_WINDOW = 4096;
 
 /** The settings that change output pixels, hashed: a different hash means existing outputs are stale. */
 export function pipelineFingerprint(config: Config, watermarkImage?: Buffer): string {
@@ -46,21 +64,27 @@ export function plannedOutputs(key: string, config: Pick<Config, 'sizes' | 'form
 }
 
 /**
- * Returns a pure planner for a stream of entries. It remembers which output keys it has handed out,
- * so `cat.jpg` and `cat.png` side by side cannot silently overwrite each other's `thumb/cat.jpg`.
+ * Returns a pure planner for a stream of entries (sorted by key, as listings come). It remembers the stems
+ * of the last `collisionWindow` images, so `cat.jpg` and `cat.png` side by side cannot silently overwrite
+ * each other's `thumb/cat.jpg`; memory stays the same however long the listing.
  */
-export function createPlanner(config: Pick<Config, 'sizes' | 'formats'>, destination: DestinationIndex, options: PlanOptions): (entry: SourceEntry) => Job {
+export function createPlanner(config: Pick<Config, 'sizes' | 'formats'>, destination: DestinationIndex, options: PlanOptions): (entry: SourceEntry, from?: Pick<Source, 'emptyObjectsArePlaceholders'>) => Job {
   const claimed = new Map<string, string>();
-  return (entry) => {
+  const window = options.collisionWindow ?? COLLISION_WINDOW;
+  return (entry, from) => {
     if (entry.key.endsWith('/')) return { action: 'skip', entry, outputs: [], reason: 'folder marker' };
     if (!isImageKey(entry.key)) return { action: 'ignore', entry };
+    const unsafe = unsafeKeyReason(entry.key);
+    if (unsafe) return { action: 'fail', entry, outputs: [], code: 'UNSAFE_KEY', reason: `${unsafe}; not processed` };
     const outputs = plannedOutputs(entry.key, config);
-    const taken = outputs.find((o) => claimed.has(o.key));
-    if (taken) {
-      return { action: 'fail', entry, outputs, code: 'OUTPUT_COLLISION', reason: `its output ${taken.key} is already produced from ${claimed.get(taken.key)}; rename one of them` };
+    const stem = outputStem(entry.key);
+    const owner = claimed.get(stem);
+    if (owner !== undefined) {
+      return { action: 'fail', entry, outputs, code: 'OUTPUT_COLLISION', reason: `its output ${outputs[0]!.key} is already produced from ${owner}; rename one of them` };
     }
-    for (const o of outputs) claimed.set(o.key, entry.key);
-    if (entry.size === 0 && options.skipEmpty) return { action: 'skip', entry, outputs, reason: 'empty object' };
+    claimed.set(stem, entry.key);
+    if (claimed.size > window) claimed.delete(claimed.keys().next().value!);
+    if (entry.size === 0 && (from?.emptyObjectsArePlaceholders ?? options.skipEmpty ?? false)) return { action: 'skip', entry, outputs, reason: 'empty object' };
     if (entry.size > options.maxFileSize) {
       return { action: 'fail', entry, outputs, code: 'INPUT_TOO_LARGE', reason: `file is ${entry.size} bytes, over the limit of ${options.maxFileSize} (limits.maxFileSize); not read` };
     }
@@ -69,6 +93,11 @@ export function createPlanner(config: Pick<Config, 'sizes' | 'formats'>, destina
   };
 }
 
+/**
+ * Fresh when every output exists, is no older than the source, and was made with this config. Source and
+ * state times are the latest they may be and output times the earliest (see SourceEntry.mtimeMs), so
+ * outputs from the same second as an S3 source are redone rather than wrongly skipped.
+ */
 function isFresh(entry: SourceEntry, outputs: PlannedOutput[], destination: DestinationIndex): boolean {
   const since = destination.freshSince;
   if (since === undefined) return false;
@@ -81,5 +110,5 @@ function isFresh(entry: SourceEntry, outputs: PlannedOutput[], destination: Dest
 /** Plans a whole listing at once (for `--dry-run` and tests). */
 export function planJobs(config: Pick<Config, 'sizes' | 'formats'>, listing: Iterable<SourceEntry>, destination: DestinationIndex, options: PlanOptions): Job[] {
   const plan = createPlanner(config, destination, options);
-  return [...listing].map(plan);
+  return [...listing].map((entry) => plan(entry));
 }

@@ -1,9 +1,12 @@
 import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describeError, ImgPipelineError } from '../errors.js';
-import { CONTENT_TYPES, outputMetadata, STATE_KEY } from '../pipeline/layout.js';
-import { createPlanner, type DestinationIndex, type Job } from '../pipeline/plan.js';
+import { CONTENT_TYPES, isImageKey, outputMetadata, STATE_KEY } from '../pipeline/layout.js';
+import { createPlanner, plannedOutputs, type Job } from '../pipeline/plan.js';
 import { processImage, type Pipeline } from '../pipeline/process.js';
 import type { Sink, Source } from '../storage/types.js';
+import { openDestination } from './destination.js';
+import { mergeListings } from './merge-listings.js';
 import { runJobs } from './run-jobs.js';
 
 export type FileStatus = 'processed' | 'skipped' | 'failed' | 'planned';
@@ -24,8 +27,16 @@ export interface FileReport {
   reason?: string;
   error?: string;
   code?: string;
+  /** A failure's stack and cause, printed with --verbose; left out of --json. */
+  detail?: string;
   bytesIn: number;
   outputs: OutputReport[];
+}
+
+/** A failure of the run itself (a listing that broke off), as opposed to one file's. */
+export interface RunError {
+  message: string;
+  code: string;
 }
 
 export interface RunReport {
@@ -39,6 +50,9 @@ export interface RunReport {
   bytesTransferred?: number;
   elapsedMs: number;
   interrupted: boolean;
+  /** Set when a listing failed midway: the files before it are reported, the rest were never seen. */
+  error?: RunError;
+  /** Every file's report, with `collectFiles` only: this list grows with the files reported. */
   files: FileReport[];
 }
 
@@ -55,8 +69,6 @@ export interface RunOptions {
   concurrency: number;
   force?: boolean;
   dryRun?: boolean;
-  /** Skip zero-byte objects rather than failing them (S3 folder placeholders). */
-  skipEmpty?: boolean;
   signal?: AbortSignal;
   /** Keep every file's report (for `--json`); off, only counts are kept and memory stays flat. */
   collectFiles?: boolean;
@@ -67,74 +79,99 @@ interface State {
   fingerprint: string;
 }
 
-/** One listing of the destination, plus the recorded fingerprint: decides what is already up to date. */
-export async function indexDestination(sink: Sink, fingerprint: string, signal?: AbortSignal): Promise<DestinationIndex & { stateMatches: boolean }> {
-  const outputs = new Map<string, number>();
-  let stateTime: number | undefined;
-  for await (const entry of sink.list(signal)) {
-    if (entry.key === STATE_KEY) stateTime = entry.mtimeMs;
-    else outputs.set(entry.key, entry.mtimeMs);
-  }
-  let stateMatches = false;
-  if (stateTime !== undefined) {
-    const text = await sink.readText(STATE_KEY);
-    try {
-      stateMatches = text !== undefined && (JSON.parse(text) as State).fingerprint === fingerprint;
-    } catch {
-      stateMatches = false;
-    }
-  }
-  return { outputs, freshSince: stateMatches ? stateTime : undefined, stateMatches };
-}
-
 /** Records which config the destination's outputs are made with, before the first output is written. */
 export async function recordState(sink: Sink, fingerprint: string): Promise<void> {
   const body = `${JSON.stringify({ tool: 'img-pipeline', fingerprint } satisfies State & { tool: string }, null, 2)}\n`;
   await sink.write(STATE_KEY, Buffer.from(body), { contentType: 'application/json', metadata: {} });
 }
 
-/** Lists, plans and processes every source into the sink, with bounded concurrency. */
+/**
+ * Resolves once the clock has left the unit of time a sink records (S3: the second) that contains now.
+ * The state file's time counts as the end of its second, so an output written in that same second would
+ * look older than the state and be redone by the next run; the run's first writes wait this out instead.
+ */
+async function pastTimeResolution(resolutionMs: number | undefined): Promise<void> {
+  if (!resolutionMs || resolutionMs <= 1) return;
+  // A little past the boundary, for a server clock slightly behind ours.
+  await sleep(resolutionMs - (Date.now() % resolutionMs) + 50);
+}
+
+type Work = { job: Exclude<Job, { action: 'ignore' }>; source: Source; input?: Promise<Buffer> };
+
+/**
+ * Lists, plans and processes every source into the sink, with bounded concurrency. Sources are merged
+ * into one stream in key order and walked in step with the destination's listings (runner/destination.ts),
+ * so memory does not grow with the number of keys; only `collectFiles` keeps a record per file.
+ */
 export async function runPipeline(options: RunOptions): Promise<RunReport> {
   const started = performance.now();
   const { sink, pipeline, signal } = options;
+  const force = options.force ?? false;
+  const dryRun = options.dryRun ?? false;
   const report: RunReport = { processed: 0, skipped: 0, failed: 0, planned: 0, bytesIn: 0, bytesOut: 0, elapsedMs: 0, interrupted: false, files: [] };
-  const destination = await indexDestination(sink, pipeline.fingerprint, signal);
-  if (!options.dryRun && !destination.stateMatches) await recordState(sink, pipeline.fingerprint);
-  const plan = createPlanner(pipeline.config, destination, {
-    force: options.force ?? false,
-    skipEmpty: options.skipEmpty ?? false,
-    maxFileSize: pipeline.config.limits.maxFileSize,
+  const destination = await openDestination(sink, {
+    fingerprint: pipeline.fingerprint,
+    variants: Object.keys(pipeline.config.sizes),
+    listOutputs: !force,
+    ...(signal ? { signal } : {}),
   });
+  try {
+    let writable: Promise<void> = Promise.resolve();
+    if (!dryRun && !destination.stateMatches && !signal?.aborted) {
+      await recordState(sink, pipeline.fingerprint);
+      writable = pastTimeResolution(sink.timeResolutionMs);
+    }
+    const plan = createPlanner(pipeline.config, destination, { force, maxFileSize: pipeline.config.limits.maxFileSize });
 
-  let total = 0;
-  const emit = (event: RunEvent) => options.events?.emit('event', event);
-  const record = (file: FileReport) => {
-    report[file.status] += 1;
-    report.bytesIn += file.status === 'processed' ? file.bytesIn : 0;
-    report.bytesOut += file.outputs.reduce((sum, o) => sum + (o.bytes ?? 0), 0);
-    if (options.collectFiles) report.files.push(file);
-    emit({ type: 'file', file });
-  };
+    let total = 0;
+    const emit = (event: RunEvent) => options.events?.emit('event', event);
+    const record = (file: FileReport) => {
+      report[file.status] += 1;
+      report.bytesIn += file.status === 'processed' ? file.bytesIn : 0;
+      report.bytesOut += file.outputs.reduce((sum, o) => sum + (o.bytes ?? 0), 0);
+      if (options.collectFiles) report.files.push(file);
+      emit({ type: 'file', file });
+    };
 
-  type Work = { job: Exclude<Job, { action: 'ignore' }>; source: Source; input?: Promise<Buffer> };
-  async function* work(): AsyncGenerator<Work> {
-    for (const source of options.sources) {
-      for await (const entry of source.list(signal)) {
-        const job = plan(entry);
-        if (job.action === 'ignore') continue;
-        total += 1;
-        emit({ type: 'found', total });
-        // Read ahead: runJobs pulls at most `concurrency` items beyond those running, so their downloads
-        // overlap the images being processed instead of leaving a core idle, and memory stays bounded.
-        const input = job.action === 'process' && !options.dryRun ? source.read(job.entry, signal) : undefined;
-        input?.catch(() => undefined); // awaited by executeJob; this only keeps an early failure from being "unhandled"
-        yield { job, source, ...(input ? { input } : {}) };
+    async function* work(): AsyncGenerator<Work> {
+      try {
+        for await (const { entry, source } of mergeListings(options.sources, signal)) {
+          if (!force && isImageKey(entry.key)) await destination.reach(plannedOutputs(entry.key, pipeline.config).map((o) => o.key));
+          const job = plan(entry, source);
+          if (job.action === 'ignore') continue;
+          total += 1;
+          emit({ type: 'found', total });
+          // Read ahead: runJobs pulls at most `concurrency` items beyond those running, so their downloads
+          // overlap the images being processed instead of leaving a core idle, and memory stays bounded.
+          const input = job.action === 'process' && !dryRun ? source.read(job.entry, signal) : undefined;
+          input?.catch(() => undefined); // awaited by executeJob; this only keeps an early failure from being "unhandled"
+          yield { job, source, ...(input ? { input } : {}) };
+        }
+        emit({ type: 'listed', total });
+      } catch (error) {
+        // A listing cut short by Ctrl-C ends quietly; the run reports itself interrupted.
+        if (signal?.aborted) return;
+        // A listing that fails for good ends the run, but not the report: what was done is still reported.
+        report.error = { message: describeError(error), code: error instanceof ImgPipelineError ? error.code : 'UNEXPECTED' };
       }
     }
-    emit({ type: 'listed', total });
-  }
 
-  await runJobs(work(), async ({ job, source, input }) => record(await executeJob(job, source, sink, pipeline, options.dryRun ?? false, signal, input)), { concurrency: options.concurrency, ...(signal ? { signal } : {}) });
+    await runJobs(
+      work(),
+      async ({ job, source, input }) => {
+        if (job.action === 'process' && !dryRun) await writable;
+        record(await executeJob(job, source, sink, pipeline, dryRun, signal, input));
+      },
+      {
+        concurrency: options.concurrency,
+        ...(signal ? { signal } : {}),
+        // Listed, but never started because of Ctrl-C: still counted, so the counts add up.
+        onDropped: ({ job }) => record(plannedReport(job, sink, dryRun) ?? interruptedReport(job)),
+      },
+    );
+  } finally {
+    await destination.close();
+  }
   report.interrupted = signal?.aborted ?? false;
   const transferred = [...options.sources, sink].flatMap((s) => (s.bytesTransferred === undefined ? [] : [s.bytesTransferred]));
   if (transferred.length > 0) report.bytesTransferred = transferred.reduce((a, b) => a + b, 0);
@@ -142,13 +179,24 @@ export async function runPipeline(options: RunOptions): Promise<RunReport> {
   return report;
 }
 
+function interruptedReport(job: Exclude<Job, { action: 'ignore' }>): FileReport {
+  return { input: job.entry.uri, status: 'skipped', reason: 'interrupted before it was processed', bytesIn: job.entry.size, outputs: [] };
+}
+
+/** The report of a job that needs no I/O (skipped, failed by the plan, or a dry run); undefined otherwise. */
+function plannedReport(job: Exclude<Job, { action: 'ignore' }>, sink: Sink, dryRun: boolean): FileReport | undefined {
+  const { entry } = job;
+  if (job.action === 'skip') return { input: entry.uri, status: 'skipped', reason: job.reason, bytesIn: entry.size, outputs: [] };
+  if (job.action === 'fail') return { input: entry.uri, status: 'failed', error: job.reason, code: job.code, bytesIn: entry.size, outputs: [] };
+  if (dryRun) return { input: entry.uri, status: 'planned', bytesIn: entry.size, outputs: job.outputs.map((o) => ({ variant: o.variant, format: o.format, path: sink.uriOf(o.key) })) };
+  return undefined;
+}
+
 /** Reads (unless `prefetched` already is), processes and writes one job; never throws. */
 export async function executeJob(job: Exclude<Job, { action: 'ignore' }>, source: Source, sink: Sink, pipeline: Pipeline, dryRun: boolean, signal?: AbortSignal, prefetched?: Promise<Buffer>): Promise<FileReport> {
   const { entry } = job;
-  const planned = job.outputs.map((o) => ({ variant: o.variant, format: o.format, path: sink.uriOf(o.key) }));
-  if (job.action === 'skip') return { input: entry.uri, status: 'skipped', reason: job.reason, bytesIn: entry.size, outputs: [] };
-  if (job.action === 'fail') return { input: entry.uri, status: 'failed', error: job.reason, code: job.code, bytesIn: entry.size, outputs: [] };
-  if (dryRun) return { input: entry.uri, status: 'planned', bytesIn: entry.size, outputs: planned };
+  const planned = plannedReport(job, sink, dryRun);
+  if (planned) return planned;
   try {
     const input = await (prefetched ?? source.read(entry, signal));
     const results = await processImage(input, pipeline);
@@ -166,6 +214,8 @@ export async function executeJob(job: Exclude<Job, { action: 'ignore' }>, source
     if (code === 'INPUT_IS_OUTPUT') return { input: entry.uri, status: 'skipped', reason: describeError(error), bytesIn: entry.size, outputs: [] };
     // A download cut short by Ctrl-C: nothing was written, and the next run picks it up.
     if (code === 'INTERRUPTED') return { input: entry.uri, status: 'skipped', reason: 'interrupted before it was processed', bytesIn: entry.size, outputs: [] };
-    return { input: entry.uri, status: 'failed', error: describeError(error), code, bytesIn: entry.size, outputs: [] };
+    // The stack and its cause, for --verbose only: never in --json, which carries the one-line error.
+    const detail = error instanceof Error ? `${error.stack ?? error.message}${error.cause ? `\ncaused by: ${String((error.cause as Error).stack ?? error.cause)}` : ''}` : String(error);
+    return { input: entry.uri, status: 'failed', error: describeError(error), code, detail, bytesIn: entry.size, outputs: [] };
   }
 }

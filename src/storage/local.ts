@@ -1,44 +1,56 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, opendir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { StorageError } from '../errors.js';
-import type { Sink, SinkEntry, Source, SourceEntry, WriteOptions } from './types.js';
+import { compareKeys } from './key-order.js';
+import type { Sink, SinkEntry, SinkListOptions, Source, SourceEntry, TextEntry, WriteOptions } from './types.js';
 
 function toKey(root: string, path: string): string {
   return relative(root, path).split(sep).join('/');
 }
 
+/** Whether `child` is `parent` or lies under it (`..foo` is a name like any other, not a way up). */
 function isInside(parent: string, child: string): boolean {
   const rel = relative(parent, child);
-  return rel === '' || (!rel.startsWith('..') && !rel.startsWith(sep) && rel !== '..');
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
 }
 
-/** Files under `dir`, depth first in name order; symlinked folders are not followed (no loops). */
-async function* walk(dir: string, exclude: readonly string[]): AsyncGenerator<{ path: string; size: number; mtimeMs: number }> {
+/**
+ * Files under `dir`, depth first, in the byte order of their keys (S3's order): each folder's entries are
+ * sorted by name with '/' after folder names, so `a.jpg` comes before `a/x.jpg` as it does in a listing.
+ * Symlinked folders are not followed (no loops). Only one folder's names are held at a time per level.
+ */
+async function* walk(dir: string, exclude: readonly string[], signal?: AbortSignal): AsyncGenerator<{ path: string; size: number; mtimeMs: number }> {
   let handle;
   try {
     handle = await opendir(dir);
   } catch (error) {
     throw new StorageError('LOCAL_UNREADABLE', `cannot read folder ${dir}: ${(error as Error).message}`, { cause: error });
   }
-  const names: { name: string; isDir: boolean; isLink: boolean }[] = [];
-  for await (const dirent of handle) names.push({ name: dirent.name, isDir: dirent.isDirectory(), isLink: dirent.isSymbolicLink() });
-  names.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const { name, isDir, isLink } of names) {
+  const names: { name: string; sortKey: string; isDir: boolean }[] = [];
+  for await (const dirent of handle) {
+    const isDir = dirent.isDirectory();
+    names.push({ name: dirent.name, sortKey: isDir ? `${dirent.name}/` : dirent.name, isDir });
+  }
+  names.sort((a, b) => compareKeys(a.sortKey, b.sortKey));
+  for (const { name, isDir } of names) {
+    if (signal?.aborted) return;
     const path = join(dir, name);
     if (exclude.some((ex) => isInside(ex, path))) continue;
     if (isDir) {
-      yield* walk(path, exclude);
+      yield* walk(path, exclude, signal);
       continue;
     }
     const info = await stat(path).catch(() => undefined);
-    if (info?.isFile() && !(isLink && info.isDirectory())) yield { path, size: info.size, mtimeMs: info.mtimeMs };
+    if (info?.isFile()) yield { path, size: info.size, mtimeMs: info.mtimeMs };
   }
 }
 
 /** A local file, or a folder scanned recursively. Never written to. */
 export class LocalSource implements Source {
   readonly uri: string;
+  /** An empty local file is a broken image, and fails like one. */
+  readonly emptyObjectsArePlaceholders = false;
   private readonly root: string;
   private readonly singleFile: string | undefined;
 
@@ -64,8 +76,7 @@ export class LocalSource implements Source {
       yield { key: basename(this.singleFile), uri: this.singleFile, size: info.size, mtimeMs: info.mtimeMs };
       return;
     }
-    for await (const file of walk(this.root, this.exclude)) {
-      if (signal?.aborted) return;
+    for await (const file of walk(this.root, this.exclude, signal)) {
       yield { key: toKey(this.root, file.path), uri: file.path, size: file.size, mtimeMs: file.mtimeMs };
     }
   }
@@ -87,17 +98,27 @@ export class LocalSink implements Sink {
     this.uri = resolve(root);
   }
 
-  async *list(): AsyncIterable<SinkEntry> {
-    const exists = await stat(this.uri).then((s) => s.isDirectory(), () => false);
+  async *list(options: SinkListOptions = {}): AsyncIterable<SinkEntry> {
+    const under = options.under ?? '';
+    const folder = under === '' ? this.uri : this.pathOf(under.replace(/\/$/, ''));
+    const exists = await stat(folder).then((s) => s.isDirectory(), () => false);
     if (!exists) return;
-    for await (const file of walk(this.uri, [])) yield { key: toKey(this.uri, file.path), mtimeMs: file.mtimeMs, size: file.size };
+    for await (const file of walk(folder, [], options.signal)) yield { key: toKey(this.uri, file.path), mtimeMs: file.mtimeMs, size: file.size };
   }
 
   async readText(key: string): Promise<string | undefined> {
-    return readFile(this.pathOf(key), 'utf8').catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return undefined;
-      throw new StorageError('LOCAL_READ_FAILED', `cannot read ${this.pathOf(key)}: ${error.message}`, { cause: error });
-    });
+    return (await this.readTextEntry(key))?.text;
+  }
+
+  async readTextEntry(key: string): Promise<TextEntry | undefined> {
+    const path = this.pathOf(key);
+    try {
+      const [text, info] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
+      return { text, mtimeMs: info.mtimeMs };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new StorageError('LOCAL_READ_FAILED', `cannot read ${path}: ${(error as Error).message}`, { cause: error });
+    }
   }
 
   async write(key: string, data: Buffer, _options: WriteOptions): Promise<void> {
@@ -117,7 +138,16 @@ export class LocalSink implements Sink {
     return this.pathOf(key);
   }
 
+  /**
+   * The path of a key, refused unless it lies strictly inside the root. The planner already fails keys with
+   * '..', '.' or empty segments; this is the second line of defence, since a key from an S3 listing is
+   * whatever someone uploaded.
+   */
   private pathOf(key: string): string {
-    return join(this.uri, ...key.split('/'));
+    const path = resolve(this.uri, ...key.split('/'));
+    if (path === this.uri || !isInside(this.uri, path)) {
+      throw new StorageError('LOCAL_UNSAFE_KEY', `refusing the key "${key}": it would resolve to ${path}, outside the output folder ${this.uri}`);
+    }
+    return path;
   }
 }

@@ -3,14 +3,17 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { ConfigError } from '../errors.js';
 import { LocalSink, LocalSource } from './local.js';
 import { folderPrefix, formatS3Uri, isS3Uri, parseS3Uri, S3Sink, S3Source } from './s3.js';
+import type { CustomEndpoint } from './s3-client.js';
 import type { Sink, Source } from './types.js';
 
 /** What S3 inputs and outputs need: the run's one client, built at the edge, and the `s3` settings. */
 export interface S3Access {
   client: S3Client;
   cacheControl: string;
-  /** Keys per listing page; S3's default of 1000 unless a test asks for less. */
+  /** Keys per listing page, sources and destination alike; S3's default of 1000 unless a test asks for less. */
   pageSize?: number;
+  /** The run's custom endpoint (`--endpoint` or `AWS_ENDPOINT_URL_S3`), named in "cannot reach" messages. */
+  endpoint?: CustomEndpoint;
 }
 
 export interface OpenOptions {
@@ -59,8 +62,8 @@ export async function openSources(inputs: readonly string[], out: string, option
     inputs.map(async (input) => {
       if (!isS3Uri(input)) return LocalSource.open(input, exclude);
       const { bucket, prefix } = parseS3Uri(input);
-      const { client, pageSize } = s3Access(options, input);
-      const source = new S3Source({ client, bucket, prefix, ...(pageSize ? { pageSize } : {}) });
+      const { client, pageSize, endpoint } = s3Access(options, input);
+      const source = new S3Source({ client, bucket, prefix, ...(pageSize ? { pageSize } : {}), ...(endpoint ? { endpoint } : {}) });
       await source.check(options.signal);
       return source;
     }),
@@ -71,6 +74,6 @@ export async function openSources(inputs: readonly string[], out: string, option
 export function openSink(out: string, options: OpenOptions = {}): Sink {
   if (!isS3Uri(out)) return new LocalSink(out);
   const { bucket, prefix } = parseS3Uri(out);
-  const { client, cacheControl } = s3Access(options, out);
-  return new S3Sink({ client, bucket, prefix, cacheControl });
+  const { client, cacheControl, pageSize, endpoint } = s3Access(options, out);
+  return new S3Sink({ client, bucket, prefix, cacheControl, ...(pageSize ? { pageSize } : {}), ...(endpoint ? { endpoint } : {}) });
 }

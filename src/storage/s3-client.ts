@@ -2,14 +2,40 @@ import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import type { Config } from '../config/schema.js';
 
+/** A custom S3 endpoint and where it was set, so messages can name the right thing to check. */
+export interface CustomEndpoint {
+  url: string;
+  /** `--endpoint` (the flag, or `s3.endpoint` in the config file), or the environment variable's name. */
+  origin: string;
+}
+
+/** The SDK's own variables for a custom endpoint, most specific first (it reads them itself). */
+const ENDPOINT_VARIABLES = ['AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL'] as const;
+
+/**
+ * The one decision about custom endpoints: `s3.endpoint` (`--endpoint`), else the SDK's
+ * `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` (unless `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is set).
+ * A custom endpoint means an S3-compatible store: path-style addressing (MinIO and LocalStack rarely have
+ * wildcard DNS for bucket subdomains) and checksums only where S3 requires them.
+ */
+export function customEndpoint(s3: Pick<Config['s3'], 'endpoint'>, env: Readonly<Record<string, string | undefined>> = {}): CustomEndpoint | undefined {
+  if (s3.endpoint) return { url: s3.endpoint, origin: '--endpoint' };
+  if (env['AWS_IGNORE_CONFIGURED_ENDPOINT_URLS'] === 'true') return undefined;
+  for (const name of ENDPOINT_VARIABLES) {
+    const url = env[name];
+    if (url) return { url, origin: name };
+  }
+  return undefined;
+}
+
 export interface S3ClientOverrides {
-  /**
-   * Path-style addressing (`endpoint/bucket/key`). Always on with `s3.endpoint`; the CLI also turns it on
-   * when `AWS_ENDPOINT_URL_S3` is set, since MinIO and LocalStack rarely have wildcard DNS for buckets.
-   */
-  forcePathStyle?: boolean;
   /** Explicit credentials (tests, or a caller that already holds them); otherwise the standard chain. */
   credentials?: S3ClientConfig['credentials'];
+  /**
+   * The environment the SDK will read, passed in by the edge that owns it (CLI main, Lambda module scope),
+   * so an endpoint from `AWS_ENDPOINT_URL_S3` gets the same settings as `--endpoint`.
+   */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 /**
@@ -19,13 +45,20 @@ export interface S3ClientOverrides {
  */
 export function createS3Client(s3: Config['s3'], overrides: S3ClientOverrides = {}): S3Client {
   const credentials = overrides.credentials ?? (s3.profile ? fromNodeProviderChain({ profile: s3.profile }) : undefined);
+  const custom = customEndpoint(s3, overrides.env);
   return new S3Client({
     ...(s3.region ? { region: s3.region } : {}),
     // `profile` also lets the SDK read the region from that profile's config.
     ...(s3.profile ? { profile: s3.profile } : {}),
     ...(credentials ? { credentials } : {}),
     ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
-    forcePathStyle: Boolean(s3.endpoint) || (overrides.forcePathStyle ?? false),
+    forcePathStyle: custom !== undefined,
+    // Since 2025 the SDK adds CRC32 checksum headers to every upload and asks for them on downloads;
+    // several S3-compatible stores (older MinIO, R2 for some operations, Ceph) reject or mishandle them.
+    ...(custom ? { requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' } as const : {}),
+    // An S3 -> S3 backfill may read a bucket in one region and write one in another: on a 301 the SDK
+    // retries in the region S3 names. If that still fails, the error says which --region to use.
+    followRegionRedirects: true,
     maxAttempts: s3.maxAttempts,
     // Standard and adaptive modes both retry 500/503 SlowDown with jittered backoff; adaptive also
     // slows the client down after throttling, which suits a long backfill against a busy bucket.

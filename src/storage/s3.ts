@@ -1,7 +1,8 @@
 import type { ListObjectsV2CommandOutput, S3Client } from '@aws-sdk/client-s3';
 import { ConfigError, ImgPipelineError, InputError, StorageError } from '../errors.js';
 import { joinKey, OUTPUT_MARKER, relativeTo, STATE_KEY } from '../pipeline/layout.js';
-import type { Sink, SinkEntry, Source, SourceEntry, WriteOptions } from './types.js';
+import type { CustomEndpoint } from './s3-client.js';
+import type { Sink, SinkEntry, SinkListOptions, Source, SourceEntry, TextEntry, WriteOptions } from './types.js';
 
 // Loaded on first use, so a run over local folders never pays for importing the SDK (~0.1 s a process).
 let sdk: Promise<typeof import('@aws-sdk/client-s3')> | undefined;
@@ -79,11 +80,19 @@ function networkCode(error: SdkError): SdkError | undefined {
   return error.errors?.find((e) => e.code && NETWORK_CODES.has(e.code));
 }
 
+/** What to name in "cannot reach" messages: the URL with its scheme, and the setting to check. */
+function unreachable(endpoint: CustomEndpoint | undefined, network: SdkError | undefined): { where: string; check: string } {
+  if (endpoint) return { where: endpoint.url, check: `check ${endpoint.origin} and the network` };
+  const host = network?.hostname ?? network?.address;
+  // Without a custom endpoint the SDK talks HTTPS to AWS.
+  return { where: host ? `https://${host}${network?.port && network.port !== 443 ? `:${network.port}` : ''}` : 'the AWS S3 endpoint', check: 'check the network (and --region)' };
+}
+
 /**
  * Turns an SDK error into one line a person can act on, with a stable code; the SDK error stays as `cause`.
- * `endpoint` is the configured endpoint URL, if any, for "cannot reach" messages.
+ * `endpoint` is the custom endpoint of the run, if any, for "cannot reach" messages.
  */
-export function toStorageError(error: unknown, action: S3Action, uri: string, endpoint?: string): ImgPipelineError {
+export function toStorageError(error: unknown, action: S3Action, uri: string, endpoint?: CustomEndpoint): ImgPipelineError {
   if (error instanceof ImgPipelineError) return error;
   const e = (error instanceof Error ? error : new Error(String(error))) as SdkError;
   const name = e.name === 'Error' || e.name === 'AggregateError' ? (e.Code ?? e.code ?? e.name) : e.name;
@@ -111,12 +120,21 @@ export function toStorageError(error: unknown, action: S3Action, uri: string, en
     return new StorageError('S3_WRONG_REGION', `the bucket ${bucket} is in another region (${action} on ${uri}); ${hint}`, options);
   }
   const network = networkCode(e);
-  if (network) {
-    const where = endpoint ?? (network.hostname ?? network.address ? `${network.hostname ?? network.address}${network.port ? `:${network.port}` : ''}` : 'the S3 endpoint');
-    return new StorageError('S3_UNREACHABLE', `cannot reach the S3 endpoint ${where} (${network.code}); check --endpoint and the network`, options);
+  // The SDK's own connect and socket timeouts (requestHandler in s3-client.ts) are named TimeoutError.
+  if (network || name === 'TimeoutError') {
+    const { where, check } = unreachable(endpoint, network);
+    const why = network?.code ?? `timed out: ${e.message.split('\n')[0]}`;
+    return new StorageError('S3_UNREACHABLE', `cannot reach the S3 endpoint ${where} (${why}); ${check}`, options);
   }
-  if (name === 'NoSuchKey' || status === 404) {
+  if (name === 'NoSuchKey' || (status === 404 && action === 's3:GetObject')) {
     return new StorageError('S3_NO_SUCH_KEY', `NoSuchKey: ${uri} does not exist (it may have been deleted since it was listed)`, options);
+  }
+  if (status === 404) {
+    // A bucket that exists never answers 404 to a listing or an upload; a web page (a console port, a
+    // proxy, a typo in the path) does.
+    const where = endpoint?.url ?? 'the S3 endpoint';
+    const check = endpoint ? `; check ${endpoint.origin}` : '';
+    return new StorageError('S3_NOT_S3_API', `${where} answered HTTP 404 to ${action} on ${uri}: it does not look like an S3 API${check}`, options);
   }
   if (name === 'PreconditionFailed' || status === 412) {
     return new StorageError('S3_CHANGED', `${uri} changed since it was listed; run again to process the new version`, options);
@@ -152,16 +170,32 @@ function interrupted(uri: string, cause: unknown): StorageError {
   return new StorageError('INTERRUPTED', `the download of ${uri} was interrupted`, { cause });
 }
 
-/** The endpoint the client was configured with, as a URL string, or undefined for AWS's own. */
-async function configuredEndpoint(client: S3Client): Promise<string | undefined> {
+/** What S3Source and S3Sink share: the client, where they point, and settings from the run. */
+export interface S3PrefixOptions {
+  client: S3Client;
+  bucket: string;
+  prefix: string;
+  /** Keys per ListObjectsV2 page (S3's maximum and default is 1000); small values exercise paging in tests. */
+  pageSize?: number;
+  /** The run's custom endpoint, if any, so "cannot reach" messages name it and the setting it came from. */
+  endpoint?: CustomEndpoint;
+}
+
+/** The endpoint the client was configured with (`s3.endpoint`), when the caller did not say. */
+async function configuredEndpoint(client: S3Client): Promise<CustomEndpoint | undefined> {
   const provider = client.config.endpoint;
   if (!provider) return undefined;
   try {
     const ep = await provider();
-    return `${ep.protocol}//${ep.hostname}${ep.port ? `:${ep.port}` : ''}${ep.path === '/' ? '' : ep.path}`;
+    return { url: `${ep.protocol}//${ep.hostname}${ep.port ? `:${ep.port}` : ''}${ep.path === '/' ? '' : ep.path}`, origin: '--endpoint' };
   } catch {
     return undefined;
   }
+}
+
+/** Whether a failed request was given up because the run's signal fired (Ctrl-C), not for its own sake. */
+function isAbort(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted ?? false;
 }
 
 /** Shared by source and sink: paged listing and error mapping. */
@@ -170,12 +204,16 @@ abstract class S3Prefix {
   protected readonly client: S3Client;
   protected readonly bucket: string;
   protected readonly prefix: string;
+  protected readonly pageSize: number | undefined;
+  private readonly endpoint: CustomEndpoint | undefined;
   protected transferred = 0;
 
-  constructor(options: { client: S3Client; bucket: string; prefix: string }) {
+  constructor(options: S3PrefixOptions) {
     this.client = options.client;
     this.bucket = options.bucket;
     this.prefix = options.prefix;
+    this.pageSize = options.pageSize;
+    this.endpoint = options.endpoint;
     this.uri = formatS3Uri(options.bucket, options.prefix);
   }
 
@@ -185,79 +223,83 @@ abstract class S3Prefix {
   }
 
   protected async fail(error: unknown, action: S3Action, uri: string): Promise<never> {
-    throw toStorageError(error, action, uri, await configuredEndpoint(this.client));
+    throw toStorageError(error, action, uri, this.endpoint ?? (await configuredEndpoint(this.client)));
   }
 
   /**
-   * Every object under `listPrefix`, one ListObjectsV2 page at a time. The next page is requested as
-   * soon as the current one arrives, so a consumer working through a page rarely waits for the next,
-   * and no more than two pages are ever held.
+   * Every object under `listPrefix`, in S3's order (UTF-8 bytes), one ListObjectsV2 page at a time.
+   * The next page is requested as soon as the current one arrives, so a consumer working through a page
+   * rarely waits for the next, and no more than two pages are ever held. When the signal is aborted
+   * (Ctrl-C) the listing ends quietly: the run then reports what it did, rather than an AbortError.
    */
-  protected async *listObjects(listPrefix: string, pageSize: number | undefined, signal?: AbortSignal): AsyncGenerator<{ key: string; size: number; lastModified: number; etag: string | undefined }> {
+  protected async *listObjects(listPrefix: string, signal?: AbortSignal): AsyncGenerator<{ key: string; size: number; lastModified: number; etag: string | undefined }> {
     const { ListObjectsV2Command } = await loadSdk();
-    const fetchPage = (token: string | undefined): Promise<ListObjectsV2CommandOutput> => {
-      const command = new ListObjectsV2Command({ Bucket: this.bucket, Prefix: listPrefix, ContinuationToken: token, ...(pageSize ? { MaxKeys: pageSize } : {}) });
-      const page = this.client.send(command, { abortSignal: signal }).catch((error: unknown) => this.fail(error, 's3:ListBucket', formatS3Uri(this.bucket, listPrefix)));
+    const fetchPage = (token: string | undefined): Promise<ListObjectsV2CommandOutput | undefined> => {
+      const command = new ListObjectsV2Command({ Bucket: this.bucket, Prefix: listPrefix, ContinuationToken: token, ...(this.pageSize ? { MaxKeys: this.pageSize } : {}) });
+      const page = this.client.send(command, { abortSignal: signal }).catch((error: unknown) => {
+        if (isAbort(signal)) return undefined;
+        return this.fail(error, 's3:ListBucket', formatS3Uri(this.bucket, listPrefix));
+      });
       page.catch(() => undefined); // awaited below; this only keeps an abandoned prefetch from being "unhandled"
       return page;
     };
-    let next: Promise<ListObjectsV2CommandOutput> | undefined = fetchPage(undefined);
+    if (signal?.aborted) return;
+    let next: Promise<ListObjectsV2CommandOutput | undefined> | undefined = fetchPage(undefined);
     while (next) {
-      const page: ListObjectsV2CommandOutput = await next;
-      next = page.IsTruncated && page.NextContinuationToken && !signal?.aborted ? fetchPage(page.NextContinuationToken) : undefined;
+      const page: ListObjectsV2CommandOutput | undefined = await next;
+      if (!page || signal?.aborted) return;
+      next = page.IsTruncated && page.NextContinuationToken ? fetchPage(page.NextContinuationToken) : undefined;
       for (const object of page.Contents ?? []) {
         if (object.Key === undefined) continue;
         yield { key: object.Key, size: object.Size ?? 0, lastModified: object.LastModified?.getTime() ?? 0, etag: object.ETag };
       }
-      if (signal?.aborted) return;
     }
   }
 }
 
-export interface S3SourceOptions {
-  client: S3Client;
-  bucket: string;
+export interface S3SourceOptions extends S3PrefixOptions {
   /** As written after the bucket: `in/` (a folder), `in` (the key `in` and the folder `in/`), or '' (all). */
   prefix: string;
-  /** Keys per ListObjectsV2 page (S3's maximum and default is 1000); small values exercise paging in tests. */
-  pageSize?: number;
 }
 
 /** Objects under an S3 prefix, listed page by page; keys are reported relative to the prefix. */
 export class S3Source extends S3Prefix implements Source {
-  private readonly pageSize: number | undefined;
+  /** S3 consoles create zero-byte objects as folder placeholders: skipped and counted, not failed. */
+  readonly emptyObjectsArePlaceholders = true;
 
-  constructor(options: S3SourceOptions) {
-    super(options);
-    this.pageSize = options.pageSize;
-  }
-
-  /** One tiny listing request, so credentials, bucket, region and access fail before anything is written. */
+  /**
+   * One tiny listing request, so credentials, bucket, region and access fail before anything is written.
+   * Cut short by Ctrl-C, it returns quietly and the run reports itself interrupted.
+   */
   async check(signal?: AbortSignal): Promise<void> {
     const { ListObjectsV2Command } = await loadSdk();
     try {
       await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix, MaxKeys: 1 }), { abortSignal: signal });
     } catch (error) {
+      if (isAbort(signal)) return;
       await this.fail(error, 's3:ListBucket', this.uri);
     }
   }
 
   async *list(signal?: AbortSignal): AsyncIterable<SourceEntry> {
-    for await (const object of this.listObjects(this.prefix, this.pageSize, signal)) {
+    for await (const object of this.listObjects(this.prefix, signal)) {
       const key = this.relativeKey(object.key);
       if (key === undefined) continue;
-      yield { key, uri: formatS3Uri(this.bucket, object.key), size: object.size, mtimeMs: object.lastModified, ...(object.etag ? { etag: object.etag } : {}) };
+      // LastModified is cut to the second: the source may have changed as late as the end of it.
+      const mtimeMs = object.lastModified + 999;
+      yield { key, uri: formatS3Uri(this.bucket, object.key), size: object.size, mtimeMs, ...(object.etag ? { etag: object.etag } : {}) };
     }
   }
 
   /**
    * Downloads one object. An object marked as our own output is refused before its body is read.
-   * A body cut off midway is downloaded again (the SDK retries requests, not broken bodies).
+   * A body cut off midway is downloaded again (the SDK retries requests, not broken bodies), up to the
+   * client's maxAttempts (`--max-attempts`).
    */
   async read(entry: SourceEntry, signal?: AbortSignal): Promise<Buffer> {
     const key = this.fullKey(entry);
     const { GetObjectCommand } = await loadSdk();
-    const attempts = 3;
+    const attempts = await this.maxAttempts();
     for (let attempt = 1; ; attempt += 1) {
       let response;
       try {
@@ -283,9 +325,14 @@ export class S3Source extends S3Prefix implements Source {
       } catch (error) {
         if (signal?.aborted) throw interrupted(entry.uri, error);
         if (attempt < attempts) continue;
-        throw new StorageError('S3_READ_INCOMPLETE', `the download of ${entry.uri} broke off ${attempts} times: ${(error as Error).message}`, { cause: error });
+        throw new StorageError('S3_READ_INCOMPLETE', `the download of ${entry.uri} broke off ${attempts} time${attempts === 1 ? '' : 's'}: ${(error as Error).message}`, { cause: error });
       }
     }
+  }
+
+  private async maxAttempts(): Promise<number> {
+    const configured = await this.client.config.maxAttempts().catch(() => 3);
+    return Number.isInteger(configured) && configured >= 1 ? configured : 3;
   }
 
   private relativeKey(key: string): string | undefined {
@@ -302,17 +349,20 @@ export class S3Source extends S3Prefix implements Source {
   }
 }
 
-export interface S3SinkOptions {
-  client: S3Client;
-  bucket: string;
+export interface S3SinkOptions extends S3PrefixOptions {
   /** The destination prefix; `out` and `out/` mean the same folder. */
   prefix: string;
   /** Cache-Control of every output object (config `s3.cacheControl`). */
   cacheControl: string;
 }
 
-/** An S3 destination prefix. Each write is a single PUT (or a completed multipart upload): atomic. */
+/** S3's smallest multipart part, and so the smallest partSize lib-storage accepts. */
+const MIN_PART_SIZE = 5 * 1024 * 1024;
+
+/** An S3 destination prefix. Each write is a single PutObject: atomic, and nothing to abort if it fails. */
 export class S3Sink extends S3Prefix implements Sink {
+  /** LastModified is whole seconds. */
+  readonly timeResolutionMs = 1000;
   private readonly folder: string;
   private readonly cacheControl: string;
 
@@ -323,26 +373,32 @@ export class S3Sink extends S3Prefix implements Sink {
     this.cacheControl = options.cacheControl;
   }
 
-  async *list(signal?: AbortSignal): AsyncIterable<SinkEntry> {
-    for await (const object of this.listObjects(this.folder, undefined, signal)) {
+  async *list(options: SinkListOptions = {}): AsyncIterable<SinkEntry> {
+    const under = options.under ?? '';
+    for await (const object of this.listObjects(this.folder + under, options.signal)) {
       const key = relativeTo(this.folder, object.key);
       if (key === undefined) continue;
-      // LastModified is truncated to the second, so an output written in the same second as a local
-      // source was saved would look older than it. It was written by the end of that second.
-      yield { key, mtimeMs: object.lastModified + 999, size: object.size };
+      // As it is: an output counts as written at the start of its second (see SourceEntry.mtimeMs).
+      yield { key, mtimeMs: object.lastModified, size: object.size };
     }
   }
 
   async readText(key: string): Promise<string | undefined> {
+    return (await this.readTextEntry(key))?.text;
+  }
+
+  /** The object's text and the end of the second it was written in (it is compared like a source). */
+  async readTextEntry(key: string): Promise<TextEntry | undefined> {
     const fullKey = joinKey(this.folder, key);
     const { GetObjectCommand } = await loadSdk();
     try {
       const response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: fullKey }));
       const text = (await response.Body?.transformToString('utf8')) ?? '';
       this.transferred += Buffer.byteLength(text);
-      return text;
+      return { text, mtimeMs: (response.LastModified?.getTime() ?? 0) + 999 };
     } catch (error) {
-      if ((error as SdkError).name === 'NoSuchKey') return undefined;
+      const mapped = toStorageError(error, 's3:GetObject', this.uriOf(key));
+      if (mapped.code === 'S3_NO_SUCH_KEY') return undefined;
       return this.fail(error, 's3:GetObject', this.uriOf(key));
     }
   }
@@ -352,6 +408,10 @@ export class S3Sink extends S3Prefix implements Sink {
     const { Upload } = await loadStorage();
     const upload = new Upload({
       client: this.client,
+      // One part as large as the object: lib-storage then sends a single PutObject whatever the size
+      // (up to S3's 5 GB), never a multipart upload that could be left half-done and would need
+      // s3:AbortMultipartUpload to clean up.
+      partSize: Math.max(MIN_PART_SIZE, data.length),
       queueSize: 1,
       params: {
         Bucket: this.bucket,

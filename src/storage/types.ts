@@ -5,6 +5,11 @@ export interface SourceEntry {
   /** Where it lives, for reports: an absolute path or an `s3://` URI. */
   uri: string;
   size: number;
+  /**
+   * The latest moment it may have been modified. S3 times are whole seconds, so an S3 source counts as
+   * modified at the end of its second: an output from that same second is then not taken as newer, and
+   * the ambiguity means a redo, never a wrong skip.
+   */
   mtimeMs: number;
   /** S3 ETag, recorded on outputs so a backfill can name what it was made from. */
   etag?: string;
@@ -13,8 +18,22 @@ export interface SourceEntry {
 /** One file or object already present under a destination root. */
 export interface SinkEntry {
   key: string;
+  /** The earliest moment it may have been written (S3: LastModified as it is, cut to the second). */
   mtimeMs: number;
   size: number;
+}
+
+/** A small text object (the run state) and the latest moment it may have been written. */
+export interface TextEntry {
+  text: string;
+  mtimeMs: number;
+}
+
+export interface SinkListOptions {
+  /** A folder relative to the root, ending in `/` (such as `thumb/`); '' or absent for everything. */
+  under?: string;
+  /** When aborted, the listing ends quietly. */
+  signal?: AbortSignal;
 }
 
 export interface WriteOptions {
@@ -26,9 +45,18 @@ export interface WriteOptions {
 /** Where images are read from: a local folder or file, or an S3 prefix. */
 export interface Source {
   readonly uri: string;
-  /** Every entry under the root, streamed as it is found (S3 pages arrive while work goes on). */
+  /**
+   * Every entry under the root, streamed as it is found (S3 pages arrive while work goes on), in the byte
+   * order of `key` in UTF-8 (S3's order; see key-order.ts). When the signal is aborted the listing ends
+   * quietly.
+   */
   list(signal?: AbortSignal): AsyncIterable<SourceEntry>;
   read(entry: SourceEntry, signal?: AbortSignal): Promise<Buffer>;
+  /**
+   * Whether a zero-byte entry is a folder placeholder (S3 consoles leave them: skipped) rather than a
+   * broken image (an empty local file: failed).
+   */
+  readonly emptyObjectsArePlaceholders: boolean;
   /** Payload bytes downloaded so far, for sources that go over the network (S3). */
   readonly bytesTransferred?: number;
 }
@@ -36,12 +64,19 @@ export interface Source {
 /** Where outputs go. Writes are atomic: a reader never sees a partial object at `key`. */
 export interface Sink {
   readonly uri: string;
-  /** Every entry under the root, in one listing (used to skip fresh outputs without a request per file). */
-  list(signal?: AbortSignal): AsyncIterable<SinkEntry>;
+  /**
+   * The entries under a folder of the destination, streamed a page at a time in the byte order of `key`
+   * in UTF-8 (see key-order.ts), so resume can walk them in step with the sources.
+   */
+  list(options?: SinkListOptions): AsyncIterable<SinkEntry>;
   readText(key: string): Promise<string | undefined>;
+  /** Like readText, with the object's time; optional so that minimal sinks (test doubles) can leave it out. */
+  readTextEntry?(key: string): Promise<TextEntry | undefined>;
   write(key: string, data: Buffer, options: WriteOptions, signal?: AbortSignal): Promise<void>;
   /** The URI an output key will have, for reports. */
   uriOf(key: string): string;
+  /** How coarse the times the sink records are, in ms (S3: 1000, whole seconds); absent when exact. */
+  readonly timeResolutionMs?: number;
   /** Payload bytes uploaded (and state read back) so far, for sinks that go over the network (S3). */
   readonly bytesTransferred?: number;
 }

@@ -1,31 +1,21 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { OUTPUT_MARKER, SOURCE_ETAG_METADATA, SOURCE_KEY_METADATA } from '../../src/pipeline/layout.js';
+import { OUTPUT_MARKER, SOURCE_ETAG_METADATA, SOURCE_KEY_METADATA, STATE_KEY } from '../../src/pipeline/layout.js';
+import type { OutputReport, RunReport } from '../../src/runner/run-pipeline.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { BIN } from '../helpers/paths.js';
 import { getObject, headObject, listKeys, putObject, s3Env, startS3Server, testClient, TEST_REGION, type S3Server } from '../helpers/s3-server.js';
 import { listFiles, makeTempDir, removeTempDirs } from '../helpers/temp.js';
 
-interface JsonOutput {
-  variant: string;
-  format: string;
-  path: string;
-  width?: number;
-  height?: number;
-  bytes?: number;
-}
-interface JsonReport {
-  processed: number;
-  skipped: number;
-  failed: number;
-  planned: number;
-  bytesTransferred?: number;
-  files: { input: string; status: string; error?: string; code?: string; reason?: string; outputs: JsonOutput[] }[];
-}
+/** The `--json` document (toJson writes the report's fields; files carry no bytesIn). */
+type JsonReport = RunReport;
+type JsonOutput = OutputReport;
 interface Result {
   code: number | null;
   stdout: string;
@@ -169,13 +159,24 @@ describe('S3 -> S3 backfill', () => {
     expect(puts.length).toBe(new Set(puts).size);
   });
 
-  it('writes nothing on a rerun (one listing of the destination, no HEADs), and --force redoes everything', async () => {
+  it('writes nothing on a rerun (one paged listing per variant folder, no HEADs), and --force redoes everything', async () => {
     const rerun = await cli(args);
     expect(rerun.code).toBe(1); // the two bad objects still fail
     expect(report(rerun)).toMatchObject({ processed: 0, skipped: 6, failed: 2 });
     expect(proxy.requests.filter((r) => r.method === 'PUT')).toEqual([]);
     expect(proxy.requests.filter((r) => r.op === 'head')).toEqual([]);
-    expect(proxy.requests.filter((r) => r.op === 'list' && r.bucket === 'processed')).toHaveLength(1);
+    // The destination is read once: the state file, then each variant folder's listing in step with the
+    // sources. --s3-page-size 3 reaches the destination too: six outputs a folder take two pages each,
+    // so the resume works across destination pages.
+    expect(proxy.requests.filter((r) => r.op === 'get' && r.bucket === 'processed').map((r) => r.key)).toEqual([`site/${STATE_KEY}`]);
+    const lists = proxy.requests.filter((r) => r.op === 'list' && r.bucket === 'processed');
+    expect([...new Set(lists.map((r) => r.query.get('prefix')))].sort()).toEqual(['site/medium/', 'site/thumb/']);
+    for (const variant of ['thumb', 'medium']) {
+      const pages = lists.filter((r) => r.query.get('prefix') === `site/${variant}/`);
+      expect(pages.length).toBeGreaterThanOrEqual(2);
+      expect(pages.every((r) => r.query.get('max-keys') === '3')).toBe(true);
+      expect(pages.filter((r) => !r.query.get('continuation-token'))).toHaveLength(1);
+    }
 
     proxy.reset();
     const forced = await cli([...args, '--force']);
@@ -194,7 +195,8 @@ describe('S3 -> S3 backfill', () => {
       ['2024/cat', 'a/b/deep', 'broken', 'huge', 'my photo é+1', 'ours'].flatMap((k) => [`s3://processed/dry/medium/${k}.jpg`, `s3://processed/dry/thumb/${k}.jpg`]).sort(),
     );
     expect(proxy.requests.filter((r) => r.method !== 'GET')).toEqual([]);
-    expect(proxy.requests.filter((r) => r.op === 'get')).toEqual([]);
+    // No download: the only object read is the destination's state file (absent here).
+    expect(proxy.requests.filter((r) => r.op === 'get').map((r) => r.key)).toEqual([`dry/${STATE_KEY}`]);
     expect(await listKeys(direct, 'processed', 'dry/')).toEqual([]);
   });
 
@@ -232,7 +234,11 @@ describe('S3 and local folders', () => {
       ['s3://processed/from-local/medium/2024/été+plage 1.jpg', 's3://processed/from-local/medium/logo.jpg', 's3://processed/from-local/thumb/2024/été+plage 1.jpg', 's3://processed/from-local/thumb/logo.jpg'],
     );
     for (const file of json.files) await expectOutputsIntact(file.outputs);
-    expect((await headObject(direct, 'processed', 'from-local/thumb/2024/été+plage 1.jpg')).Metadata?.[OUTPUT_MARKER]).toBe('true');
+    // A local source is named by its key relative to the input folder: never the absolute path, which
+    // would publish the uploader's folder names.
+    const metadata = (await headObject(direct, 'processed', 'from-local/thumb/2024/été+plage 1.jpg')).Metadata;
+    expect(metadata).toEqual({ [OUTPUT_MARKER]: 'true', [SOURCE_KEY_METADATA]: encodeURI('2024/été+plage 1.jpg') });
+    expect(JSON.stringify(metadata)).not.toContain(encodeURI(work));
 
     proxy.reset();
     const rerun = await cli(args);
@@ -322,7 +328,7 @@ describe('faults', () => {
     await Promise.all(Array.from({ length: 12 }, async (_, i) => putObject(direct, 'uploads', `interrupt/i${String(i).padStart(2, '0')}.jpg`, await image('jpeg', 100, 80, i))));
     let child: ChildProcess | undefined;
     // The first two downloads are quick, the rest hang: Ctrl-C comes while later images wait on them.
-    proxy.rule = (r) => (r.op === 'get' ? { kind: 'delay', ms: /i0[01]/.test(r.key) ? 50 : 5000 } : undefined);
+    proxy.rule = (r) => (r.op === 'get' && r.key.endsWith('.jpg') ? { kind: 'delay', ms: /i0[01]/.test(r.key) ? 50 : 5000 } : undefined);
     proxy.onComplete = () => {
       // Once: a second Ctrl-C means "quit now".
       if (proxy.successfulPuts('processed').length >= 3 && proxy.onComplete) {
@@ -339,6 +345,13 @@ describe('faults', () => {
     expect(json.failed).toBe(0);
     expect(json.processed).toBe(2);
     for (const file of json.files.filter((f) => f.status === 'skipped')) expect(file.reason).toBe('interrupted before it was processed');
+    // Every object whose download had started (queued behind the slots, or running) is in the report,
+    // and the counts add up to the files reported.
+    const downloads = new Set(proxy.requests.filter((r) => r.op === 'get' && r.key.endsWith('.jpg')).map((r) => `s3://uploads/${r.key}`));
+    expect(downloads.size).toBeGreaterThan(2);
+    expect(json.files.map((f) => f.input)).toEqual(expect.arrayContaining([...downloads]));
+    expect(json.processed + json.skipped + json.failed).toBe(json.files.length);
+    expect(json.skipped).toBeGreaterThan(0);
     const written = (await listKeys(direct, 'processed', 'interrupt/')).map((k) => `s3://processed/${k.key}`).filter((k) => !k.endsWith('.img-pipeline.json'));
     const reported = json.files.filter((f) => f.status === 'processed').flatMap((f) => f.outputs.map((o) => o.path));
     expect(written.sort()).toEqual(reported.sort());
@@ -369,5 +382,153 @@ describe('faults', () => {
     expect(json.skipped).toBeGreaterThanOrEqual(Math.floor(done / 2));
     expect(proxy.successfulPuts('processed')).toHaveLength(json.processed * 2);
     expect((await listKeys(direct, 'processed', 'slow/')).filter((k) => !k.key.endsWith('.img-pipeline.json'))).toHaveLength(20);
+  });
+});
+
+describe('listing', () => {
+  const twelve = (prefix: string) =>
+    Promise.all(Array.from({ length: 12 }, async (_, i) => putObject(direct, 'uploads', `${prefix}/p${String(i).padStart(2, '0')}.jpg`, await image('jpeg', 100, 80, i))));
+
+  it('starts processing before the listing ends', async () => {
+    await twelve('stream');
+    const result = await cli(['s3://uploads/stream/', '--out', 's3://processed/stream/', '--json', '--s3-page-size', '2', '-j', '1']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(report(result).processed).toBe(12);
+    const lists = proxy.requests.filter((r) => r.op === 'list' && r.bucket === 'uploads');
+    expect(lists.length).toBeGreaterThanOrEqual(6);
+    const firstOutput = proxy.requests.find((r) => r.op === 'put' && !r.key.endsWith(STATE_KEY))!;
+    expect(firstOutput.seq).toBeLessThan(Math.max(...lists.map((r) => r.seq)));
+  });
+
+  it('ends quietly on Ctrl-C during a listing: exit 130, the summary and the JSON report', async () => {
+    await twelve('slowlist');
+    let child: ChildProcess | undefined;
+    let pages = 0;
+    proxy.rule = (r) => {
+      if (r.op !== 'list' || r.bucket !== 'uploads' || !r.query.get('continuation-token')) return undefined;
+      pages += 1;
+      // The second page hangs; Ctrl-C lands while the listing waits for it.
+      if (pages === 1) setTimeout(() => child?.kill('SIGINT'), 300);
+      return { kind: 'delay', ms: 3000 };
+    };
+    const started = Date.now();
+    const result = await cli(['s3://uploads/slowlist/', '--out', 's3://processed/slowlist/', '--json', '--s3-page-size', '2', '-j', '1'], { onSpawn: (c) => (child = c) });
+    expect(result.code, result.stderr).toBe(130);
+    expect(Date.now() - started).toBeLessThan(2800);
+    const json = report(result);
+    expect(json.interrupted).toBe(true);
+    expect(json.error).toBeUndefined();
+    expect(json.failed).toBe(0);
+    expect(json.processed + json.skipped).toBe(json.files.length);
+    expect(result.stderr).toMatch(/Interrupted: \d+ processed, \d+ skipped, 0 failed/);
+    expect(result.stderr).not.toMatch(/Abort/);
+  });
+
+  it('keeps the report when a listing fails midway: the error in it, the summary, exit 1', async () => {
+    await twelve('listfail');
+    let pages = 0;
+    // Page 3 of the source listing always answers 503, through every retry.
+    proxy.rule = (r) => (r.op === 'list' && r.bucket === 'uploads' && r.query.get('continuation-token') && ++pages >= 2 ? { kind: 'error', status: 503, code: 'SlowDown' } : undefined);
+    const result = await cli(['s3://uploads/listfail/', '--out', 's3://processed/listfail/', '--json', '--s3-page-size', '2', '-j', '1', '--max-attempts', '2']);
+    expect(result.code, result.stderr).toBe(1);
+    const json = report(result);
+    expect(json.error).toEqual({ code: 'S3_THROTTLED', message: expect.stringContaining('s3:ListBucket on s3://uploads/listfail/') });
+    // The two pages listed before it were processed, and are reported.
+    expect(json.processed).toBe(4);
+    expect(json.files.map((f) => f.input)).toEqual(['p00', 'p01', 'p02', 'p03'].map((k) => `s3://uploads/listfail/${k}.jpg`));
+    expect(proxy.successfulPuts('processed').filter((r) => !r.key.endsWith(STATE_KEY))).toHaveLength(8);
+    expect(result.stderr).toMatch(/the run stopped early: SlowDown: s3:ListBucket/);
+    expect(result.stderr).toMatch(/4 processed, 0 skipped, 0 failed/);
+  });
+
+  it('makes exactly --max-attempts attempts per request', async () => {
+    proxy.rule = (r) => (r.op === 'list' ? { kind: 'error', status: 503, code: 'SlowDown' } : undefined);
+    for (const attempts of [2, 3]) {
+      proxy.requests.length = 0;
+      const result = await cli(['s3://uploads/stream/', '--out', 's3://processed/attempts/', '--max-attempts', String(attempts)]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain('SlowDown: s3:ListBucket on s3://uploads/stream/');
+      expect(proxy.requests.filter((r) => r.op === 'list')).toHaveLength(attempts);
+    }
+  });
+});
+
+describe('endpoints', () => {
+  it('follows AWS_ENDPOINT_URL_S3 without --endpoint, with path-style addressing', async () => {
+    const port = new URL(proxy.endpoint).port;
+    const env = s3Env({ AWS_ENDPOINT_URL_S3: `http://localhost:${port}`, AWS_REGION: TEST_REGION });
+    const result = await cli(['s3://uploads/uploads/2024/', '--out', 's3://processed/env-endpoint/', '--json'], { env, endpoint: false });
+    expect(result.code, result.stderr).toBe(0);
+    expect(report(result).files.flatMap((f) => f.outputs.map((o) => o.path))).toEqual(['s3://processed/env-endpoint/thumb/cat.jpg', 's3://processed/env-endpoint/medium/cat.jpg']);
+    // Path-style: the bucket is in the path, never a subdomain of localhost.
+    expect(proxy.requests.length).toBeGreaterThan(0);
+    expect(new Set(proxy.requests.map((r) => r.headers['host']))).toEqual(new Set([`localhost:${port}`]));
+    expect(new Set(proxy.requests.map((r) => r.bucket))).toEqual(new Set(['uploads', 'processed']));
+  });
+
+  it('names the variable, not --endpoint, when the endpoint from AWS_ENDPOINT_URL_S3 cannot be reached', async () => {
+    const env = s3Env({ AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:1', AWS_REGION: TEST_REGION });
+    const result = await cli(['s3://uploads/uploads/', '--out', 's3://processed/x/', '--max-attempts', '1'], { env, endpoint: false });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe('img-pipeline: cannot reach the S3 endpoint http://127.0.0.1:1 (ECONNREFUSED); check AWS_ENDPOINT_URL_S3 and the network\n');
+  });
+
+  it('refuses an --endpoint without http:// or https:// with exit 2, before any request', async () => {
+    const result = await cli(['s3://uploads/uploads/', '--out', 's3://processed/x/', '--endpoint', 'localhost:9000', '--region', TEST_REGION], { endpoint: false });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('s3.endpoint: expected an http:// or https:// URL, such as http://127.0.0.1:9000, received "localhost:9000"');
+    expect(proxy.requests).toEqual([]);
+  });
+});
+
+describe('mixed inputs', () => {
+  it('skips an empty S3 object as a placeholder but fails an empty local file, in the same run', async () => {
+    const input = join(work, 'mixed');
+    await mkdir(input, { recursive: true });
+    await writeFile(join(input, 'local-empty.jpg'), '');
+    await writeFile(join(input, 'local.jpg'), await image('jpeg'));
+    await putObject(direct, 'uploads', 'mixed/s3-empty.jpg', '');
+    await putObject(direct, 'uploads', 'mixed/s3.jpg', await image('jpeg'));
+    const result = await cli([input, 's3://uploads/mixed/', '--out', 's3://processed/mixed/', '--json']);
+    expect(result.code, result.stderr).toBe(1);
+    const json = report(result);
+    const byInput = Object.fromEntries(json.files.map((f) => [f.input, f]));
+    expect(byInput['s3://uploads/mixed/s3-empty.jpg']).toMatchObject({ status: 'skipped', reason: 'empty object' });
+    expect(byInput[join(input, 'local-empty.jpg')]).toMatchObject({ status: 'failed', code: 'INPUT_EMPTY' });
+    expect([json.processed, json.skipped, json.failed]).toEqual([2, 1, 1]);
+  });
+});
+
+describe('unsafe keys', () => {
+  it('never writes outside --out for keys with "..", "." or empty segments (S3 -> local)', async () => {
+    // s3rver keeps objects as files, so these keys come from a stand-in that only lists and serves.
+    const jpeg = await image('jpeg');
+    const keys = ['in/ok.jpg', 'in/../../escaped.jpg', 'in/a/../../../../escaped2.jpg', 'in//double.jpg', 'in/./dot.jpg'];
+    const fake = createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://fake');
+      if (url.searchParams.get('list-type') === '2') {
+        const contents = keys.map((k) => `<Contents><Key>${k}</Key><LastModified>2024-01-01T00:00:00.000Z</LastModified><ETag>"e"</ETag><Size>${jpeg.length}</Size></Contents>`).join('');
+        res.writeHead(200, { 'content-type': 'application/xml' });
+        res.end(`<?xml version="1.0"?><ListBucketResult><Name>b</Name><Prefix>in/</Prefix><KeyCount>${keys.length}</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>${contents}</ListBucketResult>`);
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': jpeg.length, etag: '"e"' });
+      res.end(jpeg);
+    });
+    await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
+    try {
+      const base = await makeTempDir();
+      const out = join(base, 'deep', 'out');
+      const result = await cli(['s3://b/in/', '--out', out, '--json'], { endpoint: `http://127.0.0.1:${(fake.address() as AddressInfo).port}` });
+      expect(result.code, result.stderr).toBe(1);
+      const json = report(result);
+      expect(json.processed).toBe(1);
+      const failed = json.files.filter((f) => f.status === 'failed');
+      expect(failed.map((f) => `${f.code} ${f.input}`).sort()).toEqual(keys.slice(1).map((k) => `UNSAFE_KEY s3://b/${k}`).sort());
+      expect(failed.find((f) => f.input.endsWith('/escaped.jpg'))!.error).toContain('".." segment');
+      expect(await listFiles(base)).toEqual(['deep/out/.img-pipeline.json', 'deep/out/medium/ok.jpg', 'deep/out/thumb/ok.jpg']);
+    } finally {
+      fake.close();
+    }
   });
 });

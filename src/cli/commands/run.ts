@@ -38,18 +38,15 @@ async function s3AccessFor(locations: readonly string[], config: Config, opts: R
   if (pageSize !== undefined && !(Number.isInteger(pageSize) && pageSize >= 1 && pageSize <= 1000)) {
     throw new ConfigError('FLAG_INVALID', `--s3-page-size: expected an integer from 1 to 1000, received "${String(pageSizeFlag)}"`);
   }
-  // The SDK reads AWS_ENDPOINT_URL_S3 itself; path-style addressing goes with it, as it does with --endpoint.
-  const customEndpoint = Boolean(env['AWS_ENDPOINT_URL_S3'] ?? env['AWS_ENDPOINT_URL']);
-  // We support Node 20 (package.json engines); the SDK's seven-line notice about its own future Node
-  // requirement would otherwise open every S3 run. A user who sets the variable keeps their choice.
-  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   // Imported here so local-only runs never load the AWS SDK.
-  const { createS3Client } = await import('../../storage/s3-client.js');
-  const client = createS3Client(config.s3, { forcePathStyle: customEndpoint });
-  return { client, cacheControl: config.s3.cacheControl, ...(pageSize ? { pageSize } : {}) };
+  const { createS3Client, customEndpoint } = await import('../../storage/s3-client.js');
+  // The SDK reads AWS_ENDPOINT_URL_S3 itself; the client gets the same settings for it as for --endpoint.
+  const client = createS3Client(config.s3, { env });
+  const endpoint = customEndpoint(config.s3, env);
+  return { client, cacheControl: config.s3.cacheControl, ...(pageSize ? { pageSize } : {}), ...(endpoint ? { endpoint } : {}) };
 }
 
-/** `img-pipeline run`: returns the exit code (0 all good, 1 some files failed, 130 interrupted). */
+/** `img-pipeline run`: returns the exit code (0 all good, 1 some files failed or a listing failed, 130 interrupted). */
 export async function runCommand(inputs: string[], opts: RunCommandOptions, io: Io): Promise<number> {
   const { layer, sizeOverrides } = pipelineFlags(opts);
   const { config } = await loadConfig({ cwd: io.cwd, file: opts.config, flags: layer, sizeOverrides });
@@ -72,8 +69,6 @@ export async function runCommand(inputs: string[], opts: RunCommandOptions, io: 
       concurrency: config.concurrency,
       force: opts.force ?? false,
       dryRun: opts.dryRun ?? false,
-      // Zero-byte keys in S3 are console placeholders, not broken images; an empty local file is an error.
-      skipEmpty: inputs.every(isS3Uri),
       signal: io.signal,
       collectFiles: json,
       events,
@@ -83,8 +78,9 @@ export async function runCommand(inputs: string[], opts: RunCommandOptions, io: 
     s3?.client.destroy();
   }
   if (json) io.stdout.write(`${toJson(report)}\n`);
+  if (report.error) io.stderr.write(`img-pipeline: the run stopped early: ${report.error.message}. The files listed before it are in the report; run again to finish the rest.\n`);
   // Always, --quiet included: it drops the per-file lines, not the summary (see --help).
   io.stderr.write(`${formatSummary(report, opts.dryRun ?? false)}\n`);
   if (report.interrupted) return 130;
-  return report.failed > 0 ? 1 : 0;
+  return report.failed > 0 || report.error ? 1 : 0;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { configSchema, type ConfigInput } from '../../../src/config/schema.js';
-import { planJobs, pipelineFingerprint, plannedOutputs, type DestinationIndex, type PlanOptions } from '../../../src/pipeline/plan.js';
+import { createPlanner, planJobs, pipelineFingerprint, plannedOutputs, type DestinationIndex, type PlanOptions } from '../../../src/pipeline/plan.js';
 import type { SourceEntry } from '../../../src/storage/types.js';
 
 const config = (input: ConfigInput = {}) => configSchema.parse({ concurrency: 1, ...input });
@@ -34,6 +34,30 @@ describe('planJobs (pure: config + listing -> jobs)', () => {
     expect(jobs[1]!.action === 'fail' && jobs[1]!.reason).toMatch(/thumb\/cat\.jpg.*cat\.jpg/);
   });
 
+  it('fails keys with "..", "." or empty segments as UNSAFE_KEY, naming no output', () => {
+    const keys = ['../../escaped.jpg', 'a/../../../x.jpg', 'a/./b.jpg', '/abs.jpg', 'a//b.jpg', '..'];
+    const jobs = planJobs(config(), [...keys.map((k) => entry(k)), entry('..hidden.jpg'), entry('a..b/c.jpg')], nothing, options);
+    expect(jobs.slice(0, 5)).toEqual(keys.slice(0, 5).map((k) => ({ action: 'fail', entry: entry(k), outputs: [], code: 'UNSAFE_KEY', reason: expect.stringMatching(/segment/) })));
+    expect(jobs[0]!.action === 'fail' && jobs[0]!.reason).toContain('outside the destination');
+    expect(jobs[5]!.action).toBe('ignore'); // not an image key at all
+    expect(jobs.slice(6).map((j) => j.action)).toEqual(['process', 'process']);
+  });
+
+  it('catches a collision among recent stems only: memory stays bounded however long the listing', () => {
+    const between = (n: number) => Array.from({ length: n }, (_, i) => entry(`cat.k${i}.jpg`));
+    const plan = (n: number) => planJobs(config(), [entry('cat.jpg'), ...between(n), entry('cat.png')], nothing, { ...options, collisionWindow: 4 }).at(-1)!;
+    // Keys that would collide sort next to each other; within the window they are caught...
+    expect(plan(3)).toMatchObject({ action: 'fail', code: 'OUTPUT_COLLISION' });
+    // ...and past it, the older stem has been forgotten (a documented limit, not a map of every key).
+    expect(plan(4).action).toBe('process');
+  });
+
+  it('skips zero-byte entries of sources whose empty objects are placeholders, whatever the default', () => {
+    const plan = createPlanner(config(), nothing, options);
+    expect(plan(entry('e.jpg', { size: 0 }), { emptyObjectsArePlaceholders: true })).toMatchObject({ action: 'skip', reason: 'empty object' });
+    expect(plan(entry('f.jpg', { size: 0 }), { emptyObjectsArePlaceholders: false }).action).toBe('process');
+  });
+
   it('fails a file over the size limit without reading it', () => {
     const [job] = planJobs(config(), [entry('big.jpg', { size: 2_000_000 })], nothing, options);
     expect(job).toMatchObject({ action: 'fail', code: 'INPUT_TOO_LARGE' });
@@ -57,6 +81,16 @@ describe('planJobs (pure: config + listing -> jobs)', () => {
     expect(plan({ outputs, freshSince: undefined })).toBe('process');
     expect(plan({ outputs, freshSince: 2_500 })).toBe('process');
     expect(plan({ outputs, freshSince: 1_500 }, entry('a.jpg'), true)).toBe('process');
+  });
+
+  it('redoes a source from the same second as its outputs (S3 times are whole seconds), rather than skip it', () => {
+    // An S3 source listed at 10 s counts as modified up to 10.999 s; an output listed at 10 s was written
+    // at 10.000 s at the earliest: it may be older than the source, so the source is processed again.
+    const sameSecond = { outputs: new Map([['thumb/a.jpg', 10_000], ['medium/a.jpg', 10_000]]), freshSince: 5_999 };
+    expect(planJobs(config(), [entry('a.jpg', { mtimeMs: 10_999 })], sameSecond, options)[0]!.action).toBe('process');
+    expect(planJobs(config(), [entry('a.jpg', { mtimeMs: 9_999 })], sameSecond, options)[0]!.action).toBe('skip');
+    // Likewise the state file: outputs from its second may predate it.
+    expect(planJobs(config(), [entry('a.jpg', { mtimeMs: 9_999 })], { ...sameSecond, freshSince: 10_999 }, options)[0]!.action).toBe('process');
   });
 
   it('does not touch the filesystem or mutate its inputs', () => {

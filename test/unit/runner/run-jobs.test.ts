@@ -52,6 +52,27 @@ describe('runJobs', () => {
     expect(finished.sort()).toEqual(started.sort());
   });
 
+  it('hands every item taken but never started to onDropped, so none goes unaccounted', async () => {
+    const controller = new AbortController();
+    const ran: number[] = [];
+    const dropped: number[] = [];
+    let pulled = 0;
+    async function* listing() {
+      for (let i = 0; i < 50; i++) {
+        pulled += 1;
+        yield i;
+      }
+    }
+    await runJobs(listing(), async (i) => {
+      ran.push(i);
+      if (i === 1) controller.abort();
+      await tick(5);
+    }, { concurrency: 2, signal: controller.signal, onDropped: (i) => dropped.push(i) });
+    expect(dropped.length).toBeGreaterThan(0);
+    expect(ran.length + dropped.length).toBe(pulled);
+    expect([...ran, ...dropped].sort((a, b) => a - b)).toEqual(Array.from({ length: pulled }, (_, i) => i));
+  });
+
   it('runs nothing when already aborted', async () => {
     const controller = new AbortController();
     controller.abort();

@@ -1,20 +1,28 @@
 import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
+import { StorageError } from '../../../src/errors.js';
 import { STATE_KEY } from '../../../src/pipeline/layout.js';
 import { runPipeline, type RunEvent, type RunOptions } from '../../../src/runner/run-pipeline.js';
-import type { Sink, SinkEntry, Source, SourceEntry, WriteOptions } from '../../../src/storage/types.js';
+import { compareKeys } from '../../../src/storage/key-order.js';
+import type { Sink, SinkEntry, SinkListOptions, Source, SourceEntry, TextEntry, WriteOptions } from '../../../src/storage/types.js';
 import { fixture } from '../../helpers/paths.js';
 import { pipelineFor } from '../../helpers/pipeline.js';
 import { readMetadata } from '../../helpers/pixels.js';
 
-/** An in-memory source: key -> bytes, with mtimes the test controls. */
+/** An in-memory source: key -> bytes, with mtimes the test controls, listed in key order like S3. */
 class MemorySource implements Source {
   readonly uri = 'mem://in';
   readonly reads: string[] = [];
-  constructor(readonly files: Map<string, { data: Buffer; mtimeMs: number }>) {}
+  constructor(
+    readonly files: Map<string, { data: Buffer; mtimeMs: number }>,
+    readonly emptyObjectsArePlaceholders = false,
+  ) {}
   async *list(): AsyncIterable<SourceEntry> {
-    for (const [key, { data, mtimeMs }] of this.files) yield { key, uri: `mem://in/${key}`, size: data.length, mtimeMs };
+    for (const key of [...this.files.keys()].sort(compareKeys)) {
+      const { data, mtimeMs } = this.files.get(key)!;
+      yield { key, uri: `${this.uri}/${key}`, size: data.length, mtimeMs };
+    }
   }
   async read(entry: SourceEntry): Promise<Buffer> {
     this.reads.push(entry.key);
@@ -22,17 +30,27 @@ class MemorySource implements Source {
   }
 }
 
-/** An in-memory sink that records the order of writes and their clock. */
+/** An in-memory sink that records the order of writes and their clock, and lists like S3 (sorted, by folder). */
 class MemorySink implements Sink {
   readonly uri = 'mem://out';
   readonly objects = new Map<string, { data: Buffer; mtimeMs: number; options: WriteOptions }>();
   readonly writes: string[] = [];
+  readonly listed: string[] = [];
   clock = 10_000;
-  async *list(): AsyncIterable<SinkEntry> {
-    for (const [key, o] of this.objects) yield { key, mtimeMs: o.mtimeMs, size: o.data.length };
+  async *list(options: SinkListOptions = {}): AsyncIterable<SinkEntry> {
+    const under = options.under ?? '';
+    this.listed.push(under);
+    for (const key of [...this.objects.keys()].filter((k) => k.startsWith(under)).sort(compareKeys)) {
+      const o = this.objects.get(key)!;
+      yield { key, mtimeMs: o.mtimeMs, size: o.data.length };
+    }
   }
   async readText(key: string): Promise<string | undefined> {
     return this.objects.get(key)?.data.toString('utf8');
+  }
+  async readTextEntry(key: string): Promise<TextEntry | undefined> {
+    const o = this.objects.get(key);
+    return o && { text: o.data.toString('utf8'), mtimeMs: o.mtimeMs };
   }
   async write(key: string, data: Buffer, options: WriteOptions): Promise<void> {
     this.clock += 1;
@@ -152,5 +170,80 @@ describe('runPipeline', () => {
     expect(report.interrupted).toBe(true);
     expect(report.processed).toBeGreaterThanOrEqual(1);
     expect(report.processed).toBeLessThan(5);
+  });
+  it('merges several sources in key order, deciding per source whether an empty entry is a placeholder', async () => {
+    const grey = await readFile(fixture('cases/grey.jpg'));
+    const local = new MemorySource(new Map([['b.jpg', { data: grey, mtimeMs: 1 }], ['empty-local.jpg', { data: Buffer.alloc(0), mtimeMs: 1 }], ['cat.jpg', { data: grey, mtimeMs: 1 }]]));
+    const s3 = new MemorySource(new Map([['a.jpg', { data: grey, mtimeMs: 1 }], ['empty-s3.jpg', { data: Buffer.alloc(0), mtimeMs: 1 }], ['cat.png', { data: grey, mtimeMs: 1 }]]), true);
+    const report = await runPipeline({ sources: [local, s3], sink: new MemorySink(), pipeline: await pipelineFor(), concurrency: 1, collectFiles: true });
+    const status = Object.fromEntries(report.files.map((f) => [f.input.slice('mem://in/'.length), f.code ?? f.reason ?? f.status]));
+    expect(status).toEqual({ 'a.jpg': 'processed', 'b.jpg': 'processed', 'cat.jpg': 'processed', 'cat.png': 'OUTPUT_COLLISION', 'empty-local.jpg': 'INPUT_EMPTY', 'empty-s3.jpg': 'empty object' });
+    // One stream in key order across both sources (that is what lets resume walk the destination once).
+    expect(report.files.map((f) => f.input)).toEqual(['a.jpg', 'b.jpg', 'cat.jpg', 'cat.png', 'empty-local.jpg', 'empty-s3.jpg'].map((k) => `mem://in/${k}`));
+  });
+
+  it('skips both a.k.jpg and a.png on a rerun, although their outputs sort the other way round', async () => {
+    const source = new MemorySource(await files(['a.k.jpg', 'cases/grey.jpg'], ['a.png', 'cases/transparent.png'], ['b.jpg', 'cases/gps.jpg']));
+    const sink = new MemorySink();
+    expect(await run(source, sink)).toMatchObject({ processed: 3 });
+    const rerun = await run(source, sink);
+    expect(rerun).toMatchObject({ processed: 0, skipped: 3 });
+    // One listing per variant folder, no more.
+    expect(sink.listed.sort()).toEqual(['medium/', 'thumb/']);
+  });
+
+  it('keeps the report when a listing fails midway: earlier files reported, the error recorded', async () => {
+    const grey = await readFile(fixture('cases/grey.jpg'));
+    class BreakingSource extends MemorySource {
+      override async *list(): AsyncIterable<SourceEntry> {
+        let n = 0;
+        for await (const entry of super.list()) {
+          if (n++ === 2) throw new StorageError('S3_THROTTLED', 'SlowDown: s3:ListBucket on s3://b/in/ was throttled after every retry');
+          yield entry;
+        }
+      }
+    }
+    const source = new BreakingSource(new Map(['a', 'b', 'c', 'd'].map((k) => [`${k}.jpg`, { data: grey, mtimeMs: 1 }])));
+    const report = await run(source, new MemorySink());
+    expect(report.error).toEqual({ code: 'S3_THROTTLED', message: 'SlowDown: s3:ListBucket on s3://b/in/ was throttled after every retry' });
+    // Both listed files are reported, in whichever order the pool finished them.
+    expect(report.files.map((f) => [f.input, f.status]).sort()).toEqual([['mem://in/a.jpg', 'processed'], ['mem://in/b.jpg', 'processed']]);
+  });
+
+  it('on abort, reports every listed file, those never started as skipped (interrupted): the counts add up', async () => {
+    const grey = await readFile(fixture('cases/grey.jpg'));
+    const source = new MemorySource(new Map(Array.from({ length: 20 }, (_, i) => [`p${String(i).padStart(2, '0')}.jpg`, { data: grey, mtimeMs: 1 }])));
+    const controller = new AbortController();
+    const events = new EventEmitter<{ event: [RunEvent] }>();
+    let found = 0;
+    events.on('event', (e) => {
+      if (e.type === 'found') found = e.total;
+      if (e.type === 'file' && e.file.status === 'processed') controller.abort();
+    });
+    const report = await run(source, new MemorySink(), { signal: controller.signal, events, concurrency: 2 });
+    expect(report.interrupted).toBe(true);
+    expect(found).toBeGreaterThan(report.processed);
+    expect(report.processed + report.skipped + report.failed).toBe(found);
+    expect(report.files).toHaveLength(found);
+    const skipped = report.files.filter((f) => f.status === 'skipped');
+    expect(skipped.length).toBeGreaterThan(0);
+    expect(skipped.every((f) => f.reason === 'interrupted before it was processed')).toBe(true);
+  });
+
+  it('holds its first outputs until the second the state was written in is over, when the sink keeps whole seconds', async () => {
+    class SecondsSink extends MemorySink {
+      readonly timeResolutionMs = 1000;
+      readonly wallClock: number[] = [];
+      override async write(key: string, data: Buffer, options: WriteOptions): Promise<void> {
+        this.wallClock.push(Date.now());
+        await super.write(key, data, options);
+      }
+    }
+    const sink = new SecondsSink();
+    await run(new MemorySource(await files(['a.jpg', 'cases/grey.jpg'])), sink);
+    expect(sink.writes[0]).toBe(STATE_KEY);
+    const [state, ...outputs] = sink.wallClock.map((t) => Math.floor(t / 1000));
+    expect(outputs.length).toBe(2);
+    for (const second of outputs) expect(second).toBeGreaterThan(state!);
   });
 });

@@ -1,7 +1,10 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, ImgPipelineError } from '../../../src/errors.js';
-import { OUTPUT_MARKER, STATE_KEY } from '../../../src/pipeline/layout.js';
+import { MAX_SOURCE_METADATA, OUTPUT_MARKER, outputMetadata, SOURCE_ETAG_METADATA, SOURCE_KEY_METADATA, STATE_KEY } from '../../../src/pipeline/layout.js';
 import { openSink, openSources, refuseLoop } from '../../../src/storage/resolve.js';
 import { folderPrefix, parseS3Uri, S3Sink, S3Source, toStorageError } from '../../../src/storage/s3.js';
 import type { SourceEntry } from '../../../src/storage/types.js';
@@ -120,8 +123,32 @@ describe('S3Source', () => {
     const a = entries.find((e) => e.key === 'a.jpg')!;
     expect(a).toMatchObject({ uri: 's3://unit/in/a.jpg', size: 4 });
     expect(a.etag).toMatch(/^"[0-9a-f]{32}"$/);
+    // LastModified is whole seconds: a source counts as modified at the end of its second.
+    const stored = (await listKeys(direct, 'unit', 'in/a.jpg'))[0]!;
+    expect(a.mtimeMs).toBe(stored.lastModified + 999);
     expect(Math.abs(a.mtimeMs - Date.now())).toBeLessThan(120_000);
     expect(proxy.requests.filter((r) => r.op === 'list').length).toBe(4);
+  });
+
+  it('lists in S3 byte order (UTF-8), the order resume relies on', async () => {
+    const keys = (await collect(new S3Source({ client, bucket: 'unit', prefix: 'in/' }).list())).map((e) => e.key);
+    expect(keys).toEqual([...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))));
+  });
+
+  it('ends a listing quietly when the signal is aborted while a page is on its way', async () => {
+    const source = new S3Source({ client, bucket: 'unit', prefix: 'in/', pageSize: 2 });
+    proxy.rule = (r) => (r.op === 'list' && r.query.get('continuation-token') ? { kind: 'delay', ms: 2000 } : undefined);
+    const controller = new AbortController();
+    const keys: string[] = [];
+    const started = Date.now();
+    for await (const entry of source.list(controller.signal)) {
+      keys.push(entry.key);
+      if (keys.length === 2) setTimeout(() => controller.abort(), 50);
+    }
+    expect(keys).toHaveLength(2);
+    expect(Date.now() - started).toBeLessThan(1500);
+    // The up-front check, too: Ctrl-C there is not an error.
+    await expect(source.check(controller.signal)).resolves.toBeUndefined();
   });
 
   it('streams: the first entry arrives before the later pages are requested', async () => {
@@ -169,9 +196,20 @@ describe('S3Source', () => {
     expect(cuts).toBe(2);
 
     proxy.rule = (r) => (r.op === 'get' ? { kind: 'cut-response' } : undefined);
+    proxy.requests.length = 0;
     const error = await caught(source.read(entry!));
     expect(error.code).toBe('S3_READ_INCOMPLETE');
     expect(error.message).toContain('s3://unit/cut/big.jpg');
+    // As many downloads as the client's maxAttempts (--max-attempts): 3 here, 2 below.
+    expect(proxy.requests.filter((r) => r.op === 'get')).toHaveLength(3);
+    const twice = testClient(proxy.endpoint, { maxAttempts: 2 });
+    try {
+      proxy.requests.length = 0;
+      expect((await caught(new S3Source({ client: twice, bucket: 'unit', prefix: 'cut/' }).read(entry!))).message).toContain('broke off 2 times');
+      expect(proxy.requests.filter((r) => r.op === 'get')).toHaveLength(2);
+    } finally {
+      twice.destroy();
+    }
   });
 
   it('stops a download on abort and says it was interrupted, not failed', async () => {
@@ -224,6 +262,27 @@ describe('S3Source', () => {
     proxy.rule = () => ({ kind: 'error', status: 403, code: 'AccessDenied' });
     const denied = await caught(new S3Source({ client, bucket: 'unit', prefix: 'in/' }).check());
     expect(denied.message).toBe('AccessDenied: s3:ListBucket on s3://unit/in/');
+  });
+
+  it('says that an endpoint answering 404 to a listing does not look like S3 (a web page, a console port)', async () => {
+    const web = createServer((_request, response) => {
+      response.writeHead(404, { 'content-type': 'text/html' });
+      response.end('<html>Not Found</html>');
+    });
+    await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(web.address() as AddressInfo).port}`;
+    const notS3 = testClient(url, { maxAttempts: 1 });
+    try {
+      const listing = await caught(new S3Source({ client: notS3, bucket: 'unit', prefix: 'in/', endpoint: { url, origin: '--endpoint' } }).check());
+      expect(listing.code).toBe('S3_NOT_S3_API');
+      expect(listing.message).toBe(`${url} answered HTTP 404 to s3:ListBucket on s3://unit/in/: it does not look like an S3 API; check --endpoint`);
+      // A 404 to a download is a missing object.
+      const download = await caught(new S3Source({ client: notS3, bucket: 'unit', prefix: 'in/' }).read({ key: 'a.jpg', uri: 's3://unit/in/a.jpg', size: 1, mtimeMs: 0 }));
+      expect(download.code).toBe('S3_NO_SUCH_KEY');
+    } finally {
+      notS3.destroy();
+      web.close();
+    }
   });
 
   it('names the endpoint it cannot reach', async () => {
@@ -285,10 +344,44 @@ describe('S3Sink', () => {
     const entries = await collect(new S3Sink({ client, bucket: 'other', prefix: 'list', cacheControl: 'x' }).list());
     expect(entries.map((e) => e.key).sort()).toEqual(['medium/a.jpg', 'thumb/a.jpg']);
     const stored = await listKeys(direct, 'other', 'list/');
-    // S3 times are whole seconds; an output counts as written by the end of its second.
-    expect(entries.find((e) => e.key === 'thumb/a.jpg')!.mtimeMs).toBe(stored.find((s) => s.key === 'list/thumb/a.jpg')!.lastModified + 999);
+    // S3 times are whole seconds; an output counts as written at the start of its second (sources and the
+    // state at the end of theirs), so a same-second ambiguity means a redo, never a wrong skip.
+    expect(entries.find((e) => e.key === 'thumb/a.jpg')!.mtimeMs).toBe(stored.find((s) => s.key === 'list/thumb/a.jpg')!.lastModified);
     expect(entries.every((e) => e.mtimeMs >= before - 2000)).toBe(true);
     expect(proxy.requests.map((r) => r.op)).toEqual(['list']);
+  });
+
+  it('lists one folder, in byte order, a page at a time as it is consumed', async () => {
+    await Promise.all(['a', 'b', 'c', 'd', 'e', 'f', 'g'].map((k) => putObject(direct, 'other', `paged/thumb/${k}.jpg`, k)));
+    await putObject(direct, 'other', 'paged/medium/a.jpg', 'a');
+    const sink = new S3Sink({ client, bucket: 'other', prefix: 'paged', cacheControl: 'x', pageSize: 2 });
+    const keys: string[] = [];
+    for await (const entry of sink.list({ under: 'thumb/' })) {
+      keys.push(entry.key);
+      // Lazily: the first page and at most one prefetched, however long the folder.
+      if (keys.length === 1) expect(proxy.requests.filter((r) => r.op === 'list').length).toBeLessThanOrEqual(2);
+    }
+    expect(keys).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g'].map((k) => `thumb/${k}.jpg`));
+    const lists = proxy.requests.filter((r) => r.op === 'list');
+    expect(lists).toHaveLength(4);
+    expect(lists.every((r) => r.query.get('prefix') === 'paged/thumb/' && r.query.get('max-keys') === '2')).toBe(true);
+  });
+
+  it('reads the state with the end of its second as its time', async () => {
+    const sink = new S3Sink({ client, bucket: 'other', prefix: 'timed/', cacheControl: 'x' });
+    await sink.write(STATE_KEY, Buffer.from('{}'), { contentType: 'application/json', metadata: {} });
+    const stored = (await listKeys(direct, 'other', 'timed/'))[0]!;
+    expect(await sink.readTextEntry(STATE_KEY)).toEqual({ text: '{}', mtimeMs: stored.lastModified + 999 });
+    expect(await sink.readTextEntry('missing.json')).toBeUndefined();
+  });
+
+  it('uploads an output over 5 MB as one PutObject, never a multipart upload', async () => {
+    const sink = new S3Sink({ client, bucket: 'other', prefix: 'big/', cacheControl: 'x' });
+    const data = randomBytes(6 * 1024 * 1024 + 123);
+    await sink.write('big/noise.png', data, { contentType: 'image/png', metadata: { [OUTPUT_MARKER]: 'true' } });
+    expect(proxy.requests.map((r) => `${r.method} ${r.key}${r.query.size > 0 ? `?${r.query}` : ''}`)).toEqual(['PUT big/big/noise.png?x-id=PutObject']);
+    expect((await getObject(direct, 'other', 'big/big/noise.png')).equals(data)).toBe(true);
+    expect((await headObject(direct, 'other', 'big/big/noise.png')).Metadata).toEqual({ [OUTPUT_MARKER]: 'true' });
   });
 
   it('retries a 503 SlowDown and a connection cut mid-upload; exactly one PUT lands', async () => {
@@ -313,7 +406,52 @@ describe('S3Sink', () => {
   });
 });
 
+describe('outputMetadata', () => {
+  it('names an S3 source by bucket and key, a local one by its key under the input folder, never an absolute path', () => {
+    expect(outputMetadata({ key: '2024/cat é+1.PNG', uri: 's3://my-uploads/uploads/2024/cat é+1.PNG', etag: '"abc"' })).toEqual({
+      [OUTPUT_MARKER]: 'true',
+      [SOURCE_KEY_METADATA]: encodeURI('s3://my-uploads/uploads/2024/cat é+1.PNG'),
+      [SOURCE_ETAG_METADATA]: 'abc',
+    });
+    expect(outputMetadata({ key: '2024/cat.PNG', uri: '/home/alice/private/photos/2024/cat.PNG' })).toEqual({ [OUTPUT_MARKER]: 'true', [SOURCE_KEY_METADATA]: '2024/cat.PNG' });
+  });
+
+  it('records a sha256 of the source instead when its encoded name would not fit S3\'s 2 KB of metadata', () => {
+    const key = `${'é'.repeat(500)}.jpg`; // 1004 bytes of UTF-8, three times that percent-encoded
+    const metadata = outputMetadata({ key, uri: `s3://b/${key}`, etag: '"abc"' });
+    expect(metadata[SOURCE_KEY_METADATA]).toBe(`sha256:${createHash('sha256').update(`s3://b/${key}`).digest('hex')}`);
+    const size = Object.entries(metadata).reduce((sum, [k, v]) => sum + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
+    expect(size).toBeLessThan(2048);
+    expect(outputMetadata({ key: 'a'.repeat(MAX_SOURCE_METADATA), uri: '/x' })[SOURCE_KEY_METADATA]).toBe('a'.repeat(MAX_SOURCE_METADATA));
+  });
+});
+
 describe('toStorageError', () => {
+  it('maps the SDK\'s connect and socket timeouts to S3_UNREACHABLE, naming the endpoint with its scheme', () => {
+    const timeout = Object.assign(new Error('Socket timed out without establishing a connection within 10000 ms'), { name: 'TimeoutError' });
+    const mapped = toStorageError(timeout, 's3:ListBucket', 's3://b/in/', { url: 'https://10.0.0.5:9000', origin: '--endpoint' });
+    expect(mapped.code).toBe('S3_UNREACHABLE');
+    expect(mapped.message).toBe('cannot reach the S3 endpoint https://10.0.0.5:9000 (timed out: Socket timed out without establishing a connection within 10000 ms); check --endpoint and the network');
+  });
+
+  it('blames the setting the endpoint came from, and AWS itself gets its https:// URL', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9000'), { code: 'ECONNREFUSED', address: '127.0.0.1', port: 9000 });
+    expect(toStorageError(refused, 's3:ListBucket', 's3://b/', { url: 'http://127.0.0.1:9000', origin: 'AWS_ENDPOINT_URL_S3' }).message).toBe('cannot reach the S3 endpoint http://127.0.0.1:9000 (ECONNREFUSED); check AWS_ENDPOINT_URL_S3 and the network');
+    const dns = Object.assign(new Error('getaddrinfo ENOTFOUND b.s3.us-east-1.amazonaws.com'), { code: 'ENOTFOUND', hostname: 'b.s3.us-east-1.amazonaws.com' });
+    const aws = toStorageError(dns, 's3:ListBucket', 's3://b/');
+    expect(aws.message).toBe('cannot reach the S3 endpoint https://b.s3.us-east-1.amazonaws.com (ENOTFOUND); check the network (and --region)');
+    expect(aws.message).not.toContain('--endpoint');
+  });
+
+  it('maps a 404 to NoSuchKey only for s3:GetObject', () => {
+    const notFound = Object.assign(new Error('UnknownError'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } });
+    expect(toStorageError(notFound, 's3:GetObject', 's3://b/k.jpg').code).toBe('S3_NO_SUCH_KEY');
+    expect(toStorageError(notFound, 's3:ListBucket', 's3://b/').code).toBe('S3_NOT_S3_API');
+    expect(toStorageError(notFound, 's3:PutObject', 's3://b/k.jpg').code).toBe('S3_NOT_S3_API');
+    const noBucket = Object.assign(new Error('The specified bucket does not exist'), { name: 'NoSuchBucket', $metadata: { httpStatusCode: 404 } });
+    expect(toStorageError(noBucket, 's3:GetObject', 's3://b/k.jpg').code).toBe('S3_NO_SUCH_BUCKET');
+  });
+
   it('keeps our own errors and the SDK error as cause', () => {
     const ours = new ConfigError('X', 'x');
     expect(toStorageError(ours, 's3:GetObject', 's3://b/k')).toBe(ours);
