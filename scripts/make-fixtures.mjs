@@ -1,6 +1,6 @@
 // Regenerates the tiny committed fixtures: `node scripts/make-fixtures.mjs`. Deterministic, no downloads.
 import { mkdir, writeFile } from 'node:fs/promises';
-import { deflateSync } from 'node:zlib';
+import { deflateSync, gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 
 const root = new URL('../fixtures/', import.meta.url);
@@ -62,7 +62,16 @@ await writeFile(at('bad/empty.jpg'), Buffer.alloc(0));
 await writeFile(at('bad/not-an-image.jpg'), 'This is a text file with a .jpg name.\n');
 const full = await photo(400, 300, 10).jpeg({ quality: 90 }).toBuffer();
 await writeFile(at('bad/truncated.jpg'), full.subarray(0, Math.floor(full.length / 2)));
-await writeFile(at('bad/vector.svg'), '<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100"><rect width="100" height="100" fill="red"/></svg>\n');
+const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100"><rect width="100" height="100" fill="red"/></svg>\n';
+await writeFile(at('bad/vector.svg'), svg);
+// The same SVG gzipped (SVGZ, which librsvg reads) under a .jpg name: it must be refused like plain SVG.
+// gzipSync writes no timestamp, so the bytes are the same on every run.
+await writeFile(at('bad/gzipped-svg.jpg'), gzipSync(svg));
+
+// cases/tiny.heic (16x16, HEVC-compressed HEIF) is committed, not generated here: sharp's prebuilt libheif
+// has no HEVC encoder (nor decoder). It was made with the libvips CLI (Debian's libvips-tools 8.14):
+//   node -e "require('sharp')({create:{width:16,height:16,channels:3,background:'#3060c0'}}).png().toFile('in.png')"
+//   vips heifsave in.png fixtures/cases/tiny.heic --compression hevc
 
 /** A PNG that declares 30000x30000 but carries almost no data: decoding it naively would allocate 3.6 GB. */
 function pixelBomb() {

@@ -33,6 +33,7 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void): Comma
   const program = new Command('img-pipeline')
     .description('Resize images into named variants (thumb 128x128, medium 512x512), watermark and encode them.\nInputs and outputs are local files and folders, or S3 prefixes (s3://bucket/prefix/).')
     .version(version)
+    .usage('[run] <input...> [options]  |  <command> [options]')
     .showHelpAfterError('(run img-pipeline --help for usage)')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
@@ -69,6 +70,19 @@ Examples:
       setExitCode(await runCommand(inputs, opts, io));
     });
   registerDeployCommands(program, io, setExitCode);
+  // `run` is the default command, so its options are the ones most people need: point to them here.
+  program.addHelpText('after', `
+"run" is the default command: \`img-pipeline ./photos\` is \`img-pipeline run ./photos\`.
+
+Examples:
+  img-pipeline ./photos --out ./processed
+  img-pipeline ./photos --out ./processed --watermark "© Acme" -j 4
+  img-pipeline photo.jpg --format jpeg,webp,avif --sizes thumb=128x128,medium=512x512,large=1024x1024
+  img-pipeline ./photos --dry-run
+  img-pipeline s3://my-uploads/uploads/ --out s3://my-processed/
+
+Run \`img-pipeline run --help\` for all options: sizes, formats, quality, watermark, metadata, limits, S3,
+--force, --dry-run, --json, --quiet and --verbose. \`img-pipeline deploy --help\` covers the Lambda.`);
   return program;
 }
 
@@ -93,7 +107,11 @@ export async function main(argv: string[]): Promise<void> {
   process.on('SIGINT', () => {
     interrupts += 1;
     // The first Ctrl-C stops scheduling and lets writes in flight finish; a second one quits at once.
-    if (interrupts > 1) process.exit(EXIT.interrupted);
+    // Outputs are renamed into place whole, so quitting mid-write leaves at most a hidden temp file.
+    if (interrupts > 1) {
+      process.stderr.write('\nimg-pipeline: stopped immediately. The outputs written so far are complete; no partial file is left at an output path. Run again to finish the rest.\n');
+      process.exit(EXIT.interrupted);
+    }
     process.stderr.write('\nStopping: finishing the images in flight (Ctrl-C again to quit now)...\n');
     controller.abort();
   });

@@ -8,8 +8,8 @@ export function addPipelineOptions(command: Command): Command {
     .option('-c, --config <file>', 'JSON config file (default: ./img-pipeline.config.json if present)')
     .option('--sizes <list>', 'named boxes, e.g. thumb=128x128,medium=512x512 (default as shown)')
     .option('--fit <fit>', `how an image fits each box: ${FITS.join(' | ')} (default inside)`)
-    .option('--crop <strategy>', `which part a cover crop keeps: ${CROP_POSITIONS.join(' | ')} (default center)`)
-    .option('-f, --format <list>', `output formats, comma-separated: ${FORMATS.join(', ')} (default jpeg)`)
+    .option('--crop <strategy>', `which part a cover crop keeps: ${CROP_POSITIONS.join(' | ')} (needs --fit cover; default center)`)
+    .option('-f, --format <list>', `output formats, comma-separated: ${FORMATS.join(', ')} (jpg = jpeg; default jpeg)`)
     .option('-q, --quality <1-100>', 'encoder quality for jpeg, webp and avif (default 85)')
     .option('--watermark <text>', 'draw this text on every output')
     .option('--watermark-image <file>', 'overlay this image (PNG with alpha) on every output')
@@ -19,7 +19,9 @@ export function addPipelineOptions(command: Command): Command {
     .option('--watermark-margin <0-0.25>', 'gap to the edges as a fraction of the shorter side (default 0.03)')
     .option('--no-watermark', 'no watermark, even if the config file sets one')
     .option('--background <hex>', 'colour that transparency is flattened onto for JPEG (default #ffffff)')
-    .option('--keep-metadata [mode]', `${METADATA_MODES.join(' | ')}: keep the sRGB ICC tag, or also EXIF/XMP (bare flag: all; default none)`)
+    // A required value: `--keep-metadata photos` must not take the input as its mode, and no bare flag
+    // should mean `all`, which keeps GPS.
+    .addOption(new Option('--keep-metadata <mode>', 'none: strip all; icc: tag outputs with the sRGB profile; all: also keep EXIF and XMP, GPS included (default none)').choices(METADATA_MODES))
     .option('--animated', 'keep animation for WebP output (default: first frame only)')
     .option('--max-pixels <n>', 'refuse inputs with more pixels than this (default 100000000)')
     .option('--max-file-size <size>', 'refuse inputs larger than this, e.g. 50MB (default 50MB)')
@@ -40,7 +42,7 @@ export function addS3Options(command: Command): Command {
 
 /** The `s3` config layer from the S3 flags; undefined when none is given, so the file's values stand. */
 function s3Flags(opts: Record<string, unknown>): Record<string, unknown> | undefined {
-  const str = (name: string) => (typeof opts[name] === 'string' ? (opts[name] as string) : undefined);
+  const str = stringOptions(opts);
   const fields = {
     profile: str('profile'),
     region: str('region'),
@@ -49,6 +51,11 @@ function s3Flags(opts: Record<string, unknown>): Record<string, unknown> | undef
     cacheControl: str('cacheControl'),
   };
   return Object.values(fields).some((v) => v !== undefined) ? fields : undefined;
+}
+
+/** A reader of commander's option bag: a flag's text, or undefined when it was not given (or is a switch). */
+function stringOptions(opts: Record<string, unknown>): (name: string) => string | undefined {
+  return (name) => (typeof opts[name] === 'string' ? (opts[name] as string) : undefined);
 }
 
 function number(value: string | undefined): number | string | undefined {
@@ -68,6 +75,8 @@ function parseSizes(value: string, fit: string | undefined, crop: string | undef
   for (const item of list(value) ?? []) {
     const match = SIZE_PATTERN.exec(item);
     if (!match) throw new ConfigError('FLAG_INVALID', `--sizes: expected name=WIDTHxHEIGHT items separated by commas, received "${item}"`);
+    // A second `a=` would silently replace the first: one output folder cannot hold two sizes.
+    if (Object.hasOwn(sizes, match[1]!)) throw new ConfigError('FLAG_INVALID', `--sizes: expected each name once, received "${match[1]}" twice ("${value}")`);
     sizes[match[1]!] = { width: Number(match[2]), height: Number(match[3]), ...(fit ? { fit } : {}), ...(crop ? { position: crop } : {}) };
   }
   return sizes;
@@ -88,18 +97,38 @@ export interface PipelineFlags {
   sizeOverrides: { fit?: string; position?: string };
 }
 
-/** Turns commander's option bag into a config layer. Shapes are checked here; values by the schema. */
+/** Fails a flag whose text is empty or blank: it would name nothing, and the schema would say it twice. */
+function nonBlank(flag: string, value: string | undefined, hint: string): string | undefined {
+  if (value !== undefined && value.trim() === '') throw new ConfigError('FLAG_INVALID', `${flag}: expected ${hint}, received ${JSON.stringify(value)}`);
+  return value;
+}
+
+/**
+ * Turns commander's option bag into a config layer. Shapes are checked here, and mistakes only the flags can
+ * make (an empty --watermark, a --crop that cannot crop), so that their errors name the flag; values are
+ * checked by the schema.
+ */
 export function pipelineFlags(opts: Record<string, unknown>): PipelineFlags {
-  const str = (name: string) => (typeof opts[name] === 'string' ? (opts[name] as string) : undefined);
+  const str = stringOptions(opts);
   const fit = str('fit');
   const crop = str('crop');
   const sizesFlag = str('sizes');
+  // With --sizes, or with --fit, the flags set every size's fit: a crop position only matters for cover.
+  // (With neither, the config file decides the fit; loadConfig checks that case.)
+  if (crop !== undefined && (fit !== undefined || sizesFlag !== undefined) && fit !== 'cover') {
+    throw new ConfigError('FLAG_INVALID', `--crop ${crop} needs --fit cover: with --fit ${fit ?? 'inside'} the whole image is kept, so there is nothing to crop`);
+  }
   let watermark: Record<string, unknown> | null | undefined;
   if (opts['watermark'] === false) watermark = null;
   else {
+    const text = nonBlank('--watermark', str('watermark'), 'the text to draw (--no-watermark turns the watermark off)');
+    const image = nonBlank('--watermark-image', str('watermarkImage'), 'an image file');
+    if (text !== undefined && image !== undefined) {
+      throw new ConfigError('FLAG_INVALID', '--watermark and --watermark-image: expected one of them, received both (the mark is either text or an image)');
+    }
     const fields = {
-      text: str('watermark'),
-      image: str('watermarkImage'),
+      text,
+      image,
       position: str('watermarkPosition'),
       opacity: number(str('watermarkOpacity')),
       size: number(str('watermarkSize')),
@@ -107,7 +136,6 @@ export function pipelineFlags(opts: Record<string, unknown>): PipelineFlags {
     };
     if (Object.values(fields).some((v) => v !== undefined)) watermark = fields;
   }
-  const keep = opts['keepMetadata'];
   const limits = {
     maxPixels: number(str('maxPixels')),
     maxFileSize: parseByteSize(str('maxFileSize')),
@@ -118,7 +146,7 @@ export function pipelineFlags(opts: Record<string, unknown>): PipelineFlags {
     formats: list(str('format')),
     quality: number(str('quality')),
     background: str('background'),
-    keepMetadata: keep === true ? 'all' : typeof keep === 'string' ? keep : undefined,
+    keepMetadata: str('keepMetadata'),
     animated: opts['animated'] === true ? true : undefined,
     watermark,
     limits: Object.values(limits).some((v) => v !== undefined) ? limits : undefined,

@@ -96,6 +96,34 @@ export function validateConfig(input: unknown, where: string): Config {
   return result.data;
 }
 
+/** The command-line flag of a watermark field (loadConfig's `flags` layer is the command line). */
+const WATERMARK_FLAGS: Record<string, string> = {
+  position: '--watermark-position',
+  opacity: '--watermark-opacity',
+  size: '--watermark-size',
+  margin: '--watermark-margin',
+};
+
+/**
+ * Flags that only adjust something the file must provide, checked once the layers are merged so that the
+ * message names the flag rather than the config field it fills in.
+ */
+function checkFlagsApply(flags: ConfigInput, merged: ConfigInput, overrides: SizeOverrides): void {
+  const fromFlags: unknown = flags.watermark;
+  const mark: unknown = merged.watermark;
+  if (isPlain(fromFlags) && isPlain(mark) && mark['text'] === undefined && mark['image'] === undefined) {
+    const given = Object.keys(WATERMARK_FLAGS).filter((k) => fromFlags[k] !== undefined).map((k) => WATERMARK_FLAGS[k]);
+    if (given.length > 0) {
+      throw new ConfigError('FLAG_INVALID', `${given.join(', ')} ${given.length > 1 ? 'need' : 'needs'} a watermark to adjust: add --watermark TEXT or --watermark-image FILE (or set watermark.text or watermark.image in the config file)`);
+    }
+  }
+  // --crop without --fit: the sizes keep the file's fit (or the default, inside), and only cover crops.
+  if (overrides.position !== undefined && overrides.fit === undefined && isPlain(merged.sizes)) {
+    const covers = Object.values(merged.sizes).some((size) => isPlain(size) && size['fit'] === 'cover');
+    if (!covers) throw new ConfigError('FLAG_INVALID', `--crop ${overrides.position} needs --fit cover: no size fits cover, so the whole image is kept and there is nothing to crop`);
+  }
+}
+
 async function readConfigFile(path: string, required: boolean): Promise<ConfigInput | undefined> {
   let text: string;
   try {
@@ -121,6 +149,7 @@ export async function loadConfig(options: { cwd: string; file?: string | undefin
   const fileInput = await readConfigFile(path, explicit);
   if (fileInput !== undefined) validateConfig(fileInput, path);
   const merged = applySizeOverrides(mergeConfig(fileInput ?? {}, options.flags), options.sizeOverrides ?? {});
+  checkFlagsApply(options.flags, merged, options.sizeOverrides ?? {});
   const config = validateConfig(merged, fileInput ? `${path} with command-line flags` : 'command-line flags');
   if (config.watermark?.image) {
     // A relative watermark path is relative to the file that named it.

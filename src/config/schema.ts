@@ -5,6 +5,9 @@ import { z } from 'zod';
 export const FORMATS = ['jpeg', 'png', 'webp', 'avif'] as const;
 export type OutputFormat = (typeof FORMATS)[number];
 
+/** A format name as written: `jpg` is taken for `jpeg`, since that is the extension everyone types. */
+const formatName = z.enum([...FORMATS, 'jpg']).transform((f): OutputFormat => (f === 'jpg' ? 'jpeg' : f));
+
 /** The nine places a watermark can sit. */
 export const GRAVITIES = [
   'top-left', 'top', 'top-right',
@@ -56,7 +59,8 @@ const limitsSchema = z.strictObject({
 const s3Schema = z.strictObject({
   region: z.string().min(1).optional(),
   profile: z.string().min(1).optional(),
-  endpoint: z.url().optional(),
+  /** An S3-compatible endpoint; a bare `host:port` would parse as a URL with scheme `host:`, so the scheme is checked. */
+  endpoint: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL, such as http://127.0.0.1:9000' }).optional(),
   maxAttempts: z.number().int().min(1).max(20).default(5),
   /** The SDK's retry modes; `adaptive` also rate-limits the client after throttling (503 SlowDown). */
   retryMode: z.enum(['standard', 'adaptive']).default('standard'),
@@ -75,7 +79,7 @@ export const configSchema = z.strictObject({
     .record(variantName, sizeSchema)
     .refine((s) => Object.keys(s).length > 0, { message: 'expected at least one size' })
     .default(() => ({ ...DEFAULT_SIZES })),
-  formats: z.array(z.enum(FORMATS)).min(1).default(['jpeg'])
+  formats: z.array(formatName).min(1).default(['jpeg'])
     .refine((f) => new Set(f).size === f.length, { message: 'expected each format at most once' }),
   quality: z.number().int().min(1).max(100).default(85),
   /** JPEG has no alpha: transparent pixels are flattened onto this colour. */

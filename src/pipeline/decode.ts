@@ -27,9 +27,20 @@ export interface Decoded {
 /** Formats we decode; anything else sharp might sniff (PDF, raw vips, magick...) is refused. */
 const DECODABLE = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif', 'svg']);
 
+/** Markup after an optional BOM and any amount of XML whitespace (librsvg skips all of it, not just a few bytes). */
 function looksLikeMarkup(input: Buffer): boolean {
-  const head = input.subarray(0, 256).toString('utf8').replace(/^\uFEFF/, '').trimStart();
-  return head.startsWith('<');
+  let i = input[0] === 0xef && input[1] === 0xbb && input[2] === 0xbf ? 3 : 0;
+  while (input[i] === 0x20 || input[i] === 0x09 || input[i] === 0x0a || input[i] === 0x0d) i += 1;
+  return input[i] === 0x3c;
+}
+
+/** gzip's magic number: librsvg inflates gzipped SVG (SVGZ), and no raster format we take starts this way. */
+function looksGzipped(input: Buffer): boolean {
+  return input[0] === 0x1f && input[1] === 0x8b;
+}
+
+function svgRefused(): InputError {
+  return new InputError('INPUT_REFUSED', 'SVG/XML input is refused because it is untrusted markup; pass --allow-svg to process it');
 }
 
 /** Reads the header, applying the safety checks, before any pixel is allocated. */
@@ -39,8 +50,9 @@ export async function inspectInput(input: Buffer, limits: Limits): Promise<Input
     throw new InputError('INPUT_TOO_LARGE', `file is ${input.length} bytes, over the limit of ${limits.maxFileSize} (limits.maxFileSize)`);
   }
   // Refuse SVG before anything parses it: it is untrusted markup that can reference other files and URLs.
-  if (!limits.allowSvg && looksLikeMarkup(input)) {
-    throw new InputError('INPUT_REFUSED', 'SVG/XML input is refused because it is untrusted markup; pass --allow-svg to process it');
+  if (!limits.allowSvg && looksLikeMarkup(input)) throw svgRefused();
+  if (!limits.allowSvg && looksGzipped(input)) {
+    throw new InputError('INPUT_REFUSED', 'gzip-compressed input is refused: it may be SVG (SVGZ), which is untrusted markup; pass --allow-svg to process it');
   }
   let meta: Metadata;
   try {
@@ -49,6 +61,8 @@ export async function inspectInput(input: Buffer, limits: Limits): Promise<Input
     throw new InputError('INPUT_NOT_IMAGE', `not a readable image (${(error as Error).message.split('\n')[0]})`, { cause: error });
   }
   const format = meta.format === 'heif' && meta.compression === 'hevc' ? 'heic' : meta.format;
+  // Whatever slipped past the sniff above and still reads as SVG is refused before anything renders it.
+  if (format === 'svg' && !limits.allowSvg) throw svgRefused();
   if (!DECODABLE.has(format)) {
     const hint = format === 'heic' ? ': this sharp build decodes AVIF but not HEIC (HEVC is patent-encumbered)' : '';
     throw new InputError('INPUT_UNSUPPORTED', `unsupported format ${format}${hint}`);

@@ -191,8 +191,8 @@ describe('correctness of the outputs', () => {
 
 describe('bad input', () => {
   it('fails each bad file alone with a one-line reason naming it, processes the good ones, exit 1', async () => {
-    const bad = ['empty.jpg', 'not-an-image.jpg', 'truncated.jpg', 'pixel-bomb.png', 'vector.svg'];
-    const dir = await workspace({ ...Object.fromEntries(bad.map((b) => [`in/${b}`, `bad/${b}`])), 'in/good.jpg': 'cases/grey.jpg', 'in/zz-good.png': 'cases/transparent.png' });
+    const bad = ['empty.jpg', 'not-an-image.jpg', 'truncated.jpg', 'pixel-bomb.png', 'vector.svg', 'gzipped-svg.jpg'];
+    const dir = await workspace({ ...Object.fromEntries(bad.map((b) => [`in/${b}`, `bad/${b}`])), 'in/tiny.heic': 'cases/tiny.heic', 'in/good.jpg': 'cases/grey.jpg', 'in/zz-good.png': 'cases/transparent.png' });
     const before = await hashTree(join(dir, 'in'));
     const result = await runCli(['in', '--out', 'out'], { cwd: dir });
     expect(result.code).toBe(1);
@@ -203,15 +203,31 @@ describe('bad input', () => {
       'truncated.jpg': /corrupt or truncated/,
       'pixel-bomb.png': /30000×30000.*limits\.maxPixels/,
       'vector.svg': /SVG.*refused/,
+      // Gzipped SVG (SVGZ), which librsvg reads, named .jpg.
+      'gzipped-svg.jpg': /refused.*SVG/,
+      'tiny.heic': /unsupported format heic: this sharp build decodes AVIF but not HEIC/,
     };
     for (const [name, reason] of Object.entries(reasons)) {
       const matching = lines.filter((l) => l.includes(`in/${name}`) && l.startsWith('failed'));
       expect(matching, name).toHaveLength(1);
       expect(matching[0], name).toMatch(reason);
     }
-    expect(result.stderr).toMatch(/2 processed, 0 skipped, 5 failed/);
+    expect(result.stderr).toMatch(/2 processed, 0 skipped, 7 failed/);
     expect((await listFiles(join(dir, 'out'))).filter((f) => !f.startsWith('.'))).toEqual(['medium/good.jpg', 'medium/zz-good.jpg', 'thumb/good.jpg', 'thumb/zz-good.jpg']);
     expect(await hashTree(join(dir, 'in'))).toEqual(before);
+  });
+
+  it('--verbose follows a failed file with its stack and cause; --json never carries them', async () => {
+    const dir = await workspace({ 'in/a.jpg': 'cases/grey.jpg', 'in/broken.jpg': 'bad/truncated.jpg' });
+    const plain = await runCli(['in', '--out', 'a'], { cwd: dir });
+    expect(plain.stderr).not.toMatch(/\n {4}at /);
+    const verbose = await runCli(['in', '--out', 'b', '--verbose'], { cwd: dir });
+    expect(verbose.code).toBe(1);
+    // The failure line, then the stack (indented) and the decoder's own error as the cause.
+    expect(verbose.stderr).toMatch(/failed {4}.*in\/broken\.jpg: corrupt or truncated jpeg[^\n]*\n {4}InputError: corrupt or truncated jpeg[^\n]*\n( {8}at [^\n]+\n)+ {4}caused by: Error: [^\n]*premature end/);
+    const json = await runCli(['in', '--out', 'c', '--verbose', '--json'], { cwd: dir });
+    expect(json.stdout).not.toMatch(/detail|InputError|\bat /);
+    expect(JSON.parse(json.stdout).files.find((f: { input: string }) => f.input.endsWith('broken.jpg'))).toEqual({ input: join(dir, 'in/broken.jpg'), status: 'failed', error: expect.stringMatching(/^corrupt/), code: 'INPUT_CORRUPT', outputs: [] });
   });
 
   it('processes SVG with --allow-svg', async () => {
@@ -239,12 +255,25 @@ describe('exit code 2: usage and config errors, nothing written', () => {
     ['an unknown flag', ['--bogus'], /unknown option '--bogus'/],
     ['a malformed --sizes', ['--sizes', 'thumb'], /--sizes: expected name=WIDTHxHEIGHT/],
     ['a bad --watermark-position', ['--watermark', 'x', '--watermark-position', 'middle'], /watermark\.position: .*received "middle"/],
+    ['--watermark-opacity without a watermark', ['--watermark-opacity', '0.3'], /^img-pipeline: --watermark-opacity needs a watermark to adjust: add --watermark TEXT or --watermark-image FILE/],
+    ['an empty --watermark', ['--watermark', ''], /^img-pipeline: --watermark: expected the text to draw \(--no-watermark turns the watermark off\), received ""\n$/],
+    ['--crop without --fit cover', ['--crop', 'attention'], /^img-pipeline: --crop attention needs --fit cover/],
+    ['a name twice in --sizes', ['--sizes', 'a=10x10,a=64x64'], /^img-pipeline: --sizes: expected each name once, received "a" twice/],
+    ['a bare --keep-metadata', ['--keep-metadata'], /option '--keep-metadata <mode>' argument missing/],
   ])('%s', async (_what, args, message) => {
     const dir = await workspace({ 'in/grey.jpg': 'cases/grey.jpg' });
     const result = await runCli(['in', '--out', 'out', ...args], { cwd: dir });
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(message);
     expect(result.stdout).toBe('');
+    expect(await exists(join(dir, 'out'))).toBe(false);
+  });
+
+  it('--keep-metadata takes a mode, never the input after it', async () => {
+    const dir = await workspace({ 'in/grey.jpg': 'cases/grey.jpg' });
+    const result = await runCli(['--keep-metadata', 'in', '--out', 'out'], { cwd: dir });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/argument 'in' is invalid\. Allowed choices are none, icc, all/);
     expect(await exists(join(dir, 'out'))).toBe(false);
   });
 
@@ -278,6 +307,16 @@ describe('config precedence: defaults < file < flags', () => {
     expect((await readMetadata(join(dir, 'a/tiny/l.png'))).width).toBe(32);
     expect((await runCli(['in', '--out', 'b', '-c', 'my.json', '-f', 'webp'], { cwd: dir })).code).toBe(0);
     expect((await listFiles(join(dir, 'b'))).filter((f) => !f.startsWith('.'))).toEqual(['tiny/l.webp']);
+  });
+});
+
+describe('format names', () => {
+  it('takes -f jpg for jpeg', async () => {
+    const dir = await workspace({ 'in/grey.png': 'cases/transparent.png' });
+    const result = await runCli(['in', '--out', 'out', '-f', 'jpg,webp'], { cwd: dir });
+    expect(result.code).toBe(0);
+    expect((await listFiles(join(dir, 'out'))).filter((f) => !f.startsWith('.'))).toEqual(['medium/grey.jpg', 'medium/grey.webp', 'thumb/grey.jpg', 'thumb/grey.webp']);
+    expect((await readMetadata(join(dir, 'out/thumb/grey.jpg'))).format).toBe('jpeg');
   });
 });
 
@@ -379,7 +418,8 @@ describe('interruption', () => {
     child.kill('SIGINT');
     const result = await done;
     expect(result.code).toBe(130);
-    expect(result.stderr).toMatch(/Interrupted: \d+ processed, 0 skipped, 0 failed/);
+    // Inputs already queued for a slot when the signal landed are counted as skipped (interrupted).
+    expect(result.stderr).toMatch(/Interrupted: \d+ processed, \d+ skipped, 0 failed/);
     expect(result.stderr).not.toMatch(ANSI);
     const outputs = await expectOnlyCompleteImages(join(dir, 'out'), false);
     expect(outputs.length).toBeGreaterThan(0);
@@ -387,6 +427,25 @@ describe('interruption', () => {
     // Whole inputs only: every input has both variants or neither.
     const stems = (variant: string) => outputs.filter((f) => f.startsWith(`${variant}/`)).map((f) => f.slice(variant.length + 1)).sort();
     expect(stems('thumb')).toEqual(stems('medium'));
+  });
+
+  it('a second Ctrl-C quits at once with exit 130 and one line saying what is left', async () => {
+    // Full-size AVIF encodes take a second or so each: the image in flight is far from done at the second signal.
+    const dir = await manyCopies(6, 'images/landscape.jpg');
+    const { child, done } = spawnCli(['in', '--out', 'out', '-j', '1', '-f', 'avif', '--sizes', 'full=1200x1200'], { cwd: dir });
+    let stderr = '';
+    child.stderr!.on('data', (s: string) => (stderr += s));
+    await waitFor(async () => (await listFiles(join(dir, 'out'))).some((f) => f.endsWith('.avif') && !f.split('/').pop()!.startsWith('.')));
+    child.kill('SIGINT');
+    // The first one has been handled, and the next image is in flight: now the second.
+    await waitFor(() => stderr.includes('Stopping'));
+    child.kill('SIGINT');
+    const result = await done;
+    expect(result.code).toBe(130);
+    expect(result.stderr).toMatch(/\nimg-pipeline: stopped immediately\. The outputs written so far are complete; no partial file is left at an output path\. Run again to finish the rest\.\n$/);
+    // No summary: it quit without waiting for the image in flight.
+    expect(result.stderr).not.toMatch(/Interrupted: /);
+    await expectOnlyCompleteImages(join(dir, 'out'), true);
   });
 
   it('kill -9 mid-run leaves only complete images at output paths (hidden temp files may remain)', async () => {

@@ -349,7 +349,8 @@ describe.skipIf(!HOST_FITS)(`index.handler, unpacked and run in its own node pro
 describe('deploy and destroy from the terminal', () => {
   /** The built CLI with no AWS credentials at all, and none of this test process's AWS settings. */
   function runOffline(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    const env = s3Env({ AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined, AWS_REGION: 'us-east-1' });
+    // The test runner turns the SDK's Node-version notice off; the CLI must do it itself.
+    const env = s3Env({ AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined, AWS_REGION: 'us-east-1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: undefined });
     return new Promise((resolve) => {
       execFile(process.execPath, [BIN, ...args], { env, timeout: 30_000 }, (error, stdout, stderr) => {
         resolve({ code: typeof error?.code === 'number' ? error.code : error ? 1 : 0, stdout, stderr });

@@ -56,6 +56,20 @@ describe('buildProgram', () => {
     expect(stdout.text()).toMatch(/-q, --quality/);
   });
 
+  it('top-level --help gives the usage with the default run command, examples, and where every option is', async () => {
+    const { io: streams, stdout } = io();
+    const error = await buildProgram(streams, () => undefined).parseAsync(['node', 'img-pipeline', '--help']).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CommanderError);
+    const text = stdout.text();
+    expect(text).toMatch(/^Usage: img-pipeline \[run\] <input\.\.\.> \[options\]/);
+    expect(text).toMatch(/"run" is the default command/);
+    expect(text).toMatch(/Examples:\n {2}img-pipeline \.\/photos --out \.\/processed\n/);
+    expect(text).toContain('--watermark "© Acme" -j 4');
+    expect(text).toContain('--format jpeg,webp,avif');
+    expect(text).toContain('Run `img-pipeline run --help` for all options');
+    for (const command of ['run', 'deploy', 'destroy']) expect(text).toMatch(new RegExp(`\n {2}${command} `));
+  });
+
   it('rejects an unknown flag as a usage error', async () => {
     const { io: streams, stderr } = io();
     const error = await buildProgram(streams, () => undefined).parseAsync(['node', 'img-pipeline', 'in', '--bogus']).catch((e: unknown) => e);

@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../../../src/config/load.js';
 import { ConfigError } from '../../../src/errors.js';
@@ -6,7 +6,7 @@ import { addPipelineOptions, pipelineFlags } from '../../../src/cli/options.js';
 
 /** Parses argv with the real pipeline flags and returns the config layer they make. */
 function flags(...args: string[]) {
-  const command = addPipelineOptions(new Command('t').exitOverride().option('-j, --concurrency <n>').argument('[input...]'));
+  const command = addPipelineOptions(new Command('t').exitOverride().configureOutput({ writeErr: () => undefined }).option('-j, --concurrency <n>').argument('[input...]'));
   command.parse(args, { from: 'user' });
   return pipelineFlags(command.opts());
 }
@@ -58,9 +58,44 @@ describe('pipelineFlags', () => {
     expect(flags('--no-watermark').layer.watermark).toBeNull();
   });
 
-  it('reads --keep-metadata with a mode, or bare as all', () => {
-    expect(flags('--keep-metadata', 'icc').layer.keepMetadata).toBe('icc');
-    expect(flags('--keep-metadata').layer.keepMetadata).toBe('all');
+  it('reads --keep-metadata with a required mode: never the next input, never a bare "all" (which keeps GPS)', () => {
+    expect(flags('--keep-metadata', 'icc', 'photos').layer.keepMetadata).toBe('icc');
+    expect(flags('photos', '--keep-metadata', 'all').layer.keepMetadata).toBe('all');
+    expect(() => flags('photos', '--keep-metadata')).toThrow(CommanderError);
+    expect(() => flags('photos', '--keep-metadata')).toThrow(/'--keep-metadata <mode>' argument missing/);
+    expect(() => flags('--keep-metadata', 'photos')).toThrow(/argument 'photos' is invalid\. Allowed choices are none, icc, all/);
+  });
+
+  it('takes -f jpg for jpeg', () => {
+    expect(validateConfig(flags('-f', 'jpg,webp').layer, 'command-line flags').formats).toEqual(['jpeg', 'webp']);
+  });
+
+  it('rejects an empty or blank --watermark (or --watermark-image) in one line naming the flag', () => {
+    for (const text of ['', '   ']) {
+      const error = (() => { try { flags('--watermark', text); } catch (e) { return e as Error; } })();
+      expect(error).toBeInstanceOf(ConfigError);
+      expect(error!.message).toBe(`--watermark: expected the text to draw (--no-watermark turns the watermark off), received ${JSON.stringify(text)}`);
+    }
+    expect(() => flags('--watermark-image', '')).toThrow(/^--watermark-image: expected an image file, received ""$/);
+  });
+
+  it('rejects --watermark with --watermark-image, naming both flags', () => {
+    expect(() => flags('--watermark', 'x', '--watermark-image', 'logo.png')).toThrow(/^--watermark and --watermark-image: expected one of them, received both/);
+  });
+
+  it('rejects --crop with a fit that is not cover, with or without --sizes', () => {
+    expect(() => flags('--crop', 'attention', '--fit', 'inside')).toThrow(/^--crop attention needs --fit cover: with --fit inside/);
+    expect(() => flags('--sizes', 'a=10x10', '--crop', 'entropy')).toThrow(/^--crop entropy needs --fit cover/);
+    expect(flags('--sizes', 'a=10x10', '--fit', 'cover', '--crop', 'entropy').layer.sizes).toEqual({ a: { width: 10, height: 10, fit: 'cover', position: 'entropy' } });
+    // Alone, it depends on the config file's fit: loadConfig decides.
+    expect(flags('--crop', 'attention').sizeOverrides).toEqual({ position: 'attention' });
+  });
+
+  it('rejects a name given twice in --sizes', () => {
+    expect(() => flags('--sizes', 'a=10x10,a=64x64')).toThrow(ConfigError);
+    expect(() => flags('--sizes', 'a=10x10,a=64x64')).toThrow(/^--sizes: expected each name once, received "a" twice \("a=10x10,a=64x64"\)$/);
+    // Names that are also Object.prototype's are names like any other.
+    expect(Object.keys(flags('--sizes', 'constructor=10x10,toString=5x5').layer.sizes!)).toEqual(['constructor', 'toString']);
   });
 
   it('reads --background, --animated and the limits', () => {

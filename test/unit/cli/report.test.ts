@@ -29,6 +29,20 @@ describe('formatBytes / formatDuration', () => {
     expect(formatDuration(2500)).toBe('2.5 s');
     expect(formatDuration(125_000)).toBe('2 min 5 s');
   });
+
+  it('picks the unit after rounding, so a value never reads as a full next unit', () => {
+    expect(formatBytes(1_048_575)).toBe('1.0 MB');
+    expect(formatBytes(1024 * 1024 - 1)).not.toMatch(/1024/);
+    expect(formatBytes(1024 ** 3 - 1)).toBe('1.0 GB');
+    expect(formatBytes(1024 * 99.96)).toBe('100 KB');
+    expect(formatBytes(1024 * 99.94)).toBe('99.9 KB');
+    expect(formatDuration(999.7)).toBe('1.0 s');
+    expect(formatDuration(59_940)).toBe('59.9 s');
+    expect(formatDuration(59_999)).toBe('1 min 0 s');
+    expect(formatDuration(60_000)).toBe('1 min 0 s');
+    expect(formatDuration(119_700)).toBe('2 min 0 s');
+    expect(formatDuration(119_400)).toBe('1 min 59 s');
+  });
 });
 
 describe('formatFileLine', () => {
@@ -46,6 +60,12 @@ describe('formatSummary', () => {
     expect(formatSummary(report({ processed: 3, skipped: 2, failed: 1, bytesIn: 4 * 1024 * 1024, bytesOut: 1024 * 1024, elapsedMs: 1500 }), false)).toBe(
       '3 processed, 2 skipped, 1 failed in 1.5 s; 4.0 MB in -> 1.0 MB out (75% smaller).',
     );
+  });
+
+  it('says "larger" when the outputs outweigh the inputs, never a negative saving', () => {
+    const summary = formatSummary(report({ processed: 1, bytesIn: 1000, bytesOut: 5970, elapsedMs: 10 }), false);
+    expect(summary).toBe('1 processed, 0 skipped, 0 failed in 10 ms; 1000 B in -> 5.8 KB out (497% larger).');
+    expect(formatSummary(report({ processed: 1, bytesIn: 1000, bytesOut: 1000 }), false)).toMatch(/\(0% smaller\)/);
   });
 
   it('leaves the saving out when nothing was read', () => {
@@ -74,5 +94,12 @@ describe('toJson', () => {
       { input: '/in/bad.jpg', status: 'failed', error: 'empty file (0 bytes)', code: 'INPUT_EMPTY', outputs: [] },
     ]);
     for (const output of doc.files[0].outputs) expect(Object.keys(output).sort()).toEqual(['bytes', 'format', 'height', 'path', 'variant', 'width']);
+  });
+
+  it("leaves a failure's stack (detail, for --verbose) out of the document", () => {
+    const withDetail: FileReport = { ...failed, detail: 'InputError: empty file (0 bytes)\n    at inspectInput (decode.js:40:11)' };
+    const text = toJson(report({ failed: 1, files: [withDetail] }));
+    expect(JSON.parse(text).files[0]).toEqual({ input: '/in/bad.jpg', status: 'failed', error: 'empty file (0 bytes)', code: 'INPUT_EMPTY', outputs: [] });
+    expect(text).not.toContain('inspectInput');
   });
 });

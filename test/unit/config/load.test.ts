@@ -116,6 +116,31 @@ describe('loadConfig', () => {
     });
   });
 
+  it('names the flag when a watermark flag has no watermark to adjust, in one line', async () => {
+    const dir = await makeTempDir();
+    const alone = await configError(loadConfig({ cwd: dir, flags: { watermark: { opacity: 0.3 } } }));
+    expect(alone.message).toBe('--watermark-opacity needs a watermark to adjust: add --watermark TEXT or --watermark-image FILE (or set watermark.text or watermark.image in the config file)');
+    const two = await configError(loadConfig({ cwd: dir, flags: { watermark: { position: 'top', margin: 0.1 } } }));
+    expect(two.message).toMatch(/^--watermark-position, --watermark-margin need a watermark to adjust/);
+    // The file's watermark off (null) is no watermark either.
+    const off = await dirWithConfig({ watermark: null });
+    expect((await configError(loadConfig({ cwd: off, flags: { watermark: { opacity: 0.3 } } }))).message).toMatch(/^--watermark-opacity needs/);
+  });
+
+  it('lets a watermark flag adjust the watermark of the config file', async () => {
+    const dir = await dirWithConfig({ watermark: { text: '© File' } });
+    expect((await loadConfig({ cwd: dir, flags: { watermark: { opacity: 0.3 } } })).config.watermark).toMatchObject({ text: '© File', opacity: 0.3 });
+  });
+
+  it('refuses --crop when no size fits cover, since it would crop nothing', async () => {
+    const dir = await makeTempDir();
+    const error = await configError(loadConfig({ cwd: dir, flags: {}, sizeOverrides: { position: 'attention' } }));
+    expect(error.message).toBe('--crop attention needs --fit cover: no size fits cover, so the whole image is kept and there is nothing to crop');
+    // A file whose sizes fit cover gives the crop something to do.
+    const cover = await dirWithConfig({ sizes: { square: { width: 64, height: 64, fit: 'cover' } } });
+    expect((await loadConfig({ cwd: cover, flags: {}, sizeOverrides: { position: 'attention' } })).config.sizes['square']).toMatchObject({ fit: 'cover', position: 'attention' });
+  });
+
   it('resolves a watermark image relative to the config file that names it, or to cwd for a flag', async () => {
     const dir = await makeTempDir();
     await mkdir(join(dir, 'conf'));

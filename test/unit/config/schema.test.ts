@@ -1,5 +1,8 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { configSchema, DEFAULT_SIZES } from '../../../src/config/schema.js';
+import { REPO_ROOT } from '../../helpers/paths.js';
 
 describe('configSchema', () => {
   it('fills the defaults of the original Lambda: thumb 128 and medium 512 inside, jpeg q85, white background, no metadata, no watermark', () => {
@@ -47,6 +50,11 @@ describe('configSchema', () => {
     expect(configSchema.safeParse(input).success).toBe(false);
   });
 
+  it('takes "jpg" for "jpeg" in formats, and still rejects the same format twice', () => {
+    expect(configSchema.parse({ formats: ['jpg', 'webp'] }).formats).toEqual(['jpeg', 'webp']);
+    expect(configSchema.safeParse({ formats: ['jpg', 'jpeg'] }).success).toBe(false);
+  });
+
   it('accepts every fit, crop strategy and gravity the issue names', () => {
     for (const fit of ['inside', 'cover', 'contain']) {
       for (const position of ['center', 'attention', 'entropy']) {
@@ -56,5 +64,24 @@ describe('configSchema', () => {
     for (const position of ['top-left', 'top', 'top-right', 'left', 'center', 'right', 'bottom-left', 'bottom', 'bottom-right']) {
       expect(configSchema.safeParse({ watermark: { text: 'x', position } }).success).toBe(true);
     }
+  });
+});
+
+describe('the README config reference', () => {
+  /** The JSON block that follows `marker` in README.md. */
+  function jsonAfter(readme: string, marker: string): unknown {
+    const at = readme.indexOf(marker);
+    expect(at, marker).toBeGreaterThan(-1);
+    const start = readme.indexOf('```json\n', at) + '```json\n'.length;
+    return JSON.parse(readme.slice(start, readme.indexOf('```', start)));
+  }
+
+  it('shows exactly the defaults where it says so, and the watermark defaults in its example', async () => {
+    const readme = await readFile(join(REPO_ROOT, 'README.md'), 'utf8');
+    const { concurrency: _, ...defaults } = configSchema.parse({});
+    const { concurrency: __, ...shown } = configSchema.parse(jsonAfter(readme, 'Every field, set to its default'));
+    expect(shown).toEqual(defaults);
+    const example = jsonAfter(readme, 'the other fields below are the defaults') as { watermark: { text: string } };
+    expect(configSchema.parse(example).watermark).toEqual(configSchema.parse({ watermark: { text: example.watermark.text } }).watermark);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { extensionOf, FORMAT_EXTENSIONS, isImageKey, joinKey, outputKey, relativeTo } from '../../../src/pipeline/layout.js';
+import { extensionOf, FORMAT_EXTENSIONS, isImageKey, joinKey, outputKey, outputStem, relativeTo } from '../../../src/pipeline/layout.js';
 
 describe('output layout', () => {
   it('maps photos/2024/cat.PNG to thumb/2024/cat.jpg and medium/2024/cat.jpg', () => {
@@ -30,6 +30,17 @@ describe('output layout', () => {
   it('reads extensions from the last path segment only', () => {
     expect(extensionOf('a.b/c')).toBe('');
     expect(extensionOf('a/c.JPG')).toBe('.jpg');
+  });
+
+  it('splits every key the same way for picking inputs and naming outputs: stem + extension is the key', () => {
+    for (const key of ['2024/cat.PNG', 'v1.2/cat.final.png', 'v1.2/README', '.hidden', 'a/.hidden', 'a/.env.local', 'a.b/c', 'x.', 'photo.jpeg']) {
+      const stem = outputStem(key);
+      expect(stem + extensionOf(key), key).toBe(stem + key.slice(stem.length).toLowerCase());
+      expect(key.startsWith(stem), key).toBe(true);
+      expect(outputKey(key, 'thumb', 'png'), key).toBe(`thumb/${stem}.png`);
+    }
+    expect(outputStem('a/.hidden')).toBe('a/.hidden');
+    expect(extensionOf('a/.hidden')).toBe('');
   });
 
   it('joins and strips prefixes with exactly one slash', () => {

@@ -1,6 +1,7 @@
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { StorageError } from '../../../src/errors.js';
 import { LocalSink, LocalSource } from '../../../src/storage/local.js';
 import type { SourceEntry } from '../../../src/storage/types.js';
 import { listFiles, makeTempDir, removeTempDirs } from '../../helpers/temp.js';
@@ -20,6 +21,21 @@ describe('LocalSource', () => {
     await writeFile(join(dir, 'photos', 'a.jpg'), 'a');
     await writeFile(join(dir, 'photos', '2024', 'cat.PNG'), 'c');
     expect(await keys(await LocalSource.open(join(dir, 'photos')))).toEqual(['2024/cat.PNG', 'a.jpg']);
+  });
+
+  it('lists keys in S3 byte order: folders sort as "name/", and UTF-8 (not UTF-16) decides for unicode', async () => {
+    const dir = await makeTempDir();
+    // '-' and '.' sort before '/', so a.jpg and a-b.jpg come before the folder a/ as they would in S3;
+    // U+FF71 (halfwidth katakana) sorts before an emoji in UTF-8 but after it in UTF-16.
+    const files = ['a/x.jpg', 'a.jpg', 'a-b.jpg', 'a0.jpg', 'B.jpg', 'é.jpg', '\u{1F600}.jpg', '\uFF71.jpg', 'z/y/deep.jpg', 'z.jpg'];
+    for (const file of files) {
+      await mkdir(join(dir, file, '..'), { recursive: true });
+      await writeFile(join(dir, file), 'x');
+    }
+    const listed = await keys(await LocalSource.open(dir));
+    const byteOrder = [...files].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    expect(listed).toEqual(byteOrder);
+    expect(listed.indexOf('\uFF71.jpg')).toBeLessThan(listed.indexOf('\u{1F600}.jpg'));
   });
 
   it('lists a single file under its own name', async () => {
@@ -67,13 +83,18 @@ describe('LocalSink', () => {
     expect(await listFiles(dir)).toEqual(['a.jpg']);
   });
 
-  it.skipIf(process.getuid?.() === 0)('leaves neither a partial target nor a temp file when a write fails', async () => {
+  it('leaves neither a partial target nor a temp file when the rename into place fails', async () => {
     const dir = await makeTempDir();
-    await mkdir(join(dir, 'ro'));
-    await chmod(join(dir, 'ro'), 0o555);
+    // A folder at the output path: the temp file is written, then the rename onto it fails (EISDIR), for
+    // root too (a read-only folder would not stop root).
+    await mkdir(join(dir, 'thumb', 'a.jpg'), { recursive: true });
     const sink = new LocalSink(dir);
-    await expect(sink.write('ro/a.jpg', Buffer.from('x'), { contentType: 'image/jpeg', metadata: {} })).rejects.toMatchObject({ code: 'LOCAL_WRITE_FAILED' });
+    const error = await sink.write('thumb/a.jpg', Buffer.from('x'), { contentType: 'image/jpeg', metadata: {} }).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(StorageError);
+    expect(error).toMatchObject({ code: 'LOCAL_WRITE_FAILED', message: expect.stringContaining(join(dir, 'thumb', 'a.jpg')) });
+    expect((error as StorageError).cause).toMatchObject({ syscall: 'rename' });
     expect(await listFiles(dir)).toEqual([]);
+    expect(await readdir(join(dir, 'thumb'))).toEqual(['a.jpg']);
   });
 
   it('fails a write whose folder cannot be created, cleaning up, and names the target', async () => {
@@ -83,6 +104,33 @@ describe('LocalSink', () => {
     const sink = new LocalSink(dir);
     await expect(sink.write('thumb/a.jpg', Buffer.from('x'), { contentType: 'image/jpeg', metadata: {} })).rejects.toMatchObject({ code: 'LOCAL_WRITE_FAILED', message: expect.stringContaining(join(dir, 'thumb', 'a.jpg')) });
     expect(await listFiles(dir)).toEqual(['thumb']);
+  });
+
+  it('refuses keys that would resolve outside its folder, and writes nothing there', async () => {
+    const dir = await makeTempDir();
+    const sink = new LocalSink(join(dir, 'deep', 'out'));
+    for (const key of ['../escaped.jpg', 'thumb/../../escaped.jpg', 'thumb/../../../../escaped.jpg', '..', '', '.']) {
+      await expect(sink.write(key, Buffer.from('x'), { contentType: 'image/jpeg', metadata: {} })).rejects.toMatchObject({ code: 'LOCAL_UNSAFE_KEY' });
+      expect(() => sink.uriOf(key)).toThrow(/outside the output folder/);
+    }
+    expect(await listFiles(dir)).toEqual([]);
+    // A name that merely starts with two dots is a name like any other.
+    await sink.write('thumb/..hidden.jpg', Buffer.from('x'), { contentType: 'image/jpeg', metadata: {} });
+    expect(await listFiles(dir)).toEqual(['deep/out/thumb/..hidden.jpg']);
+  });
+
+  it('lists one folder under it in byte order, keys relative to the root; reads text with its time', async () => {
+    const dir = await makeTempDir();
+    const sink = new LocalSink(dir);
+    for (const key of ['thumb/b.jpg', 'thumb/a/x.jpg', 'thumb/a.jpg', 'medium/a.jpg']) await sink.write(key, Buffer.from('x'), { contentType: 'image/jpeg', metadata: {} });
+    const listed: string[] = [];
+    for await (const entry of sink.list({ under: 'thumb/' })) listed.push(entry.key);
+    expect(listed).toEqual(['thumb/a.jpg', 'thumb/a/x.jpg', 'thumb/b.jpg']);
+    for await (const entry of sink.list({ under: 'small/' })) listed.push(entry.key);
+    expect(listed).toHaveLength(3);
+    await sink.write('state.json', Buffer.from('{}'), { contentType: 'application/json', metadata: {} });
+    const entry = await sink.readTextEntry('state.json');
+    expect(entry).toEqual({ text: '{}', mtimeMs: (await stat(join(dir, 'state.json'))).mtimeMs });
   });
 
   it('lists nothing for a destination that does not exist yet, and reads back text', async () => {
