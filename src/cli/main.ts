@@ -13,9 +13,10 @@ export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 
 /**
  * Storage errors that mean nothing could start because of what was asked for: a missing input (local path
- * or bucket), or S3 settings that cannot work. They are raised before anything is written.
+ * or bucket), an output folder that cannot be one or cannot be written, or S3 settings that cannot work.
+ * They are raised before anything is written.
  */
-const USAGE_CODES = new Set(['LOCAL_NOT_FOUND', 'S3_NO_SUCH_BUCKET', 'S3_NO_CREDENTIALS', 'S3_NO_REGION', 'S3_WRONG_REGION', 'DEPLOY_REFUSED', 'NO_CREDENTIALS', 'NO_REGION', 'NO_SUCH_BUCKET', 'WRONG_REGION']);
+const USAGE_CODES = new Set(['LOCAL_NOT_FOUND', 'LOCAL_OUT_NOT_FOLDER', 'LOCAL_OUT_UNWRITABLE', 'S3_NO_SUCH_BUCKET', 'S3_NO_CREDENTIALS', 'S3_NO_REGION', 'S3_WRONG_REGION', 'DEPLOY_REFUSED', 'NO_CREDENTIALS', 'NO_REGION', 'NO_SUCH_BUCKET', 'WRONG_REGION']);
 
 /** Maps an error that escaped a command to its exit code, printing one line (the stack only with --verbose). */
 export function reportFatal(error: unknown, stderr: NodeJS.WritableStream, verbose: boolean): number {
@@ -54,6 +55,8 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void): Comma
 Output layout: <out>/<variant>/<path relative to the input, with the format's extension>
   photos/2024/cat.PNG  ->  processed/thumb/2024/cat.jpg, processed/medium/2024/cat.jpg
   s3://in/uploads/2024/cat.PNG  ->  s3://out/thumb/2024/cat.jpg (keys relative to the input prefix)
+  Scans never read outputs: <out>/<variant>/ folders and folders holding .img-pipeline.json (an earlier
+  --out) are left out, and no output is ever written over an input.
 
 S3: the standard AWS credential chain (environment, profiles, SSO, roles), or --profile. Outputs carry
   x-amz-meta-img-pipeline-output and are never processed again; a destination inside the source is refused.

@@ -72,6 +72,7 @@ export function createPlanner(config: Pick<Config, 'sizes' | 'formats'>, destina
   const claimed = new Map<string, string>();
   const window = options.collisionWindow ?? COLLISION_WINDOW;
   return (entry, from) => {
+    if (entry.error) return { action: 'fail', entry, outputs: [], code: entry.error.code, reason: entry.error.message };
     if (entry.key.endsWith('/')) return { action: 'skip', entry, outputs: [], reason: 'folder marker' };
     if (!isImageKey(entry.key)) return { action: 'ignore', entry };
     const unsafe = unsafeKeyReason(entry.key);
@@ -82,7 +83,8 @@ export function createPlanner(config: Pick<Config, 'sizes' | 'formats'>, destina
     if (owner !== undefined) {
       return { action: 'fail', entry, outputs, code: 'OUTPUT_COLLISION', reason: `its output ${outputs[0]!.key} is already produced from ${owner}; rename one of them` };
     }
-    claimed.set(stem, entry.key);
+    // The other input's full path or URI: with several inputs, a key alone does not say which one it is.
+    claimed.set(stem, entry.uri);
     if (claimed.size > window) claimed.delete(claimed.keys().next().value!);
     if (entry.size === 0 && (from?.emptyObjectsArePlaceholders ?? options.skipEmpty ?? false)) return { action: 'skip', entry, outputs, reason: 'empty object' };
     if (entry.size > options.maxFileSize) {
@@ -107,7 +109,10 @@ function isFresh(entry: SourceEntry, outputs: PlannedOutput[], destination: Dest
   });
 }
 
-/** Plans a whole listing at once (for `--dry-run` and tests). */
+/**
+ * Plans a whole listing held in memory at once (a library convenience). runPipeline, `--dry-run` included,
+ * plans entry by entry with createPlanner as the listing streams, so its memory does not grow with it.
+ */
 export function planJobs(config: Pick<Config, 'sizes' | 'formats'>, listing: Iterable<SourceEntry>, destination: DestinationIndex, options: PlanOptions): Job[] {
   const plan = createPlanner(config, destination, options);
   return [...listing].map((entry) => plan(entry));

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describeError, ImgPipelineError } from '../errors.js';
 import { CONTENT_TYPES, isImageKey, outputMetadata, STATE_KEY } from '../pipeline/layout.js';
 import { createPlanner, plannedOutputs, type Job } from '../pipeline/plan.js';
-import { processImage, type Pipeline } from '../pipeline/process.js';
+import { configureSharp, processImage, type Pipeline } from '../pipeline/process.js';
 import type { Sink, Source } from '../storage/types.js';
 import { openDestination } from './destination.js';
 import { mergeListings } from './merge-listings.js';
@@ -109,6 +109,10 @@ export async function runPipeline(options: RunOptions): Promise<RunReport> {
   const force = options.force ?? false;
   const dryRun = options.dryRun ?? false;
   const report: RunReport = { processed: 0, skipped: 0, failed: 0, planned: 0, bytesIn: 0, bytesOut: 0, elapsedMs: 0, interrupted: false, files: [] };
+  configureSharp(options.concurrency);
+  // A destination that cannot take outputs (a file in its place, no write access) fails here, before
+  // anything is read or written; a dry run only checks, and creates nothing.
+  await sink.prepare?.({ create: !dryRun });
   const destination = await openDestination(sink, {
     fingerprint: pipeline.fingerprint,
     variants: Object.keys(pipeline.config.sizes),
@@ -137,13 +141,15 @@ export async function runPipeline(options: RunOptions): Promise<RunReport> {
       try {
         for await (const { entry, source } of mergeListings(options.sources, signal)) {
           if (!force && isImageKey(entry.key)) await destination.reach(plannedOutputs(entry.key, pipeline.config).map((o) => o.key));
-          const job = plan(entry, source);
-          if (job.action === 'ignore') continue;
+          const planned = plan(entry, source);
+          if (planned.action === 'ignore') continue;
+          const job = refuseOverwritingInputs(planned, options.sources, sink);
           total += 1;
           emit({ type: 'found', total });
-          // Read ahead: runJobs pulls at most `concurrency` items beyond those running, so their downloads
-          // overlap the images being processed instead of leaving a core idle, and memory stays bounded.
-          const input = job.action === 'process' && !dryRun ? source.read(job.entry, signal) : undefined;
+          // Read ahead where a read is a download (S3): runJobs pulls at most `concurrency` items beyond those
+          // running, so their downloads overlap the images being processed instead of leaving a core idle,
+          // and memory stays bounded. A local read is quick, and reading ahead would only add to peak memory.
+          const input = job.action === 'process' && !dryRun && source.readAhead ? source.read(job.entry, signal) : undefined;
           input?.catch(() => undefined); // awaited by executeJob; this only keeps an early failure from being "unhandled"
           yield { job, source, ...(input ? { input } : {}) };
         }
@@ -177,6 +183,25 @@ export async function runPipeline(options: RunOptions): Promise<RunReport> {
   if (transferred.length > 0) report.bytesTransferred = transferred.reduce((a, b) => a + b, 0);
   report.elapsedMs = Math.round(performance.now() - started);
   return report;
+}
+
+/**
+ * Fails a job that would write an output onto an input of this run: its own file (`thumb/x.jpg --out .`
+ * writes `./thumb/x.jpg`) or any place a source lists from. Nothing is read or written for it.
+ */
+function refuseOverwritingInputs(job: Exclude<Job, { action: 'ignore' }>, sources: readonly Source[], sink: Sink): Exclude<Job, { action: 'ignore' }> {
+  if (job.action !== 'process' && job.action !== 'skip') return job;
+  for (const output of job.outputs) {
+    const uri = sink.uriOf(output.key);
+    if (uri === job.entry.uri) {
+      return { action: 'fail', entry: job.entry, outputs: job.outputs, code: 'OUTPUT_IS_INPUT', reason: `its output ${uri} is this input itself, which would be overwritten; choose an --out whose variant folders do not hold the input` };
+    }
+    const holder = sources.find((s) => s.contains?.(uri));
+    if (holder) {
+      return { action: 'fail', entry: job.entry, outputs: job.outputs, code: 'OUTPUT_IS_INPUT', reason: `its output ${uri} would be written onto an input of this run (from ${holder.uri}); choose an --out outside the inputs` };
+    }
+  }
+  return job;
 }
 
 function interruptedReport(job: Exclude<Job, { action: 'ignore' }>): FileReport {

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, opendir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import type { Dir, Stats } from 'node:fs';
+import { access, constants, mkdir, opendir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { StorageError } from '../errors.js';
+import { STATE_KEY } from '../pipeline/layout.js';
 import { compareKeys } from './key-order.js';
 import type { Sink, SinkEntry, SinkListOptions, Source, SourceEntry, TextEntry, WriteOptions } from './types.js';
 
@@ -10,40 +12,79 @@ function toKey(root: string, path: string): string {
 }
 
 /** Whether `child` is `parent` or lies under it (`..foo` is a name like any other, not a way up). */
-function isInside(parent: string, child: string): boolean {
+export function isInside(parent: string, child: string): boolean {
   const rel = relative(parent, child);
   return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
 }
 
 /**
+ * The file-system call a scan makes to open a folder. Replaceable so a test can make one folder unreadable:
+ * tests may run as root, which reads a folder whatever its mode.
+ */
+export interface LocalFs {
+  opendir(path: string): Promise<Dir>;
+}
+
+const NODE_FS: LocalFs = { opendir: (path) => opendir(path) };
+
+interface WalkOptions {
+  exclude: readonly string[];
+  fs: LocalFs;
+  /** Sources only: called for a folder below the root that holds the state file, which is then left out. */
+  onOutputFolder?: (folder: string) => void;
+  signal?: AbortSignal;
+}
+
+/** A file found by a walk, or a folder it could not read. */
+type Walked = { path: string; info: Stats; error?: undefined } | { path: string; error: StorageError };
+
+/**
  * Files under `dir`, depth first, in the byte order of their keys (S3's order): each folder's entries are
  * sorted by name with '/' after folder names, so `a.jpg` comes before `a/x.jpg` as it does in a listing.
  * Symlinked folders are not followed (no loops). Only one folder's names are held at a time per level.
+ * A folder that cannot be read is yielded as an error in its place, and the walk goes on with the rest.
  */
-async function* walk(dir: string, exclude: readonly string[], signal?: AbortSignal): AsyncGenerator<{ path: string; size: number; mtimeMs: number }> {
-  let handle;
-  try {
-    handle = await opendir(dir);
-  } catch (error) {
-    throw new StorageError('LOCAL_UNREADABLE', `cannot read folder ${dir}: ${(error as Error).message}`, { cause: error });
-  }
+async function* walk(dir: string, options: WalkOptions, isRoot = true): AsyncGenerator<Walked> {
   const names: { name: string; sortKey: string; isDir: boolean }[] = [];
-  for await (const dirent of handle) {
-    const isDir = dirent.isDirectory();
-    names.push({ name: dirent.name, sortKey: isDir ? `${dirent.name}/` : dirent.name, isDir });
+  let holdsState = false;
+  try {
+    const handle = await options.fs.opendir(dir);
+    for await (const dirent of handle) {
+      const isDir = dirent.isDirectory();
+      if (!isDir && dirent.name === STATE_KEY) holdsState = true;
+      names.push({ name: dirent.name, sortKey: isDir ? `${dirent.name}/` : dirent.name, isDir });
+    }
+  } catch (error) {
+    yield { path: dir, error: new StorageError('LOCAL_UNREADABLE', `cannot read the folder ${dir}, so nothing under it was processed: ${(error as Error).message}`, { cause: error }) };
+    return;
+  }
+  // An earlier run's output root (`--out` of another run): its images are thumbnails, not inputs.
+  if (!isRoot && holdsState && options.onOutputFolder) {
+    options.onOutputFolder(dir);
+    return;
   }
   names.sort((a, b) => compareKeys(a.sortKey, b.sortKey));
   for (const { name, isDir } of names) {
-    if (signal?.aborted) return;
+    if (options.signal?.aborted) return;
     const path = join(dir, name);
-    if (exclude.some((ex) => isInside(ex, path))) continue;
+    if (options.exclude.some((ex) => isInside(ex, path))) continue;
     if (isDir) {
-      yield* walk(path, exclude, signal);
+      yield* walk(path, options, false);
       continue;
     }
     const info = await stat(path).catch(() => undefined);
-    if (info?.isFile()) yield { path, size: info.size, mtimeMs: info.mtimeMs };
+    if (info?.isFile()) yield { path, info };
   }
+}
+
+/**
+ * The latest moment a file's content may have changed. Its mtime alone is not that: `cp -p`, `rsync -a` and
+ * unzip put another photo in place with the old photo's time, or an older one. Its change time (ctime) is
+ * set by the kernel to now on any such write, and on `utimes` itself, and no program can set it back; it
+ * also moves on chmod, chown, rename or a new hard link, which costs a needless redo, never a wrong skip.
+ */
+function changedAt(info: Stats): number {
+  return Math.max(info.mtimeMs, info.ctimeMs);
 }
 
 /** A local file, or a folder scanned recursively. Never written to. */
@@ -51,34 +92,77 @@ export class LocalSource implements Source {
   readonly uri: string;
   /** An empty local file is a broken image, and fails like one. */
   readonly emptyObjectsArePlaceholders = false;
+  /** Reading a local file is quick: reading ahead would only hold more inputs in memory at once. */
+  readonly readAhead = false;
   private readonly root: string;
   private readonly singleFile: string | undefined;
+  private skipped: string[] = [];
 
-  private constructor(path: string, isFile: boolean, private readonly exclude: readonly string[]) {
+  private constructor(
+    path: string,
+    isFile: boolean,
+    private readonly exclude: readonly string[],
+    private readonly fs: LocalFs,
+  ) {
     this.uri = path;
     this.root = isFile ? dirname(path) : path;
     this.singleFile = isFile ? path : undefined;
   }
 
-  /** Checks that the path exists; `exclude` lists folders (such as the output) never to scan. */
-  static async open(path: string, exclude: readonly string[] = []): Promise<LocalSource> {
+  /**
+   * Checks that the path exists and can be read; `exclude` lists folders and files (such as the output's
+   * variant folders) never to scan. `fs` is for tests.
+   */
+  static async open(path: string, exclude: readonly string[] = [], fs: LocalFs = NODE_FS): Promise<LocalSource> {
     const absolute = resolve(path);
     const info = await stat(absolute).catch((error: NodeJS.ErrnoException) => {
       throw new StorageError('LOCAL_NOT_FOUND', `input ${path} does not exist or cannot be read (${error.code ?? error.message})`, { cause: error });
     });
     if (!info.isFile() && !info.isDirectory()) throw new StorageError('LOCAL_NOT_FOUND', `input ${path} is neither a file nor a folder`);
-    return new LocalSource(absolute, info.isFile(), exclude.map((e) => resolve(e)));
+    if (info.isDirectory()) {
+      // A folder named as an input that cannot be read at all is a usage error, found before anything is written.
+      try {
+        await (await fs.opendir(absolute)).close();
+      } catch (error) {
+        throw new StorageError('LOCAL_NOT_FOUND', `input ${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { cause: error });
+      }
+    }
+    return new LocalSource(absolute, info.isFile(), exclude.map((e) => resolve(e)), fs);
+  }
+
+  /** Subfolders the last listing left out because they hold `.img-pipeline.json`: an earlier run's outputs. */
+  get skippedFolders(): readonly string[] {
+    return this.skipped;
   }
 
   async *list(signal?: AbortSignal): AsyncIterable<SourceEntry> {
     if (this.singleFile) {
       const info = await stat(this.singleFile);
-      yield { key: basename(this.singleFile), uri: this.singleFile, size: info.size, mtimeMs: info.mtimeMs };
+      yield { key: basename(this.singleFile), uri: this.singleFile, size: info.size, mtimeMs: changedAt(info) };
       return;
     }
-    for await (const file of walk(this.root, this.exclude, signal)) {
-      yield { key: toKey(this.root, file.path), uri: file.path, size: file.size, mtimeMs: file.mtimeMs };
+    this.skipped = [];
+    const options: WalkOptions = { exclude: this.exclude, fs: this.fs, onOutputFolder: (folder) => this.skipped.push(folder), ...(signal ? { signal } : {}) };
+    for await (const found of walk(this.root, options)) {
+      const key = toKey(this.root, found.path);
+      if (found.error) {
+        // In the folder's place in key order (`b/` sorts where its files would), so listings stay sorted.
+        yield { key: key === '' ? '' : `${key}/`, uri: found.path, size: 0, mtimeMs: 0, error: { code: found.error.code, message: found.error.message } };
+        continue;
+      }
+      yield { key, uri: found.path, size: found.info.size, mtimeMs: changedAt(found.info) };
     }
+  }
+
+  /**
+   * Whether `uri` is this input file, or lies where this folder's scan would look (inside it, outside
+   * every excluded folder). An S3 URI is never a local path.
+   */
+  contains(uri: string): boolean {
+    if (!isAbsolute(uri)) return false;
+    const path = resolve(uri);
+    if (this.singleFile) return path === this.singleFile;
+    return isInside(this.root, path) && !this.exclude.some((ex) => isInside(ex, path));
   }
 
   async read(entry: SourceEntry): Promise<Buffer> {
@@ -103,7 +187,11 @@ export class LocalSink implements Sink {
     const folder = under === '' ? this.uri : this.pathOf(under.replace(/\/$/, ''));
     const exists = await stat(folder).then((s) => s.isDirectory(), () => false);
     if (!exists) return;
-    for await (const file of walk(folder, [], options.signal)) yield { key: toKey(this.uri, file.path), mtimeMs: file.mtimeMs, size: file.size };
+    for await (const found of walk(folder, { exclude: [], fs: NODE_FS, ...(options.signal ? { signal: options.signal } : {}) })) {
+      // Outputs in a folder that cannot be read are unknown, so their sources are redone (and fail there).
+      if (found.error) continue;
+      yield { key: toKey(this.uri, found.path), mtimeMs: found.info.mtimeMs, size: found.info.size };
+    }
   }
 
   async readText(key: string): Promise<string | undefined> {
@@ -118,6 +206,39 @@ export class LocalSink implements Sink {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw new StorageError('LOCAL_READ_FAILED', `cannot read ${path}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /** Makes sure the root is a writable folder (creating it with `create`), before anything is written. */
+  async prepare(options: { create: boolean }): Promise<void> {
+    // The nearest part of the path that exists: the root itself, or the folder it would be created in.
+    let existing = this.uri;
+    for (;;) {
+      const info = await stat(existing).catch((error: NodeJS.ErrnoException) => error);
+      if (!(info instanceof Error)) {
+        if (info.isDirectory()) break;
+        throw new StorageError(
+          'LOCAL_OUT_NOT_FOLDER',
+          existing === this.uri ? `the output folder ${this.uri} is an existing file, not a folder; choose another --out` : `cannot create the output folder ${this.uri}: ${existing} is a file, not a folder`,
+        );
+      }
+      const parent = dirname(existing);
+      if ((info.code !== 'ENOENT' && info.code !== 'ENOTDIR') || parent === existing) {
+        throw new StorageError('LOCAL_OUT_UNWRITABLE', `cannot use the output folder ${this.uri}: ${info.message}`, { cause: info });
+      }
+      existing = parent;
+    }
+    try {
+      await access(existing, constants.W_OK | constants.X_OK);
+    } catch (error) {
+      const where = existing === this.uri ? '' : ` (it would be created in ${existing})`;
+      throw new StorageError('LOCAL_OUT_UNWRITABLE', `cannot write to the output folder ${this.uri}${where}: ${(error as Error).message}`, { cause: error });
+    }
+    if (!options.create || existing === this.uri) return;
+    try {
+      await mkdir(this.uri, { recursive: true });
+    } catch (error) {
+      throw new StorageError('LOCAL_OUT_UNWRITABLE', `cannot create the output folder ${this.uri}: ${(error as Error).message}`, { cause: error });
     }
   }
 

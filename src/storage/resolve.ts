@@ -1,7 +1,10 @@
-import { resolve } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { DEFAULT_SIZES } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
-import { LocalSink, LocalSource } from './local.js';
+import { STATE_KEY } from '../pipeline/layout.js';
+import { isInside, LocalSink, LocalSource } from './local.js';
 import { folderPrefix, formatS3Uri, isS3Uri, parseS3Uri, S3Sink, S3Source } from './s3.js';
 import type { CustomEndpoint } from './s3-client.js';
 import type { Sink, Source } from './types.js';
@@ -19,7 +22,10 @@ export interface S3Access {
 export interface OpenOptions {
   /** Required as soon as an input or the output is an `s3://` URI. */
   s3?: S3Access;
-  /** Variant names, so a loop through `<out>/<variant>/` is caught too. */
+  /**
+   * Variant names (default: those of DEFAULT_SIZES). Their `<out>/<variant>/` folders are left out of local
+   * scans, and an S3 loop through them is caught too.
+   */
   variants?: readonly string[];
   signal?: AbortSignal;
 }
@@ -50,16 +56,55 @@ export function refuseLoop(input: string, out: string, variants: readonly string
   );
 }
 
+/** One spelling per input: `photos`, `./photos/` and `/abs/photos` name one folder, listed once. */
+function distinctInputs(inputs: readonly string[]): string[] {
+  const seen = new Set<string>();
+  return inputs.filter((input) => {
+    let id = resolve(input);
+    if (isS3Uri(input)) {
+      const { bucket, prefix } = parseS3Uri(input);
+      id = formatS3Uri(bucket, prefix);
+    }
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
+}
+
 /**
- * Opens each input, local or `s3://`; a local `out` is excluded from folder scans so a run never processes
- * its own outputs, and an S3 `out` inside an S3 input is refused. Each S3 input answers one small listing
+ * Refuses a local input folder that lies inside one of the variant folders a run writes (`processed/thumb`
+ * with `--out processed`): its outputs would be written among its own inputs, over them. (A single file
+ * there is the runner's to fail, should an output of it land on an input: OUTPUT_IS_INPUT.)
+ */
+async function refuseLocalLoop(input: string, variantFolders: readonly string[]): Promise<void> {
+  const path = resolve(input);
+  const folder = variantFolders.find((f) => isInside(f, path));
+  if (folder === undefined) return;
+  // A missing input is reported by LocalSource.open, with its own message.
+  if (!(await stat(path).then((info) => info.isDirectory(), () => false))) return;
+  throw new ConfigError(
+    'LOCAL_LOOP',
+    `refusing to run: the input ${input} lies inside ${folder}, where this run writes its outputs, so they would be written among (and over) its inputs. Choose an --out whose variant folders do not hold the input.`,
+  );
+}
+
+/**
+ * Opens each input once (repeated inputs are dropped), local or `s3://`. Local scans leave out the folders
+ * the run writes (`<out>/<variant>/` for each variant, and the state file), so a run never processes its
+ * own outputs whatever `--out` is (`.` or the input folder itself included); a local input inside one of
+ * those folders, and an S3 `out` inside an S3 input, are refused. Each S3 input answers one small listing
  * request here, so missing buckets, credentials or permissions fail before anything is written.
  */
 export async function openSources(inputs: readonly string[], out: string, options: OpenOptions = {}): Promise<Source[]> {
-  for (const input of inputs) refuseLoop(input, out, options.variants);
-  const exclude = isS3Uri(out) ? [] : [resolve(out)];
+  const variants = options.variants ?? Object.keys(DEFAULT_SIZES);
+  const unique = distinctInputs(inputs);
+  for (const input of unique) refuseLoop(input, out, variants);
+  const outRoot = isS3Uri(out) ? undefined : resolve(out);
+  const variantFolders = outRoot === undefined ? [] : variants.map((v) => join(outRoot, v));
+  const exclude = outRoot === undefined ? [] : [...variantFolders, join(outRoot, STATE_KEY)];
+  for (const input of unique) if (!isS3Uri(input)) await refuseLocalLoop(input, variantFolders);
   return Promise.all(
-    inputs.map(async (input) => {
+    unique.map(async (input) => {
       if (!isS3Uri(input)) return LocalSource.open(input, exclude);
       const { bucket, prefix } = parseS3Uri(input);
       const { client, pageSize, endpoint } = s3Access(options, input);

@@ -266,6 +266,8 @@ export interface S3SourceOptions extends S3PrefixOptions {
 export class S3Source extends S3Prefix implements Source {
   /** S3 consoles create zero-byte objects as folder placeholders: skipped and counted, not failed. */
   readonly emptyObjectsArePlaceholders = true;
+  /** Each read is a download: starting the next ones early overlaps them with the images being processed. */
+  readonly readAhead = true;
 
   /**
    * One tiny listing request, so credentials, bucket, region and access fail before anything is written.

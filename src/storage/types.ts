@@ -8,11 +8,17 @@ export interface SourceEntry {
   /**
    * The latest moment it may have been modified. S3 times are whole seconds, so an S3 source counts as
    * modified at the end of its second: an output from that same second is then not taken as newer, and
-   * the ambiguity means a redo, never a wrong skip.
+   * the ambiguity means a redo, never a wrong skip. A local file's mtime can be set back (`cp -p`,
+   * `rsync -a`, unzip), so its change time counts too, which nothing but the clock sets.
    */
   mtimeMs: number;
   /** S3 ETag, recorded on outputs so a backfill can name what it was made from. */
   etag?: string;
+  /**
+   * Set when this entry stands for something the listing could not read (a local folder it cannot open):
+   * it is reported as failed with this code and message, and the listing goes on past it.
+   */
+  error?: { code: string; message: string };
 }
 
 /** One file or object already present under a destination root. */
@@ -57,6 +63,18 @@ export interface Source {
    * broken image (an empty local file: failed).
    */
   readonly emptyObjectsArePlaceholders: boolean;
+  /**
+   * Whether the runner should start reading queued inputs before a slot frees up. Worth it when a read is
+   * a download (S3: it overlaps the images being processed); for local files it only adds memory.
+   */
+  readonly readAhead: boolean;
+  /**
+   * Whether writing at `uri` (a path or URI) would land on one of this source's inputs: an input file
+   * given by name, or a place its scan would list. The runner never writes an output there.
+   */
+  contains?(uri: string): boolean;
+  /** Folders a scan left out because they hold an earlier run's outputs (local: they hold the state file). */
+  readonly skippedFolders?: readonly string[];
   /** Payload bytes downloaded so far, for sources that go over the network (S3). */
   readonly bytesTransferred?: number;
 }
@@ -75,6 +93,11 @@ export interface Sink {
   write(key: string, data: Buffer, options: WriteOptions, signal?: AbortSignal): Promise<void>;
   /** The URI an output key will have, for reports. */
   uriOf(key: string): string;
+  /**
+   * Checks, before anything is read or written, that the destination can take outputs (local: the root is
+   * a folder, or can be made one, and is writable), and with `create` makes the folder. Throws StorageError.
+   */
+  prepare?(options: { create: boolean }): Promise<void>;
   /** How coarse the times the sink records are, in ms (S3: 1000, whole seconds); absent when exact. */
   readonly timeResolutionMs?: number;
   /** Payload bytes uploaded (and state read back) so far, for sinks that go over the network (S3). */

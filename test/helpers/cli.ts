@@ -1,5 +1,15 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { BIN } from './paths.js';
+
+const isRoot = process.getuid?.() === 0;
+/** setpriv(1) drops root to `nobody` for one command (util-linux). */
+const SETPRIV = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+
+/**
+ * Whether a test can run the CLI without root's powers: root reads and writes any folder whatever its mode,
+ * so a run as root needs setpriv to see "permission denied" as users do.
+ */
+export const canRunUnprivileged = !isRoot || spawnSync(SETPRIV[0]!, ['--version'], { stdio: 'ignore' }).status === 0;
 
 export interface CliResult {
   code: number;
@@ -7,12 +17,17 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the built CLI (`node bin/img-pipeline.js`) to completion with pipes for stdout/stderr (so not a TTY). */
-export function runCli(args: readonly string[], options: { cwd: string; timeoutMs?: number }): Promise<CliResult> {
+/**
+ * Runs the built CLI (`node bin/img-pipeline.js`) to completion with pipes for stdout/stderr (so not a TTY).
+ * `unprivileged`: as `nobody` when the tests run as root (see canRunUnprivileged; the files it needs must
+ * be open to others).
+ */
+export function runCli(args: readonly string[], options: { cwd: string; timeoutMs?: number; unprivileged?: boolean }): Promise<CliResult> {
+  const [command, ...prefix] = options.unprivileged && isRoot ? [...SETPRIV, process.execPath] : [process.execPath];
   return new Promise((resolve, reject) => {
     execFile(
-      process.execPath,
-      [BIN, ...args],
+      command!,
+      [...prefix, BIN, ...args],
       { cwd: options.cwd, timeout: options.timeoutMs ?? 30_000, env: { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined }, maxBuffer: 16 * 1024 * 1024 },
       (error, stdout, stderr) => {
         if (error && typeof error.code !== 'number') return reject(error);

@@ -1,8 +1,8 @@
-import { copyFile, mkdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli, spawnCli, waitFor } from '../helpers/cli.js';
+import { canRunUnprivileged, runCli, spawnCli, waitFor } from '../helpers/cli.js';
 import { fixture } from '../helpers/paths.js';
 import { colourDistance, differingBox, meanColour, readMetadata, readPixels, type Rgb } from '../helpers/pixels.js';
 import { hashTree, listFiles, makeTempDir, removeTempDirs } from '../helpers/temp.js';
@@ -380,6 +380,22 @@ describe('incremental runs', () => {
     expect(touched.files.find((f) => f.status === 'processed')!.input).toBe(join(dir, 'in/b.jpg'));
   });
 
+  it('reprocesses an input replaced by another photo with an older time (cp -p, rsync -a, unzip)', async () => {
+    const dir = await workspace({ 'in/a.jpg': 'cases/grey.jpg', 'in/b.jpg': 'cases/gps.jpg', 'elsewhere/a.jpg': 'images/landscape.jpg' });
+    expect((await runCli(['in', '--out', 'out'], { cwd: dir })).code).toBe(0);
+    // `cp -p elsewhere/a.jpg in/a.jpg`: new bytes, and a time years older than the outputs.
+    const old = new Date('2019-06-01T12:00:00Z');
+    await utimes(join(dir, 'elsewhere/a.jpg'), old, old);
+    await copyFile(join(dir, 'elsewhere/a.jpg'), join(dir, 'in/a.jpg'));
+    await utimes(join(dir, 'in/a.jpg'), old, old);
+    const result = await runCli(['in', '--out', 'out', '--json'], { cwd: dir });
+    const doc = JSON.parse(result.stdout);
+    expect(doc).toMatchObject({ processed: 1, skipped: 1 });
+    expect(doc.files.find((f: { status: string }) => f.status === 'processed').input).toBe(join(dir, 'in/a.jpg'));
+    expect((await readMetadata(join(dir, 'out/medium/a.jpg'))).width).toBe(512);
+    expect(JSON.parse((await runCli(['in', '--out', 'out', '--json'], { cwd: dir })).stdout)).toMatchObject({ processed: 0, skipped: 2 });
+  });
+
   it('reprocesses an input whose output was deleted', async () => {
     const dir = await workspace({ 'in/a.jpg': 'cases/grey.jpg', 'in/b.jpg': 'cases/gps.jpg' });
     expect((await runCli(['in', '--out', 'out'], { cwd: dir })).code).toBe(0);
@@ -398,6 +414,119 @@ describe('incremental runs', () => {
     expect(doc).toMatchObject({ processed: 2, skipped: 0, failed: 0 });
     expect(doc.files.map((f: { input: string }) => f.input).sort()).toEqual([join(dir, 'photos/2024/cat.PNG'), join(dir, 'photos/a.jpg')]);
     expect((await listFiles(join(dir, 'photos/processed'))).filter((f) => !f.startsWith('.'))).toEqual(['medium/2024/cat.jpg', 'medium/a.jpg', 'thumb/2024/cat.jpg', 'thumb/a.jpg']);
+  });
+});
+
+describe('local folders: what is scanned, and where outputs may go', () => {
+  it('--out . and --out <the input folder> process the images (only <out>/<variant>/ is left out); reruns skip them', async () => {
+    const dir = await workspace({ 'photos/a.jpg': 'cases/grey.jpg', 'photos/2024/cat.PNG': 'images/2024/cat.PNG' });
+    const inParent = await runCli(['photos', '--out', '.', '--json'], { cwd: dir });
+    expect(inParent.code).toBe(0);
+    expect(JSON.parse(inParent.stdout)).toMatchObject({ processed: 2, failed: 0 });
+    expect(await exists(join(dir, 'thumb/2024/cat.jpg'))).toBe(true);
+    const photos = join(dir, 'photos');
+    const inItself = await runCli(['.', '--out', '.', '--json'], { cwd: photos });
+    expect(JSON.parse(inItself.stdout)).toMatchObject({ processed: 2, failed: 0 });
+    expect((await listFiles(photos)).filter((f) => !f.startsWith('.'))).toEqual(['2024/cat.PNG', 'a.jpg', 'medium/2024/cat.jpg', 'medium/a.jpg', 'thumb/2024/cat.jpg', 'thumb/a.jpg']);
+    // Its own outputs are never inputs, now or on a rerun.
+    const again = JSON.parse((await runCli(['photos', '--out', 'photos', '--json'], { cwd: dir })).stdout);
+    expect(again).toMatchObject({ processed: 0, skipped: 2, failed: 0 });
+  });
+
+  it('says so on stderr when it finds no image at all, and exits 0', async () => {
+    const dir = await workspace({ 'docs/notes.txt': 'bad/not-an-image.jpg' });
+    const result = await runCli(['docs', '--out', 'out'], { cwd: dir });
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(/^img-pipeline: no images found under docs \(images are picked by extension: \.jpg .*\)\n0 processed/);
+  });
+
+  it('never writes an output over an input: `thumb/x.jpg --out .` fails that file (OUTPUT_IS_INPUT), exit 1', async () => {
+    const dir = await workspace({ 'thumb/x.jpg': 'images/landscape.jpg' });
+    const before = await hashTree(join(dir, 'thumb'));
+    const result = await runCli(['thumb/x.jpg', '--out', '.', '--json'], { cwd: dir });
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.stdout).files).toEqual([{ input: join(dir, 'thumb/x.jpg'), status: 'failed', code: 'OUTPUT_IS_INPUT', error: expect.stringContaining(`its output ${join(dir, 'thumb/x.jpg')} is this input itself`), outputs: [] }]);
+    expect(await hashTree(join(dir, 'thumb'))).toEqual(before);
+    expect(await exists(join(dir, 'medium'))).toBe(false);
+    // A folder inside a variant folder of --out is refused before anything is written.
+    const folder = await runCli(['thumb', '--out', '.'], { cwd: dir });
+    expect(folder.code).toBe(2);
+    expect(folder.stderr).toMatch(/^img-pipeline: refusing to run: the input thumb lies inside .*\/thumb, where this run writes its outputs/);
+  });
+
+  it('leaves out a folder holding .img-pipeline.json (an earlier --out), unless it is the input itself', async () => {
+    const dir = await workspace({ 'photos/a.jpg': 'cases/grey.jpg' });
+    expect((await runCli(['photos', '--out', 'photos/processed'], { cwd: dir })).code).toBe(0);
+    const other = await runCli(['photos', '--out', 'other', '--verbose'], { cwd: dir });
+    expect(other.code).toBe(0);
+    expect((await listFiles(join(dir, 'other'))).filter((f) => !f.startsWith('.'))).toEqual(['medium/a.jpg', 'thumb/a.jpg']);
+    expect(other.stderr).toContain(`skipped   ${join(dir, 'photos/processed')}/ (an img-pipeline output folder: it holds .img-pipeline.json)`);
+    expect((await runCli(['photos', '--out', 'third'], { cwd: dir })).stderr).not.toContain('output folder');
+    // Named as the input, it is processed like any folder.
+    expect(JSON.parse((await runCli(['photos/processed', '--out', 'fourth', '--json'], { cwd: dir })).stdout)).toMatchObject({ processed: 2 });
+  });
+
+  it('processes an input named twice once, and a collision names the other input by its full path', async () => {
+    const dir = await workspace({ 'rv-o/a.jpg': 'cases/grey.jpg', 'one/cat.jpg': 'cases/grey.jpg', 'two/cat.png': 'cases/transparent.png' });
+    const twice = await runCli(['rv-o', 'rv-o', './rv-o/', '--out', 'o', '--json'], { cwd: dir });
+    expect(twice.code).toBe(0);
+    expect(JSON.parse(twice.stdout)).toMatchObject({ processed: 1, skipped: 0, failed: 0 });
+    const collision = await runCli(['one', 'two', '--out', 'o2', '--json'], { cwd: dir });
+    expect(JSON.parse(collision.stdout).files.find((f: { status: string }) => f.status === 'failed')).toMatchObject({
+      input: join(dir, 'two/cat.png'),
+      code: 'OUTPUT_COLLISION',
+      error: `its output thumb/cat.jpg is already produced from ${join(dir, 'one/cat.jpg')}; rename one of them`,
+    });
+  });
+
+  it('exit 2 with one line, before anything is written, when --out is an existing file or lies under one', async () => {
+    const dir = await workspace({ 'in/a.jpg': 'cases/grey.jpg' });
+    await writeFile(join(dir, 'taken'), 'a file');
+    for (const [out, message] of [
+      ['taken', `img-pipeline: the output folder ${join(dir, 'taken')} is an existing file, not a folder; choose another --out\n`],
+      ['taken/sub', `img-pipeline: cannot create the output folder ${join(dir, 'taken/sub')}: ${join(dir, 'taken')} is a file, not a folder\n`],
+    ]) {
+      for (const extra of [[], ['--json'], ['--dry-run']]) {
+        const result = await runCli(['in', '--out', out!, ...extra], { cwd: dir });
+        expect(result.code, `${out} ${extra.join(' ')}`).toBe(2);
+        expect(result.stderr).toBe(message);
+        expect(result.stdout).toBe('');
+      }
+    }
+    expect(await readFile(join(dir, 'taken'), 'utf8')).toBe('a file');
+  });
+
+  describe.skipIf(!canRunUnprivileged)('as a user without root\'s powers', () => {
+    /** A workspace that `nobody` can enter and write in. */
+    async function openWorkspace(files: Record<string, string>): Promise<string> {
+      const dir = await workspace(files);
+      await chmod(dir, 0o777);
+      return dir;
+    }
+
+    it('reports an unreadable folder as one failure (LOCAL_UNREADABLE) and processes the files after it', async () => {
+      const dir = await openWorkspace({ 'in/a.jpg': 'cases/grey.jpg', 'in/b/x.jpg': 'cases/grey.jpg', 'in/z.jpg': 'cases/grey.jpg' });
+      await chmod(join(dir, 'in/b'), 0o000);
+      const result = await runCli(['in', '--out', 'out', '--json'], { cwd: dir, unprivileged: true });
+      expect(result.code).toBe(1);
+      const doc = JSON.parse(result.stdout);
+      expect(doc).toMatchObject({ processed: 2, failed: 1 });
+      expect(doc.error).toBeUndefined();
+      expect(doc.files.find((f: { status: string }) => f.status === 'failed')).toMatchObject({ input: join(dir, 'in/b'), code: 'LOCAL_UNREADABLE', error: expect.stringMatching(new RegExp(`cannot read the folder ${join(dir, 'in/b')}.*EACCES`)) });
+      expect(await listFiles(join(dir, 'out/thumb'))).toEqual(['a.jpg', 'z.jpg']);
+      expect(result.stderr).not.toMatch(/stopped early/);
+    });
+
+    it('exit 2 with one line when --out cannot be written', async () => {
+      const dir = await openWorkspace({ 'in/a.jpg': 'cases/grey.jpg' });
+      await mkdir(join(dir, 'locked'), { mode: 0o755 });
+      for (const out of ['locked', 'locked/out']) {
+        const result = await runCli(['in', '--out', out], { cwd: dir, unprivileged: true });
+        expect(result.code, out).toBe(2);
+        expect(result.stderr).toMatch(new RegExp(`^img-pipeline: cannot write to the output folder ${join(dir, out)}.*(EACCES|permission denied)[^\n]*\n$`));
+      }
+      expect(await listFiles(join(dir, 'locked'))).toEqual([]);
+    });
   });
 });
 

@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { loadConfig } from '../../config/load.js';
-import { configureSharp, preparePipeline } from '../../pipeline/process.js';
-import { runPipeline, type RunEvent } from '../../runner/run-pipeline.js';
+import { preparePipeline } from '../../pipeline/process.js';
+import { IMAGE_EXTENSIONS } from '../../pipeline/layout.js';
+import { runPipeline, type RunEvent, type RunReport } from '../../runner/run-pipeline.js';
 import type { Config } from '../../config/schema.js';
 import { ConfigError } from '../../errors.js';
 import { openSink, openSources, type S3Access } from '../../storage/resolve.js';
@@ -46,6 +47,17 @@ async function s3AccessFor(locations: readonly string[], config: Config, opts: R
   return { client, cacheControl: config.s3.cacheControl, ...(pageSize ? { pageSize } : {}), ...(endpoint ? { endpoint } : {}) };
 }
 
+/** Whether a run that went its whole course met no image at all (a typo'd folder, outputs only). */
+function foundNothing(report: RunReport): boolean {
+  return !report.error && !report.interrupted && report.processed + report.skipped + report.failed + report.planned === 0;
+}
+
+/** Says that nothing was found, and what the scan left out, so an empty run is never silent. */
+function noImagesMessage(inputs: readonly string[], outputFolders: readonly string[]): string {
+  const left = outputFolders.length === 0 ? '' : `; left out as earlier img-pipeline outputs: ${outputFolders.slice(0, 3).join(', ')}${outputFolders.length > 3 ? ` and ${outputFolders.length - 3} more` : ''}`;
+  return `img-pipeline: no images found under ${[...new Set(inputs)].join(', ')} (images are picked by extension: ${[...IMAGE_EXTENSIONS].join(' ')})${left}`;
+}
+
 /** `img-pipeline run`: returns the exit code (0 all good, 1 some files failed or a listing failed, 130 interrupted). */
 export async function runCommand(inputs: string[], opts: RunCommandOptions, io: Io): Promise<number> {
   const { layer, sizeOverrides } = pipelineFlags(opts);
@@ -54,7 +66,6 @@ export async function runCommand(inputs: string[], opts: RunCommandOptions, io: 
   const sources = await openSources(inputs, opts.out, { s3, variants: Object.keys(config.sizes), signal: io.signal });
   const sink = openSink(opts.out, { s3 });
   const pipeline = await preparePipeline(config);
-  configureSharp(config.concurrency);
 
   const events = new EventEmitter<{ event: [RunEvent] }>();
   const json = opts.json ?? false;
@@ -78,6 +89,9 @@ export async function runCommand(inputs: string[], opts: RunCommandOptions, io: 
     s3?.client.destroy();
   }
   if (json) io.stdout.write(`${toJson(report)}\n`);
+  const outputFolders = sources.flatMap((s) => s.skippedFolders ?? []);
+  if (opts.verbose && !json) for (const folder of outputFolders) io.stderr.write(`skipped   ${folder}/ (an img-pipeline output folder: it holds .img-pipeline.json)\n`);
+  if (foundNothing(report)) io.stderr.write(`${noImagesMessage(inputs, outputFolders)}\n`);
   if (report.error) io.stderr.write(`img-pipeline: the run stopped early: ${report.error.message}. The files listed before it are in the report; run again to finish the rest.\n`);
   // Always, --quiet included: it drops the per-file lines, not the summary (see --help).
   io.stderr.write(`${formatSummary(report, opts.dryRun ?? false)}\n`);

@@ -34,6 +34,16 @@ describe('planJobs (pure: config + listing -> jobs)', () => {
     expect(jobs[1]!.action === 'fail' && jobs[1]!.reason).toMatch(/thumb\/cat\.jpg.*cat\.jpg/);
   });
 
+  it('names the other input by its full path or URI: with several inputs, a key alone is ambiguous', () => {
+    const jobs = planJobs(config(), [entry('cat.jpg', { uri: '/photos/a/cat.jpg' }), entry('cat.png', { uri: 's3://b/in/cat.png' })], nothing, options);
+    expect(jobs[1]).toMatchObject({ action: 'fail', code: 'OUTPUT_COLLISION', reason: 'its output thumb/cat.jpg is already produced from /photos/a/cat.jpg; rename one of them' });
+  });
+
+  it('fails an entry its listing could not read (an unreadable folder) with the listing\'s code and reason', () => {
+    const error = { code: 'LOCAL_UNREADABLE', message: 'cannot read the folder /in/b, so nothing under it was processed: EACCES' };
+    expect(planJobs(config(), [entry('b/', { error })], nothing, options)[0]).toEqual({ action: 'fail', entry: entry('b/', { error }), outputs: [], code: 'LOCAL_UNREADABLE', reason: error.message });
+  });
+
   it('fails keys with "..", "." or empty segments as UNSAFE_KEY, naming no output', () => {
     const keys = ['../../escaped.jpg', 'a/../../../x.jpg', 'a/./b.jpg', '/abs.jpg', 'a//b.jpg', '..'];
     const jobs = planJobs(config(), [...keys.map((k) => entry(k)), entry('..hidden.jpg'), entry('a..b/c.jpg')], nothing, options);

@@ -1,14 +1,21 @@
 import { EventEmitter } from 'node:events';
-import { readFile } from 'node:fs/promises';
-import { describe, expect, it } from 'vitest';
+import { copyFile, mkdir, opendir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../../../src/errors.js';
 import { STATE_KEY } from '../../../src/pipeline/layout.js';
 import { runPipeline, type RunEvent, type RunOptions } from '../../../src/runner/run-pipeline.js';
 import { compareKeys } from '../../../src/storage/key-order.js';
+import { LocalSink, LocalSource } from '../../../src/storage/local.js';
 import type { Sink, SinkEntry, SinkListOptions, Source, SourceEntry, TextEntry, WriteOptions } from '../../../src/storage/types.js';
 import { fixture } from '../../helpers/paths.js';
 import { pipelineFor } from '../../helpers/pipeline.js';
 import { readMetadata } from '../../helpers/pixels.js';
+import { hashTree, listFiles, makeTempDir, removeTempDirs } from '../../helpers/temp.js';
+
+afterAll(removeTempDirs);
 
 /** An in-memory source: key -> bytes, with mtimes the test controls, listed in key order like S3. */
 class MemorySource implements Source {
@@ -17,6 +24,7 @@ class MemorySource implements Source {
   constructor(
     readonly files: Map<string, { data: Buffer; mtimeMs: number }>,
     readonly emptyObjectsArePlaceholders = false,
+    readonly readAhead = true,
   ) {}
   async *list(): AsyncIterable<SourceEntry> {
     for (const key of [...this.files.keys()].sort(compareKeys)) {
@@ -245,5 +253,109 @@ describe('runPipeline', () => {
     const [state, ...outputs] = sink.wallClock.map((t) => Math.floor(t / 1000));
     expect(outputs.length).toBe(2);
     for (const second of outputs) expect(second).toBeGreaterThan(state!);
+  });
+
+  it('configures sharp for the images in flight itself (no operation cache; threads per image = cores / images)', async () => {
+    sharp.cache(true);
+    sharp.concurrency(0);
+    await run(new MemorySource(await files(['a.jpg', 'cases/grey.jpg'])), new MemorySink(), { concurrency: 1, dryRun: true });
+    expect(sharp.concurrency()).toBe(availableParallelism());
+    expect(sharp.cache().items.max).toBe(0);
+  });
+
+  it('reads ahead only for sources that ask for it (downloads), never local files', async () => {
+    const dir = await makeTempDir();
+    await mkdir(join(dir, 'in'));
+    for (let i = 0; i < 8; i += 1) await copyFile(fixture('cases/grey.jpg'), join(dir, 'in', `p${i}.jpg`));
+    /** The most inputs read and not yet reported at any moment: what a run holds in memory at once. */
+    async function mostHeld(source: Source): Promise<number> {
+      let read = 0;
+      let reported = 0;
+      let most = 0;
+      const original = source.read.bind(source);
+      source.read = async (entry: SourceEntry) => {
+        read += 1;
+        most = Math.max(most, read - reported);
+        return original(entry);
+      };
+      const events = new EventEmitter<{ event: [RunEvent] }>();
+      events.on('event', (e) => e.type === 'file' && (reported += 1));
+      const report = await runPipeline({ sources: [source], sink: new MemorySink(), pipeline: await pipelineFor(), concurrency: 2, events });
+      expect(report.processed).toBe(8);
+      return most;
+    }
+    expect(await mostHeld(await LocalSource.open(join(dir, 'in')))).toBeLessThanOrEqual(2);
+    // The same count sees a source that reads ahead go past the two slots.
+    const grey = await readFile(fixture('cases/grey.jpg'));
+    const remote = new MemorySource(new Map(Array.from({ length: 8 }, (_, i) => [`p${i}.jpg`, { data: grey, mtimeMs: 1 }])), false, true);
+    expect(await mostHeld(remote)).toBeGreaterThan(2);
+  });
+
+  it('reports a folder it cannot read as failed (LOCAL_UNREADABLE, naming it) and processes the files after it', async () => {
+    const dir = await makeTempDir();
+    for (const file of ['a.jpg', 'b/x.jpg', 'z.jpg']) {
+      await mkdir(join(dir, 'in', file, '..'), { recursive: true });
+      await copyFile(fixture('cases/grey.jpg'), join(dir, 'in', file));
+    }
+    const blocked = join(dir, 'in', 'b');
+    const fs = { opendir: async (path: string) => (path === blocked ? Promise.reject(Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' })) : opendir(path)) };
+    const source = await LocalSource.open(join(dir, 'in'), [], fs);
+    const report = await runPipeline({ sources: [source], sink: new LocalSink(join(dir, 'out')), pipeline: await pipelineFor(), concurrency: 1, collectFiles: true });
+    expect(report.error).toBeUndefined();
+    expect(report).toMatchObject({ processed: 2, failed: 1 });
+    expect(report.files.find((f) => f.status === 'failed')).toMatchObject({ input: blocked, code: 'LOCAL_UNREADABLE', error: expect.stringContaining(blocked) });
+    expect(await listFiles(join(dir, 'out', 'thumb'))).toEqual(['a.jpg', 'z.jpg']);
+  });
+
+  it('never writes an output onto an input: its own file, or another input of the run (OUTPUT_IS_INPUT)', async () => {
+    const dir = await makeTempDir();
+    await mkdir(join(dir, 'thumb'));
+    await mkdir(join(dir, 'photos'));
+    await copyFile(fixture('images/landscape.jpg'), join(dir, 'thumb', 'x.jpg'));
+    await copyFile(fixture('cases/grey.jpg'), join(dir, 'photos', 'y.jpg'));
+    await copyFile(fixture('cases/grey.jpg'), join(dir, 'thumb', 'y.jpg'));
+    const before = await hashTree(dir);
+    const pipeline = await pipelineFor();
+    // `thumb/x.jpg --out .`: its thumbnail would be written over it.
+    const own = await runPipeline({ sources: [await LocalSource.open(join(dir, 'thumb', 'x.jpg'))], sink: new LocalSink(dir), pipeline, concurrency: 1, collectFiles: true });
+    expect(own).toMatchObject({ processed: 0, failed: 1 });
+    expect(own.files[0]).toMatchObject({ input: join(dir, 'thumb', 'x.jpg'), code: 'OUTPUT_IS_INPUT', error: expect.stringMatching(new RegExp(`^its output ${join(dir, 'thumb', 'x.jpg')} is this input itself`)) });
+    // `photos thumb/y.jpg --out .`: photos/y.jpg would write ./thumb/y.jpg, the other input.
+    const sources = [await LocalSource.open(join(dir, 'photos')), await LocalSource.open(join(dir, 'thumb', 'y.jpg'))];
+    const other = await runPipeline({ sources, sink: new LocalSink(dir), pipeline, concurrency: 1, collectFiles: true });
+    expect(other.files.find((f) => f.input === join(dir, 'photos', 'y.jpg'))).toMatchObject({ status: 'failed', code: 'OUTPUT_IS_INPUT', error: expect.stringContaining(`onto an input of this run (from ${join(dir, 'thumb', 'y.jpg')})`) });
+    // A dry run says so too, and nothing at all was written over an input.
+    expect((await runPipeline({ sources: [await LocalSource.open(join(dir, 'thumb', 'x.jpg'))], sink: new LocalSink(dir), pipeline, concurrency: 1, dryRun: true })).failed).toBe(1);
+    const after = await hashTree(dir);
+    delete after[STATE_KEY];
+    expect(after).toEqual(before);
+  });
+
+  it('checks a local destination before anything else: a file in its place fails the run at once; a dry run creates nothing', async () => {
+    const dir = await makeTempDir();
+    await writeFile(join(dir, 'out'), 'a file');
+    const source = new MemorySource(await files(['a.jpg', 'cases/grey.jpg']));
+    const go = async (out: string, dryRun = false) => runPipeline({ sources: [source], sink: new LocalSink(join(dir, out)), pipeline: await pipelineFor(), concurrency: 1, dryRun });
+    await expect(go('out')).rejects.toMatchObject({ code: 'LOCAL_OUT_NOT_FOLDER' });
+    expect(source.reads).toEqual([]);
+    await go('new', true);
+    expect(await stat(join(dir, 'new')).catch(() => undefined)).toBeUndefined();
+  });
+
+  it('redoes a local source replaced by another file with an older time (cp -p), and only that one', async () => {
+    const dir = await makeTempDir();
+    await mkdir(join(dir, 'in'));
+    await copyFile(fixture('cases/grey.jpg'), join(dir, 'in', 'a.jpg'));
+    await copyFile(fixture('cases/gps.jpg'), join(dir, 'in', 'b.jpg'));
+    const go = async () => runPipeline({ sources: [await LocalSource.open(join(dir, 'in'))], sink: new LocalSink(join(dir, 'out')), pipeline: await pipelineFor(), concurrency: 1, collectFiles: true });
+    const processed = (report: Awaited<ReturnType<typeof go>>) => report.files.filter((f) => f.status === 'processed').map((f) => f.input.slice(join(dir, 'in').length + 1));
+    expect(processed(await go())).toEqual(['a.jpg', 'b.jpg']);
+    expect(processed(await go())).toEqual([]);
+    // `cp -p` of another photo over a.jpg: different bytes, an mtime older than its outputs.
+    await copyFile(fixture('images/landscape.jpg'), join(dir, 'in', 'a.jpg'));
+    await utimes(join(dir, 'in', 'a.jpg'), new Date('2020-01-01'), new Date('2020-01-01'));
+    expect(processed(await go())).toEqual(['a.jpg']);
+    expect((await readMetadata(join(dir, 'out', 'medium', 'a.jpg'))).width).toBe(512);
+    expect(processed(await go())).toEqual([]);
   });
 });

@@ -1,17 +1,37 @@
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, opendir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../../../src/errors.js';
-import { LocalSink, LocalSource } from '../../../src/storage/local.js';
-import type { SourceEntry } from '../../../src/storage/types.js';
+import { STATE_KEY } from '../../../src/pipeline/layout.js';
+import { LocalSink, LocalSource, type LocalFs } from '../../../src/storage/local.js';
+import { openSources } from '../../../src/storage/resolve.js';
+import type { Source, SourceEntry } from '../../../src/storage/types.js';
 import { listFiles, makeTempDir, removeTempDirs } from '../../helpers/temp.js';
 
 afterAll(removeTempDirs);
 
-async function keys(source: LocalSource): Promise<string[]> {
+async function keys(source: Source): Promise<string[]> {
   const found: string[] = [];
   for await (const entry of source.list()) found.push(entry.key);
   return found;
+}
+
+/** Writes each file (with its folders) under `dir`. */
+async function files(dir: string, paths: string[]): Promise<void> {
+  for (const path of paths) {
+    await mkdir(join(dir, path, '..'), { recursive: true });
+    await writeFile(join(dir, path), 'x');
+  }
+}
+
+/** Real opendir, except for the folders named, which fail as an unreadable folder does for a normal user. */
+function unreadable(...folders: string[]): LocalFs {
+  return {
+    opendir: async (path) => {
+      if (folders.includes(path)) throw Object.assign(new Error(`EACCES: permission denied, opendir '${path}'`), { code: 'EACCES' });
+      return opendir(path);
+    },
+  };
 }
 
 describe('LocalSource', () => {
@@ -38,6 +58,21 @@ describe('LocalSource', () => {
     expect(listed.indexOf('\uFF71.jpg')).toBeLessThan(listed.indexOf('\u{1F600}.jpg'));
   });
 
+  it('counts a file as changed when its content was, even if its mtime was set back (cp -p, rsync -a, unzip)', async () => {
+    const dir = await makeTempDir();
+    await files(dir, ['in/a.jpg', 'one.jpg']);
+    const before = Date.now();
+    const old = new Date('2019-06-01T12:00:00Z');
+    for (const file of ['in/a.jpg', 'one.jpg']) await utimes(join(dir, file), old, old);
+    for (const path of [join(dir, 'in'), join(dir, 'one.jpg')]) {
+      const entries: SourceEntry[] = [];
+      for await (const entry of (await LocalSource.open(path)).list()) entries.push(entry);
+      // The change time (now), not the mtime it was given: outputs written before now are not up to date.
+      expect(entries[0]!.mtimeMs).toBeGreaterThanOrEqual(before - 50);
+      expect(entries[0]!.mtimeMs).toBe((await stat(entries[0]!.uri)).ctimeMs);
+    }
+  });
+
   it('lists a single file under its own name', async () => {
     const dir = await makeTempDir();
     await writeFile(join(dir, 'one.jpg'), 'x');
@@ -58,8 +93,99 @@ describe('LocalSource', () => {
     expect(await keys(await LocalSource.open(dir, [join(dir, 'out')]))).toEqual(['a.jpg', 'outdoor/b.jpg']);
   });
 
+  it('reports a folder it cannot read as one failed entry in its place, and goes on with the rest', async () => {
+    const dir = await makeTempDir();
+    await files(dir, ['a.jpg', 'b/x.jpg', 'b/deeper/y.jpg', 'c/ok.jpg', 'z.jpg']);
+    const source = await LocalSource.open(dir, [], unreadable(join(dir, 'b')));
+    const entries: SourceEntry[] = [];
+    for await (const entry of source.list()) entries.push(entry);
+    // In key order: the folder stands where its files would have been.
+    expect(entries.map((e) => e.key)).toEqual(['a.jpg', 'b/', 'c/ok.jpg', 'z.jpg']);
+    expect(entries[1]).toEqual({ key: 'b/', uri: join(dir, 'b'), size: 0, mtimeMs: 0, error: { code: 'LOCAL_UNREADABLE', message: expect.stringContaining(`cannot read the folder ${join(dir, 'b')}`) } });
+    expect(entries[1]!.error!.message).toContain('EACCES');
+    expect(entries.filter((e) => e.error)).toHaveLength(1);
+  });
+
+  it('reports a folder that vanished mid-scan (a real opendir failure, whoever runs the test) and goes on', async () => {
+    const dir = await makeTempDir();
+    await files(dir, ['a.jpg', 'b/x.jpg', 'z.jpg']);
+    const iterator = (await LocalSource.open(dir)).list()[Symbol.asyncIterator]();
+    expect((await iterator.next()).value).toMatchObject({ key: 'a.jpg' });
+    // The root's names are read already; b/ is opened only when the walk gets to it.
+    await rm(join(dir, 'b'), { recursive: true });
+    const rest: SourceEntry[] = [];
+    for (let next = await iterator.next(); !next.done; next = await iterator.next()) rest.push(next.value);
+    expect(rest.map((e) => [e.key, e.error?.code])).toEqual([['b/', 'LOCAL_UNREADABLE'], ['z.jpg', undefined]]);
+    expect(rest[0]!.error!.message).toMatch(new RegExp(`${join(dir, 'b')}.*ENOENT`));
+  });
+
+  it('refuses an input folder it cannot read at all, before listing, as LOCAL_NOT_FOUND', async () => {
+    const dir = await makeTempDir();
+    await expect(LocalSource.open(dir, [], unreadable(dir))).rejects.toMatchObject({ code: 'LOCAL_NOT_FOUND', message: expect.stringContaining('EACCES') });
+  });
+
+  it('leaves out folders below the root that hold the state file (earlier outputs), but not the root itself', async () => {
+    const dir = await makeTempDir();
+    await files(dir, [STATE_KEY, 'a.jpg', `old/${STATE_KEY}`, 'old/thumb/a.jpg', `deep/er/${STATE_KEY}`, 'deep/er/medium/b.jpg', 'deep/c.jpg']);
+    const source = await LocalSource.open(dir);
+    expect(await keys(source)).toEqual([STATE_KEY, 'a.jpg', 'deep/c.jpg']);
+    expect(source.skippedFolders).toEqual([join(dir, 'deep/er'), join(dir, 'old')]);
+    // Named as the input, an output folder is scanned like any other.
+    expect(await keys(await LocalSource.open(join(dir, 'old')))).toEqual([STATE_KEY, 'thumb/a.jpg']);
+  });
+
+  it('says which paths are its inputs: its own file, or a place its scan lists', async () => {
+    const dir = await makeTempDir();
+    await files(dir, ['in/a.jpg', 'one.jpg']);
+    const file = await LocalSource.open(join(dir, 'one.jpg'));
+    expect(file.contains(join(dir, 'one.jpg'))).toBe(true);
+    expect(file.contains(join(dir, 'in/a.jpg'))).toBe(false);
+    const folder = await LocalSource.open(join(dir, 'in'), [join(dir, 'in/thumb')]);
+    expect(folder.contains(join(dir, 'in/a.jpg'))).toBe(true);
+    expect(folder.contains(join(dir, 'in/new/b.jpg'))).toBe(true);
+    expect(folder.contains(join(dir, 'in/thumb/a.jpg'))).toBe(false);
+    expect(folder.contains(join(dir, 'one.jpg'))).toBe(false);
+    expect(folder.contains('s3://bucket/in/a.jpg')).toBe(false);
+  });
+
   it('fails to open a missing path with LOCAL_NOT_FOUND naming it', async () => {
     await expect(LocalSource.open('/definitely/not/here.jpg')).rejects.toMatchObject({ code: 'LOCAL_NOT_FOUND', message: expect.stringContaining('/definitely/not/here.jpg') });
+  });
+});
+
+describe('openSources over local folders', () => {
+  const variants = ['thumb', 'medium'];
+
+  it('leaves out only <out>/<variant>/ and the state file, so --out can be the input folder or its parent', async () => {
+    const dir = await makeTempDir();
+    await files(dir, ['photos/a.jpg', 'photos/thumb/a.jpg', 'photos/medium/a.jpg', `photos/${STATE_KEY}`, 'photos/thumbnails/b.jpg', 'photos/sub/thumb/c.jpg']);
+    const [same] = await openSources([join(dir, 'photos')], join(dir, 'photos'), { variants });
+    expect(await keys(same!)).toEqual(['a.jpg', 'sub/thumb/c.jpg', 'thumbnails/b.jpg']);
+    // `--out .` from the folder above: nothing of photos/ is an output folder.
+    const [parent] = await openSources([join(dir, 'photos')], dir, { variants });
+    expect(await keys(parent!)).toEqual([STATE_KEY, 'a.jpg', 'medium/a.jpg', 'sub/thumb/c.jpg', 'thumb/a.jpg', 'thumbnails/b.jpg']);
+    // Any other variant names decide instead.
+    const [custom] = await openSources([join(dir, 'photos')], join(dir, 'photos'), { variants: ['sub'] });
+    expect(await keys(custom!)).toEqual(['a.jpg', 'medium/a.jpg', 'thumb/a.jpg', 'thumbnails/b.jpg']);
+  });
+
+  it('opens an input named twice once, however it is spelt', async () => {
+    const dir = await makeTempDir();
+    await files(dir, ['rv-o/a.jpg']);
+    const input = join(dir, 'rv-o');
+    const sources = await openSources([input, `${input}/`, relative(process.cwd(), input), join(dir, '.', 'rv-o')], join(dir, 'out'), { variants });
+    expect(sources.map((s) => s.uri)).toEqual([input]);
+  });
+
+  it('refuses an input folder inside a variant folder of --out (its outputs would land on it), but not a file there', async () => {
+    const dir = await makeTempDir();
+    await files(dir, ['out/thumb/x.jpg', 'out/thumb/sub/y.jpg']);
+    for (const input of [join(dir, 'out/thumb'), join(dir, 'out/thumb/sub')]) {
+      await expect(openSources([input], join(dir, 'out'), { variants })).rejects.toMatchObject({ kind: 'config', code: 'LOCAL_LOOP', message: expect.stringContaining(join(dir, 'out/thumb')) });
+    }
+    expect(await openSources([join(dir, 'out/thumb/x.jpg')], join(dir, 'out'), { variants })).toHaveLength(1);
+    // The output root itself is fine: its variant folders are left out of the scan.
+    expect(await keys((await openSources([join(dir, 'out')], join(dir, 'out'), { variants }))[0]!)).toEqual([]);
   });
 });
 
@@ -131,6 +257,19 @@ describe('LocalSink', () => {
     await sink.write('state.json', Buffer.from('{}'), { contentType: 'application/json', metadata: {} });
     const entry = await sink.readTextEntry('state.json');
     expect(entry).toEqual({ text: '{}', mtimeMs: (await stat(join(dir, 'state.json'))).mtimeMs });
+  });
+
+  it('checks its folder up front: refuses a file in its place or on its path, creates it only when asked', async () => {
+    const dir = await makeTempDir();
+    await writeFile(join(dir, 'file'), 'not a folder');
+    await expect(new LocalSink(join(dir, 'file')).prepare({ create: true })).rejects.toMatchObject({ code: 'LOCAL_OUT_NOT_FOLDER', message: `the output folder ${join(dir, 'file')} is an existing file, not a folder; choose another --out` });
+    await expect(new LocalSink(join(dir, 'file', 'sub')).prepare({ create: true })).rejects.toMatchObject({ code: 'LOCAL_OUT_NOT_FOLDER', message: expect.stringContaining(`${join(dir, 'file')} is a file, not a folder`) });
+    await new LocalSink(join(dir, 'a', 'b')).prepare({ create: false });
+    expect(await stat(join(dir, 'a')).catch(() => undefined)).toBeUndefined();
+    await new LocalSink(join(dir, 'a', 'b')).prepare({ create: true });
+    expect((await stat(join(dir, 'a', 'b'))).isDirectory()).toBe(true);
+    await new LocalSink(join(dir, 'a', 'b')).prepare({ create: true });
+    expect(await readFile(join(dir, 'file'), 'utf8')).toBe('not a folder');
   });
 
   it('lists nothing for a destination that does not exist yet, and reads back text', async () => {
