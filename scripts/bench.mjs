@@ -35,9 +35,10 @@ function has(command, ...probe) {
 function measure(command, argv, options = {}) {
   const rssFile = join(work, 'rss');
   rmSync(rssFile, { force: true });
+  const env = { ...process.env, BENCH_RSS_FILE: rssFile, ...options.env };
   return new Promise((done, fail) => {
     const started = process.hrtime.bigint();
-    const child = spawn(command, argv, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, BENCH_RSS_FILE: rssFile }, shell: options.shell ?? false });
+    const child = spawn(command, argv, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'], env, shell: options.shell ?? false });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     child.on('close', (code) => {
@@ -54,13 +55,18 @@ function measure(command, argv, options = {}) {
   });
 }
 
-const node = [process.execPath, '--import', './scripts/report-rss.mjs'];
+// The CLI runs through its bin file, as `npx img-pipeline` does, so its shebang's MALLOC_ARENA_MAX applies;
+// the floor gets the same allocator setting, so the two differ only in the work they do.
+const preload = { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ./scripts/report-rss.mjs`.trim() };
 const contenders = [
-  { name: 'decode floor (sharp, shrink-on-load to 512)', run: () => measure(node[0], [...node.slice(1), 'scripts/decode-floor.mjs', folder, String(J)]) },
+  {
+    name: 'decode floor (sharp, shrink-on-load to 512)',
+    run: () => measure(process.execPath, ['scripts/decode-floor.mjs', folder, String(J)], { env: { ...preload, MALLOC_ARENA_MAX: '2' } }),
+  },
   {
     name: 'img-pipeline (thumb+medium, watermark, jpeg q85, -j 2)',
     tool: true,
-    run: () => measure(node[0], [...node.slice(1), 'bin/img-pipeline.js', folder, '--out', join(work, 'tool'), '-j', String(J), '--watermark', '© img-pipeline', '--force', '--quiet']),
+    run: () => measure('./bin/img-pipeline.js', [folder, '--out', join(work, 'tool'), '-j', String(J), '--watermark', '© img-pipeline', '--force', '--quiet'], { env: preload }),
   },
 ];
 if (has('/usr/bin/python3', '-c', 'import PIL')) {

@@ -1,7 +1,7 @@
 import sharp, { type Metadata } from 'sharp';
 import type { Limits, SizeSpec } from '../config/schema.js';
 import { InputError } from '../errors.js';
-import { decodeTarget, toIntermediate } from './resize.js';
+import { decodeTarget, toFrames, type Frames } from './resize.js';
 
 /** What the header says about an input, read without decoding pixels. */
 export interface InputInfo {
@@ -12,15 +12,8 @@ export interface InputInfo {
   pages: number;
 }
 
-/** The one decode of an input: sRGB pixels at the size the largest variant needs, with metadata kept for `keepMetadata: all`. */
-export interface Decoded {
-  /** Uncompressed (see `toIntermediate`): sharp reopens it almost for free. */
-  image: Buffer;
-  width: number;
-  height: number;
-  hasAlpha: boolean;
-  /** Frames kept: more than 1 only when animation was asked for; `height` is then one frame's height. */
-  pages: number;
+/** The one decode of an input: sRGB pixels at the size the largest variant needs (frames: see `toFrames`). */
+export interface Decoded extends Frames {
   input: InputInfo;
 }
 
@@ -94,8 +87,7 @@ export async function decodeInput(input: Buffer, info: InputInfo, sizes: readonl
   image = image.toColourspace('srgb');
   if (keepMetadata) image = image.keepExif().keepXmp();
   try {
-    const { data, info: out } = await toIntermediate(image, keepMetadata, animate ? info.pages : 1).toBuffer({ resolveWithObject: true });
-    return { image: data, width: out.width, height: out.pageHeight ?? out.height, hasAlpha: out.channels === 4 || out.channels === 2, pages: out.pages ?? 1, input: info };
+    return { ...(await toFrames(image, keepMetadata, animate ? info.pages : 1)), input: info };
   } catch (error) {
     // libvips prefixes its loader name ("VipsJpeg: premature end of JPEG image"); keep only the reason.
     const reason = ((error as Error).message.split('\n')[0] ?? '').replace(/^Vips\w+:\s*/, '') || 'unknown decoder error';

@@ -1,5 +1,6 @@
-import sharp, { type OverlayOptions } from 'sharp';
 import type { Config, OutputFormat } from '../config/schema.js';
+import { openFrames, type Frames } from './resize.js';
+import { markLayers, type Mark } from './watermark.js';
 
 export interface Encoded {
   data: Buffer;
@@ -8,20 +9,18 @@ export interface Encoded {
 }
 
 /**
- * Encodes one variant in one format: watermark on top, alpha flattened for JPEG, metadata as configured.
- * A variant of several frames (its `height` is one frame's) stays animated in WebP; other formats take frame 1.
+ * Encodes one variant in one format: the mark on top (when not already blended in), alpha flattened for
+ * JPEG, metadata as configured. A variant of several frames stays animated in WebP; other formats take frame 1.
  */
 export async function encodeVariant(
-  variant: Buffer,
+  variant: Frames,
   format: OutputFormat,
   config: Pick<Config, 'quality' | 'background' | 'keepMetadata'>,
-  overlay: OverlayOptions | undefined,
-  frames: { pages: number; height: number } = { pages: 1, height: 0 },
+  mark: Mark | undefined,
 ): Promise<Encoded> {
-  const pages = format === 'webp' ? frames.pages : 1;
-  let image = sharp(variant, pages > 1 ? { pages: -1 } : {});
-  // Frames are stacked vertically in one image: the mark goes on each of them.
-  if (overlay) image = image.composite(Array.from({ length: pages }, (_, p) => ({ ...overlay, top: (overlay.top ?? 0) + p * frames.height })));
+  const pages = format === 'webp' ? variant.pages : 1;
+  let image = openFrames(variant, pages > 1);
+  if (mark) image = image.composite(markLayers(mark, pages, variant.height));
   if (format === 'jpeg') image = image.flatten({ background: config.background });
   // Pixels are already sRGB; tagging them says so to colour-managed viewers.
   if (config.keepMetadata !== 'none') image = image.withIccProfile('srgb');

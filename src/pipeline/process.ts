@@ -7,7 +7,7 @@ import { decodeInput, inspectInput } from './decode.js';
 import { encodeVariant } from './encode.js';
 import { pipelineFingerprint } from './plan.js';
 import { resizeVariant } from './resize.js';
-import { prepareWatermark, type Watermarker } from './watermark.js';
+import { blendMark, prepareWatermark, type Watermarker } from './watermark.js';
 
 /** A validated config with its watermark rendered once, ready to process any number of images. */
 export interface Pipeline {
@@ -48,9 +48,12 @@ export async function processImage(input: Buffer, pipeline: Pipeline): Promise<P
   try {
     for (const [variant, size] of Object.entries(config.sizes)) {
       const resized = await resizeVariant(decoded, size, keepMetadata);
-      const overlay = watermark ? await watermark.overlayFor(resized.width, resized.height) : undefined;
+      const mark = watermark ? await watermark.markFor(resized.width, resized.height) : undefined;
+      // Raw pixels take the mark once, for every format; containers (frames, metadata) composite it per format.
+      const marked = mark && resized.raw ? { ...resized, image: blendMark(resized.image, resized.raw, mark) } : resized;
+      const pending = marked === resized ? mark : undefined;
       for (const format of config.formats) {
-        const encoded = await encodeVariant(resized.image, format, config, overlay, resized);
+        const encoded = await encodeVariant(marked, format, config, pending);
         outputs.push({ variant, format, ...encoded });
       }
     }

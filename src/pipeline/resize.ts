@@ -1,13 +1,41 @@
 import sharp, { type Sharp } from 'sharp';
 import type { SizeSpec } from '../config/schema.js';
 
+/** Raw pixel layout, as sharp reports and accepts it. */
+export interface RawLayout {
+  width: number;
+  height: number;
+  channels: 1 | 2 | 3 | 4;
+}
+
 /**
- * Pixels handed from one stage to the next: uncompressed TIFF is the cheapest to write and reopen and keeps
- * the frames of an animation as pages. libvips' TIFF writer drops EXIF, though, so when all metadata is kept
- * a single frame goes through an uncompressed PNG instead, which carries EXIF and XMP.
+ * Pixels handed from one stage to the next. Usually raw (`raw` set): nothing to parse when reopened, and
+ * a watermark can be blended in place. When EXIF/XMP must ride along or an animation keeps its frames,
+ * an uncompressed container instead: TIFF keeps frames as pages, and PNG carries EXIF (TIFF drops it).
  */
-export function toIntermediate(image: Sharp, keepMetadata: boolean, pages: number): Sharp {
-  return keepMetadata && pages <= 1 ? image.png({ compressionLevel: 0 }) : image.tiff({ compression: 'none' });
+export interface Frames {
+  image: Buffer;
+  width: number;
+  /** One frame's height. */
+  height: number;
+  pages: number;
+  raw?: RawLayout;
+}
+
+/** Runs `image` and hands its pixels on as Frames. */
+export async function toFrames(image: Sharp, keepMetadata: boolean, pages: number): Promise<Frames> {
+  if (!keepMetadata && pages <= 1) {
+    const { data, info } = await image.raw().toBuffer({ resolveWithObject: true });
+    return { image: data, width: info.width, height: info.height, pages: 1, raw: { width: info.width, height: info.height, channels: info.channels } };
+  }
+  const container = keepMetadata && pages <= 1 ? image.png({ compressionLevel: 0 }) : image.tiff({ compression: 'none' });
+  const { data, info } = await container.toBuffer({ resolveWithObject: true });
+  return { image: data, width: info.width, height: info.pageHeight ?? info.height, pages: info.pages ?? 1 };
+}
+
+/** A sharp pipeline reading Frames back: every frame, or only the first. */
+export function openFrames(frames: Frames, allFrames = true): Sharp {
+  return frames.raw ? sharp(frames.image, { raw: frames.raw }) : sharp(frames.image, allFrames ? { pages: -1 } : {});
 }
 
 /** How much a source of `width`×`height` must be scaled to fill one variant's box (never above 1: no enlarging). */
@@ -27,15 +55,10 @@ export function decodeTarget(width: number, height: number, sizes: readonly Size
 const SHARP_POSITIONS = { center: 'centre', attention: sharp.strategy.attention, entropy: sharp.strategy.entropy } as const;
 
 /** One variant, cut from the decoded pixels; `contain` pads with transparency (flattened later for JPEG). */
-export async function resizeVariant(
-  decoded: { image: Buffer; width: number; height: number; pages: number },
-  size: SizeSpec,
-  keepMetadata: boolean,
-): Promise<{ image: Buffer; width: number; height: number; pages: number }> {
+export async function resizeVariant(decoded: Frames, size: SizeSpec, keepMetadata: boolean): Promise<Frames> {
   // The largest `inside` variant is usually the decode itself: skip a pass that would copy it unchanged.
   if (size.fit === 'inside' && variantScale(decoded.width, decoded.height, size) >= 1) return decoded;
-  // All pages: the decode holds several only when animation is kept, and sharp resizes each frame.
-  let image = sharp(decoded.image, { pages: -1 }).resize(size.width, size.height, {
+  let image = openFrames(decoded).resize(size.width, size.height, {
     fit: size.fit,
     position: SHARP_POSITIONS[size.position],
     withoutEnlargement: true,
@@ -43,6 +66,5 @@ export async function resizeVariant(
   });
   if (size.fit === 'contain') image = image.ensureAlpha();
   if (keepMetadata) image = image.keepExif().keepXmp();
-  const { data, info } = await toIntermediate(image, keepMetadata, decoded.pages).toBuffer({ resolveWithObject: true });
-  return { image: data, width: info.width, height: info.pageHeight ?? info.height, pages: info.pages ?? 1 };
+  return toFrames(image, keepMetadata, decoded.pages);
 }

@@ -30,9 +30,58 @@ interface Raster {
   glyphHeight?: number;
 }
 
-/** Renders the mark once at high resolution and hands out an overlay per output size, cached. */
+/** The mark for one output size: straight (not premultiplied) RGBA, opacity applied, and where it goes. */
+export interface Mark {
+  data: Buffer;
+  width: number;
+  height: number;
+  left: number;
+  top: number;
+}
+
+/** Renders the mark once at high resolution and hands out a mark per output size, cached. */
 export interface Watermarker {
-  overlayFor(width: number, height: number): Promise<OverlayOptions | undefined>;
+  markFor(width: number, height: number): Promise<Mark | undefined>;
+}
+
+/**
+ * Blends `mark` over raw 3- or 4-channel pixels ("over", 8-bit) into a copy. It touches only the mark's
+ * own pixels, where sharp's composite would convert and blend the whole image.
+ */
+export function blendMark(pixels: Buffer, layout: { width: number; height: number; channels: number }, mark: Mark): Buffer {
+  const out = Buffer.from(pixels);
+  const { width, height, channels } = layout;
+  for (let y = 0; y < mark.height; y++) {
+    const row = mark.top + y;
+    if (row < 0 || row >= height) continue;
+    for (let x = 0; x < mark.width; x++) {
+      const column = mark.left + x;
+      if (column < 0 || column >= width) continue;
+      const s = (y * mark.width + x) * 4;
+      const a = mark.data[s + 3]! / 255;
+      if (a === 0) continue;
+      const d = (row * width + column) * channels;
+      if (channels === 4) {
+        const below = (out[d + 3]! / 255) * (1 - a);
+        const alpha = a + below;
+        for (let c = 0; c < 3; c++) out[d + c] = Math.round((mark.data[s + c]! * a + out[d + c]! * below) / alpha);
+        out[d + 3] = Math.round(alpha * 255);
+      } else {
+        for (let c = 0; c < 3; c++) out[d + c] = Math.round(mark.data[s + c]! * a + out[d + c]! * (1 - a));
+      }
+    }
+  }
+  return out;
+}
+
+/** The same mark as sharp composite layers, one per frame of a vertically stacked animation. */
+export function markLayers(mark: Mark, pages: number, frameHeight: number): OverlayOptions[] {
+  return Array.from({ length: pages }, (_, p) => ({
+    input: mark.data,
+    raw: { width: mark.width, height: mark.height, channels: 4 as const },
+    left: mark.left,
+    top: mark.top + p * frameHeight,
+  }));
 }
 
 function escapeMarkup(text: string): string {
@@ -125,8 +174,8 @@ export async function prepareWatermark(
   }
   // The minimum is for the glyphs; the mark also carries the halo's padding above and below them.
   const minHeight = mark.glyphHeight ? (MIN_TEXT_HEIGHT * mark.height) / mark.glyphHeight : 0;
-  const cache = new Map<string, Promise<OverlayOptions | undefined>>();
-  const render = async (width: number, height: number): Promise<OverlayOptions | undefined> => {
+  const cache = new Map<string, Promise<Mark | undefined>>();
+  const render = async (width: number, height: number): Promise<Mark | undefined> => {
     const { w, h, margin } = fitMark(spec, minHeight, width, height, mark.width, mark.height);
     if (w < 2 || h < 2) return undefined;
     const { data, info } = await sharp(mark.data, { raw: { width: mark.width, height: mark.height, channels: 4 } })
@@ -134,17 +183,17 @@ export async function prepareWatermark(
       .linear([1, 1, 1, spec.opacity], [0, 0, 0, 0])
       .raw()
       .toBuffer({ resolveWithObject: true });
-    return { input: data, raw: { width: info.width, height: info.height, channels: 4 }, ...placeMark(spec.position, width, height, info.width, info.height, margin) };
+    return { data, width: info.width, height: info.height, ...placeMark(spec.position, width, height, info.width, info.height, margin) };
   };
   return {
-    overlayFor(width, height) {
+    markFor(width, height) {
       const key = `${width}x${height}`;
-      let overlay = cache.get(key);
-      if (!overlay) {
-        overlay = render(width, height);
-        cache.set(key, overlay);
+      let mark = cache.get(key);
+      if (!mark) {
+        mark = render(width, height);
+        cache.set(key, mark);
       }
-      return overlay;
+      return mark;
     },
   };
 }

@@ -33,9 +33,9 @@ describe('processImage: one decode per input', () => {
 
   it('renders the watermark once per output size, not once per format', async () => {
     const pipeline = await pipelineFor({ watermark: { text: 'Acme' }, formats: ['jpeg', 'webp', 'png'] });
-    const overlayFor = vi.spyOn(pipeline.watermark!, 'overlayFor');
+    const markFor = vi.spyOn(pipeline.watermark!, 'markFor');
     await processImage(await readFile(fixture('cases/grey.jpg')), pipeline);
-    expect(overlayFor.mock.calls).toEqual([[128, 85], [512, 341]]);
+    expect(markFor.mock.calls).toEqual([[128, 85], [512, 341]]);
   });
 });
 

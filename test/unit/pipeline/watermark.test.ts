@@ -3,7 +3,7 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { GRAVITIES, configSchema, type Gravity, type WatermarkSpec } from '../../../src/config/schema.js';
 import { ConfigError } from '../../../src/errors.js';
-import { DEFAULT_FONT_FILE, fitMark, MIN_TEXT_HEIGHT, placeMark, prepareWatermark } from '../../../src/pipeline/watermark.js';
+import { blendMark, DEFAULT_FONT_FILE, fitMark, MIN_TEXT_HEIGHT, placeMark, prepareWatermark } from '../../../src/pipeline/watermark.js';
 
 const spec = (over: Record<string, unknown> = {}): WatermarkSpec => configSchema.parse({ watermark: { text: '© Acme', ...over } }).watermark!;
 
@@ -77,10 +77,8 @@ describe('prepareWatermark', () => {
   it('draws text with the font file shipped in the package (no system fonts needed)', async () => {
     expect(DEFAULT_FONT_FILE).toMatch(/node_modules\/dejavu-fonts-ttf\/.*\.ttf$/);
     expect(existsSync(DEFAULT_FONT_FILE)).toBe(true);
-    const overlay = (await (await prepareWatermark(spec({ opacity: 1 }))).overlayFor(512, 341))!;
-    const { width, height } = overlay.raw!;
+    const { width, height, data } = (await (await prepareWatermark(spec({ opacity: 1 }))).markFor(512, 341))!;
     // Count the bright glyph pixels: a missing font renders nothing or a thin fallback.
-    const data = overlay.input as Buffer;
     let lit = 0;
     for (let i = 0; i < width * height; i++) if (data[i * 4]! > 200 && data[i * 4 + 3]! > 200) lit += 1;
     expect(lit).toBeGreaterThan(width * height * 0.1);
@@ -89,8 +87,7 @@ describe('prepareWatermark', () => {
 
   it('applies the opacity to the mark', async () => {
     const alphaMax = async (opacity: number) => {
-      const overlay = (await (await prepareWatermark(spec({ opacity }))).overlayFor(512, 341))!;
-      const data = overlay.input as Buffer;
+      const { data } = (await (await prepareWatermark(spec({ opacity }))).markFor(512, 341))!;
       let max = 0;
       for (let i = 3; i < data.length; i += 4) max = Math.max(max, data[i]!);
       return max;
@@ -101,17 +98,15 @@ describe('prepareWatermark', () => {
 
   it('renders once per output size and reuses it', async () => {
     const marker = await prepareWatermark(spec());
-    const first = marker.overlayFor(128, 85);
-    expect(marker.overlayFor(128, 85)).toBe(first);
-    expect(await marker.overlayFor(512, 341)).not.toBe(await first);
+    const first = marker.markFor(128, 85);
+    expect(marker.markFor(128, 85)).toBe(first);
+    expect(await marker.markFor(512, 341)).not.toBe(await first);
   });
 
   it('uses an image mark', async () => {
     const logo = await sharp({ create: { width: 40, height: 20, channels: 4, background: '#ff00ffff' } }).png().toBuffer();
     const marker = await prepareWatermark(configSchema.parse({ watermark: { image: 'logo.png', size: 0.5 } }).watermark!, { image: logo });
-    const overlay = (await marker.overlayFor(200, 100))!;
-    expect(overlay.raw).toMatchObject({ width: 100, height: 50 });
-    expect(overlay).toMatchObject({ left: 97, top: 47 });
+    expect(await marker.markFor(200, 100)).toMatchObject({ width: 100, height: 50, left: 97, top: 47 });
   });
 
   it('fails as a config error when the mark image is not an image', async () => {
@@ -121,6 +116,37 @@ describe('prepareWatermark', () => {
   });
 
   it('leaves a canvas too small for any mark unmarked', async () => {
-    expect(await (await prepareWatermark(spec())).overlayFor(2, 2)).toBeUndefined();
+    expect(await (await prepareWatermark(spec())).markFor(2, 2)).toBeUndefined();
   });
+});
+
+describe('blendMark', () => {
+  // A 3x2 mark with every alpha from clear to opaque, in colours unlike the base.
+  const mark = { data: Buffer.from([255, 255, 255, 0, 255, 255, 255, 60, 255, 0, 0, 128, 0, 255, 0, 200, 0, 0, 255, 255, 10, 20, 30, 90]), width: 3, height: 2, left: 2, top: 1 };
+
+  async function viaSharp(base: Buffer, channels: 3 | 4): Promise<Buffer> {
+    const composed = sharp(base, { raw: { width: 6, height: 4, channels } }).composite([{ input: mark.data, raw: { width: 3, height: 2, channels: 4 }, left: mark.left, top: mark.top }]);
+    // sharp's composite adds an alpha channel to an opaque base; it is all 255 there.
+    return (channels === 3 ? sharp(await composed.raw().toBuffer(), { raw: { width: 6, height: 4, channels: 4 } }).removeAlpha() : composed).raw().toBuffer();
+  }
+
+  for (const channels of [3, 4] as const) {
+    it(`matches sharp's composite within one level on ${channels}-channel pixels, touching only the mark's area`, async () => {
+      const base = Buffer.alloc(6 * 4 * channels);
+      for (let i = 0; i < base.length; i++) base[i] = channels === 4 && i % 4 === 3 ? (i * 37) % 256 : (i * 53) % 256;
+      const before = Buffer.from(base);
+      const blended = blendMark(base, { width: 6, height: 4, channels }, mark);
+      expect(base.equals(before), 'the input pixels are left as they were').toBe(true);
+      const expected = await viaSharp(base, channels);
+      for (let i = 0; i < base.length; i++) {
+        const pixel = Math.floor(i / channels);
+        const [x, y] = [pixel % 6, Math.floor(pixel / 6)];
+        const inside = x >= 2 && x < 5 && y >= 1 && y < 3;
+        // sharp leaves fully transparent base pixels with arbitrary colour; compare colour only where it shows.
+        if (channels === 4 && i % 4 !== 3 && expected[pixel * 4 + 3] === 0) continue;
+        expect(Math.abs(blended[i]! - expected[i]!), `byte ${i} at ${x},${y}`).toBeLessThanOrEqual(1);
+        if (!inside) expect(blended[i]).toBe(base[i]);
+      }
+    });
+  }
 });
