@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
+import pLimit, { type LimitFunction } from 'p-limit';
 import { describeError, ImgPipelineError } from '../errors.js';
 import { CONTENT_TYPES, isImageKey, outputMetadata, STATE_KEY } from '../pipeline/layout.js';
 import { createPlanner, plannedOutputs, type Job } from '../pipeline/plan.js';
@@ -162,14 +163,18 @@ export async function runPipeline(options: RunOptions): Promise<RunReport> {
       }
     }
 
+    // With S3 on either side, more images are in flight than decode at once: the CPU-bound part is held to
+    // `concurrency`, and the others wait on downloads and uploads meanwhile instead of idling a core.
+    const remote = options.sources.some((s) => s.readAhead) || sink.remote === true;
+    const cpu = pLimit(options.concurrency);
     await runJobs(
       work(),
       async ({ job, source, input }) => {
         if (job.action === 'process' && !dryRun) await writable;
-        record(await executeJob(job, source, sink, pipeline, dryRun, signal, input));
+        record(await executeJob(job, source, sink, pipeline, dryRun, signal, input, cpu));
       },
       {
-        concurrency: options.concurrency,
+        concurrency: remote ? options.concurrency * REMOTE_JOBS_PER_SLOT : options.concurrency,
         ...(signal ? { signal } : {}),
         // Listed, but never started because of Ctrl-C: still counted, so the counts add up.
         onDropped: ({ job }) => record(plannedReport(job, sink, dryRun) ?? interruptedReport(job)),
@@ -217,14 +222,26 @@ function plannedReport(job: Exclude<Job, { action: 'ignore' }>, sink: Sink, dryR
   return undefined;
 }
 
-/** Reads (unless `prefetched` already is), processes and writes one job; never throws. */
-export async function executeJob(job: Exclude<Job, { action: 'ignore' }>, source: Source, sink: Sink, pipeline: Pipeline, dryRun: boolean, signal?: AbortSignal, prefetched?: Promise<Buffer>): Promise<FileReport> {
+/** Images in flight per decoding slot when storage is remote: enough to cover a download and an upload. */
+const REMOTE_JOBS_PER_SLOT = 3;
+
+/** Reads (unless `prefetched` already is), processes (within `cpu`, when given) and writes one job; never throws. */
+export async function executeJob(
+  job: Exclude<Job, { action: 'ignore' }>,
+  source: Source,
+  sink: Sink,
+  pipeline: Pipeline,
+  dryRun: boolean,
+  signal?: AbortSignal,
+  prefetched?: Promise<Buffer>,
+  cpu?: LimitFunction,
+): Promise<FileReport> {
   const { entry } = job;
   const planned = plannedReport(job, sink, dryRun);
   if (planned) return planned;
   try {
     const input = await (prefetched ?? source.read(entry, signal));
-    const results = await processImage(input, pipeline);
+    const results = await (cpu ? cpu(() => processImage(input, pipeline)) : processImage(input, pipeline));
     // Outputs are written side by side: on S3 each write is a round trip that would otherwise hold the slot.
     const outputs: OutputReport[] = await Promise.all(
       results.map(async (result, i) => {

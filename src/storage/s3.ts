@@ -365,6 +365,7 @@ const MIN_PART_SIZE = 5 * 1024 * 1024;
 export class S3Sink extends S3Prefix implements Sink {
   /** LastModified is whole seconds. */
   readonly timeResolutionMs = 1000;
+  readonly remote = true;
   private readonly folder: string;
   private readonly cacheControl: string;
 

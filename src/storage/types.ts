@@ -100,6 +100,8 @@ export interface Sink {
   prepare?(options: { create: boolean }): Promise<void>;
   /** How coarse the times the sink records are, in ms (S3: 1000, whole seconds); absent when exact. */
   readonly timeResolutionMs?: number;
+  /** Writes are uploads (S3): worth overlapping with other images' processing. */
+  readonly remote?: boolean;
   /** Payload bytes uploaded (and state read back) so far, for sinks that go over the network (S3). */
   readonly bytesTransferred?: number;
 }

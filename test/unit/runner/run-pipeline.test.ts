@@ -181,8 +181,9 @@ describe('runPipeline', () => {
   });
   it('merges several sources in key order, deciding per source whether an empty entry is a placeholder', async () => {
     const grey = await readFile(fixture('cases/grey.jpg'));
-    const local = new MemorySource(new Map([['b.jpg', { data: grey, mtimeMs: 1 }], ['empty-local.jpg', { data: Buffer.alloc(0), mtimeMs: 1 }], ['cat.jpg', { data: grey, mtimeMs: 1 }]]));
-    const s3 = new MemorySource(new Map([['a.jpg', { data: grey, mtimeMs: 1 }], ['empty-s3.jpg', { data: Buffer.alloc(0), mtimeMs: 1 }], ['cat.png', { data: grey, mtimeMs: 1 }]]), true);
+    const local = new MemorySource(new Map([['b.jpg', { data: grey, mtimeMs: 1 }], ['empty-local.jpg', { data: Buffer.alloc(0), mtimeMs: 1 }], ['cat.jpg', { data: grey, mtimeMs: 1 }]]), false, false);
+    // Neither reads ahead: one image at a time, so the report's order is the merged listing's order.
+    const s3 = new MemorySource(new Map([['a.jpg', { data: grey, mtimeMs: 1 }], ['empty-s3.jpg', { data: Buffer.alloc(0), mtimeMs: 1 }], ['cat.png', { data: grey, mtimeMs: 1 }]]), true, false);
     const report = await runPipeline({ sources: [local, s3], sink: new MemorySink(), pipeline: await pipelineFor(), concurrency: 1, collectFiles: true });
     const status = Object.fromEntries(report.files.map((f) => [f.input.slice('mem://in/'.length), f.code ?? f.reason ?? f.status]));
     expect(status).toEqual({ 'a.jpg': 'processed', 'b.jpg': 'processed', 'cat.jpg': 'processed', 'cat.png': 'OUTPUT_COLLISION', 'empty-local.jpg': 'INPUT_EMPTY', 'empty-s3.jpg': 'empty object' });
@@ -289,6 +290,37 @@ describe('runPipeline', () => {
     const grey = await readFile(fixture('cases/grey.jpg'));
     const remote = new MemorySource(new Map(Array.from({ length: 8 }, (_, i) => [`p${i}.jpg`, { data: grey, mtimeMs: 1 }])), false, true);
     expect(await mostHeld(remote)).toBeGreaterThan(2);
+  });
+
+  it('with a remote sink, keeps more images in flight than decode slots, so uploads overlap other images', async () => {
+    const grey = await readFile(fixture('cases/grey.jpg'));
+    /** Writes take a while, like uploads; counts how many images have writes in flight at once. */
+    class SlowSink extends MemorySink {
+      constructor(readonly remote: boolean) {
+        super();
+      }
+      private readonly busy = new Map<string, number>();
+      maxImages = 0;
+      override async write(key: string, data: Buffer, options: WriteOptions): Promise<void> {
+        const image = key.slice(key.indexOf('/') + 1);
+        this.busy.set(image, (this.busy.get(image) ?? 0) + 1);
+        this.maxImages = Math.max(this.maxImages, this.busy.size);
+        await new Promise((done) => setTimeout(done, 40));
+        await super.write(key, data, options);
+        const left = this.busy.get(image)! - 1;
+        if (left === 0) this.busy.delete(image);
+        else this.busy.set(image, left);
+      }
+    }
+    // A source that reads ahead is a download too: only the local-to-local run keeps one image at a time.
+    const source = (readAhead: boolean) => new MemorySource(new Map(Array.from({ length: 6 }, (_, i) => [`p${i}.jpg`, { data: grey, mtimeMs: 1 }])), false, readAhead);
+    const local = new SlowSink(false);
+    await run(source(false), local, { concurrency: 1 });
+    expect(local.maxImages).toBe(1);
+    const remote = new SlowSink(true);
+    const report = await run(source(false), remote, { concurrency: 1 });
+    expect(report.processed).toBe(6);
+    expect(remote.maxImages).toBeGreaterThan(1);
   });
 
   it('reports a folder it cannot read as failed (LOCAL_UNREADABLE, naming it) and processes the files after it', async () => {
