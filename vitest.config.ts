@@ -13,5 +13,7 @@ export default defineConfig({
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     // Integration tests run the built CLI: rebuild dist/ first when src/ is newer.
     globalSetup: ['test/helpers/global-setup.ts'],
+    // In CI, also a machine-readable result, from which .ci/run prints the plain "N passed, N failed" line.
+    ...(process.env['CI'] ? { reporters: ['default', 'json'], outputFile: { json: '.ci/test-results.json' } } : {}),
   },
 });
