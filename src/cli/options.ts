@@ -40,6 +40,13 @@ export function addS3Options(command: Command): Command {
     .addOption(new Option('--s3-page-size <n>').hideHelp());
 }
 
+/** The account flags of `deploy` and `destroy`, which must name the same region and profile. */
+export function addAccountOptions(command: Command): Command {
+  return command
+    .option('--region <region>', 'AWS region (default: from the environment or profile)')
+    .option('--profile <name>', 'AWS shared config profile');
+}
+
 /** The `s3` config layer from the S3 flags; undefined when none is given, so the file's values stand. */
 function s3Flags(opts: Record<string, unknown>): Record<string, unknown> | undefined {
   const str = stringOptions(opts);

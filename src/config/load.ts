@@ -78,7 +78,7 @@ function describeValue(value: unknown): string {
 }
 
 /** Turns schema issues into one message naming each field, what was expected and what was received. */
-export function formatIssues(where: string, input: unknown, issues: z.core.$ZodIssue[]): string {
+function formatIssues(where: string, input: unknown, issues: z.core.$ZodIssue[]): string {
   const lines = issues.map((issue) => {
     const field = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
     // zod words it "Invalid input: expected number, received string"; keep the expectation, we show the value.

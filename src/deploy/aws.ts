@@ -5,6 +5,7 @@ import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { STSClient } from '@aws-sdk/client-sts';
 import { DeployError } from '../errors.js';
+import { isNoCredentials, isNoRegion } from '../storage/s3.js';
 
 /** The AWS clients deploy and destroy use; built once at the CLI edge and passed in. */
 export interface AwsClients {
@@ -117,22 +118,14 @@ export function responseHeader(error: unknown, name: string): string | undefined
 const ACCESS_DENIED = new Set(['AccessDenied', 'AccessDeniedException', 'AuthorizationError', 'AuthorizationErrorException', 'UnauthorizedOperation', 'Forbidden', '403']);
 const EXPIRED = new Set(['ExpiredToken', 'ExpiredTokenException', 'RequestExpired', 'InvalidClientTokenId', 'UnrecognizedClientException', 'SignatureDoesNotMatch']);
 
-/** True when the SDK could not find any credentials (nothing was sent). */
-export function isNoCredentials(error: unknown): boolean {
-  const name = awsErrorName(error);
-  const message = (error as Error | undefined)?.message ?? '';
-  return name === 'CredentialsProviderError' || /could not load credentials/i.test(message);
-}
-
 /** Turns an SDK failure into one line a person can act on, naming the action and the resource. */
 export function explainAwsError(error: unknown, action: string, resource: string): DeployError {
   if (error instanceof DeployError) return error;
   const name = awsErrorName(error);
-  const message = (error as Error | undefined)?.message ?? String(error);
   if (isNoCredentials(error)) {
     return new DeployError('NO_CREDENTIALS', 'no AWS credentials found: run `aws configure` or `aws sso login`, set AWS_PROFILE, or pass --profile (--dry-run works without credentials)', { cause: error });
   }
-  if (/region is missing/i.test(message)) {
+  if (isNoRegion(error)) {
     return new DeployError('NO_REGION', 'no AWS region configured: pass --region or set AWS_REGION', { cause: error });
   }
   if (EXPIRED.has(name)) {
@@ -141,6 +134,7 @@ export function explainAwsError(error: unknown, action: string, resource: string
   if (ACCESS_DENIED.has(name) || httpStatusOf(error) === 403) {
     return new DeployError('ACCESS_DENIED', `access denied: ${action} on ${resource}; the deploying identity needs this permission (see "Deploying the Lambda" in the README)`, { cause: error });
   }
+  const message = (error as Error | undefined)?.message ?? String(error);
   return new DeployError('AWS_FAILED', `${action} on ${resource} failed: ${name}: ${message}`, { cause: error });
 }
 

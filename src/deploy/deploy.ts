@@ -2,7 +2,7 @@ import { HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { DeployError } from '../errors.js';
 import { STATE_KEY } from '../pipeline/layout.js';
-import { recordState } from '../runner/run-pipeline.js';
+import { recordedFingerprint, recordState } from '../runner/state-file.js';
 import { S3Sink } from '../storage/s3.js';
 import { awsErrorName, explainAwsError, httpStatusOf, must, responseHeader, stepResult, type AwsClients, type Sleep, type StepResult, type StepTarget } from './aws.js';
 import { describeFunction, ensureFunction, type FunctionCode } from './function.js';
@@ -28,6 +28,20 @@ export async function resolveAccount(clients: Pick<AwsClients, 'sts'>): Promise<
   if (!identity.Account) throw new DeployError('NO_ACCOUNT', 'sts:GetCallerIdentity returned no account');
   const partition = identity.Arn?.split(':')[1] ?? 'aws';
   return { accountId: identity.Account, region, partition };
+}
+
+/**
+ * The account, for a command that may be a dry run: with `dryRun`, missing credentials or region give
+ * `offline` (why nothing could be checked) instead of an error, so the plan can still be shown.
+ */
+export async function resolveAccountOrOffline(clients: Pick<AwsClients, 'sts'>, dryRun: boolean): Promise<{ account: Account; offline?: undefined } | { account?: undefined; offline: string }> {
+  try {
+    return { account: await resolveAccount(clients) };
+  } catch (error) {
+    const explained = explainAwsError(error, 'sts:GetCallerIdentity', 'the current credentials');
+    if (!dryRun || (explained.code !== 'NO_CREDENTIALS' && explained.code !== 'NO_REGION')) throw explained;
+    return { offline: explained.code === 'NO_REGION' ? 'no AWS region' : 'no AWS credentials' };
+  }
 }
 
 /**
@@ -64,24 +78,18 @@ export interface StateFile {
 }
 
 /** The state file step, as a plan shows it and as it reports. */
-export function describeStateFile(plan: DeployPlan, state: StateFile): StepTarget {
+function describeStateFile(plan: DeployPlan, state: StateFile): StepTarget {
   const { out } = plan.request;
   return { resource: 'destination state', name: `s3://${out.bucket}/${out.prefix}${STATE_KEY}`, detail: `config fingerprint ${state.fingerprint}` };
 }
 
 /** What the destination's state file says: so a later CLI backfill counts the Lambda's outputs as fresh. */
-export async function ensureStateFile(s3: S3Client, plan: DeployPlan, state: StateFile, dryRun: boolean): Promise<StepResult> {
+async function ensureStateFile(s3: S3Client, plan: DeployPlan, state: StateFile, dryRun: boolean): Promise<StepResult> {
   const { out } = plan.request;
   const sink = new S3Sink({ client: s3, bucket: out.bucket, prefix: out.prefix, cacheControl: state.cacheControl });
   const result = (status: StepResult['status']): StepResult => stepResult(describeStateFile(plan, state), status);
   const text = await sink.readText(STATE_KEY);
-  let recorded: string | undefined;
-  try {
-    recorded = text === undefined ? undefined : (JSON.parse(text) as { fingerprint?: string }).fingerprint;
-  } catch {
-    recorded = undefined;
-  }
-  if (recorded === state.fingerprint) return result('unchanged');
+  if (recordedFingerprint(text) === state.fingerprint) return result('unchanged');
   if (dryRun) return result(text === undefined ? 'would create' : 'would update');
   await recordState(sink, state.fingerprint);
   return result(text === undefined ? 'created' : 'updated');

@@ -46,7 +46,7 @@ export function describeFunction(plan: DeployPlan): StepTarget {
 }
 
 /** The settings that differ between the live function and the plan, by name. */
-export function configurationChanges(current: FunctionConfiguration, plan: DeployPlan): string[] {
+function configurationChanges(current: FunctionConfiguration, plan: DeployPlan): string[] {
   const changes: string[] = [];
   if (!runtimeIsCurrent(current.Runtime, plan.fn.runtime)) changes.push('runtime');
   if (current.Role !== plan.role.arn) changes.push('role');
@@ -68,7 +68,7 @@ function isBusy(config: FunctionConfiguration): boolean {
 }
 
 /** Polls until the function is no longer busy; a failed creation or update is an error carrying Lambda's reason. */
-export async function waitUntilReady(lambda: LambdaClient, name: string, sleep: Sleep): Promise<FunctionConfiguration> {
+async function waitUntilReady(lambda: LambdaClient, name: string, sleep: Sleep): Promise<FunctionConfiguration> {
   for (let round = 0; round < POLL_LIMIT; round += 1) {
     const config = await must('lambda:GetFunctionConfiguration', name, () => lambda.send(new GetFunctionConfigurationCommand({ FunctionName: name })));
     if (config.State === 'Failed' || config.LastUpdateStatus === 'Failed') {

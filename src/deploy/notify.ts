@@ -22,7 +22,7 @@ async function listSubscriptions(sns: SNSClient, topicArn: string): Promise<Subs
 }
 
 /** The region an SNS topic ARN names: arn:aws:sns:<region>:<account>:<name>. */
-export function topicRegion(arn: string): string {
+function topicRegion(arn: string): string {
   return arn.split(':')[3] ?? '';
 }
 

@@ -192,9 +192,8 @@ function fitsTarget(pkg: PackageJson, cpu: string): boolean {
  * sharp and its dependencies from this machine's node_modules, when the native packages for the target
  * (linux, glibc, the CPU) at the right versions are installed here; otherwise undefined.
  */
-async function hostPackages(arch: Architecture): Promise<Map<string, string> | undefined> {
+async function hostPackages(sharp: { dir: string; pkg: PackageJson }, arch: Architecture): Promise<Map<string, string> | undefined> {
   const cpu = npmCpu(arch);
-  const sharp = await hostSharp();
   const packages = new Map<string, string>([['sharp', sharp.dir]]);
   const queue: [string, PackageJson][] = [[sharp.dir, sharp.pkg]];
   let natives = 0;
@@ -310,7 +309,7 @@ async function sharpFiles(staging: string, options: PackageOptions, sharp: { dir
   const version = sharp.pkg.version ?? '';
   const mode = options.sharp ?? 'auto';
   if (mode !== 'npm') {
-    const packages = await hostPackages(options.arch);
+    const packages = await hostPackages(sharp, options.arch);
     if (packages) {
       log(`sharp ${version} for linux-${npmCpu(options.arch)}: copied from this machine's node_modules`);
       const files: ZipInput[] = [];

@@ -1,8 +1,9 @@
 import { ConfigError, DeployError } from '../errors.js';
+import { folderPrefix } from '../storage/s3.js';
 
 /** A runtime Lambda accepts for new functions; an existing function on a newer Node.js runtime is left alone. */
-export const RUNTIME = 'nodejs22.x';
-export const HANDLER = 'index.handler';
+const RUNTIME = 'nodejs22.x';
+const HANDLER = 'index.handler';
 /**
  * Deploy tags what it creates and can tag (the role, the function, the queue and the topic) with this
  * tag, valued with the function name; it adopts, and destroy deletes, only resources tagged so.
@@ -14,7 +15,7 @@ export function isOwnedBy(tags: Record<string, string> | undefined, functionName
   return tags?.[OWNER_TAG] === functionName;
 }
 
-export const ARCHITECTURES = ['arm64', 'x86_64'] as const;
+const ARCHITECTURES = ['arm64', 'x86_64'] as const;
 export type Architecture = (typeof ARCHITECTURES)[number];
 
 /** What the user asked for, checked and normalised (prefixes are '' or end in '/'). */
@@ -98,8 +99,7 @@ export function resourceNames(functionName: string): { role: string; policy: str
 
 /** '' stays '' (the whole bucket); anything else becomes a folder ending in '/'. */
 export function normalizePrefix(prefix: string | undefined): string {
-  const trimmed = (prefix ?? '').replace(/^\/+/, '');
-  return trimmed === '' || trimmed.endsWith('/') ? trimmed : `${trimmed}/`;
+  return folderPrefix((prefix ?? '').replace(/^\/+/, ''));
 }
 
 const FUNCTION_NAME = /^[A-Za-z0-9_-]{1,59}$/;

@@ -69,7 +69,7 @@ export async function ensurePermission(lambda: LambdaClient, plan: DeployPlan, o
 }
 
 /** Our entry in the bucket's notification configuration. */
-export function notificationEntry(plan: DeployPlan): LambdaFunctionConfiguration {
+function notificationEntry(plan: DeployPlan): LambdaFunctionConfiguration {
   const { notification } = plan;
   return {
     Id: notification.id,
@@ -80,7 +80,7 @@ export function notificationEntry(plan: DeployPlan): LambdaFunctionConfiguration
 }
 
 /** The configuration as S3 accepts it back: only the four kinds of destination, no response metadata. */
-export function cleanNotification(current: NotificationConfiguration | undefined): NotificationConfiguration {
+function cleanNotification(current: NotificationConfiguration | undefined): NotificationConfiguration {
   const clean: NotificationConfiguration = {};
   if (current?.TopicConfigurations?.length) clean.TopicConfigurations = current.TopicConfigurations;
   if (current?.QueueConfigurations?.length) clean.QueueConfigurations = current.QueueConfigurations;

@@ -49,7 +49,7 @@ async function sizeOf(deps: HandlerDeps, ref: ObjectRef): Promise<number> {
 }
 
 /** Processes one object into every variant and format; never throws. */
-export async function processRecord(ref: ObjectRef, deps: HandlerDeps): Promise<RecordResult> {
+async function processRecord(ref: ObjectRef, deps: HandlerDeps): Promise<RecordResult> {
   const started = performance.now();
   const { settings, pipeline } = deps;
   const done = (fields: Partial<RecordResult> & Pick<RecordResult, 'status'>): RecordResult => ({

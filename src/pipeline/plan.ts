@@ -47,7 +47,7 @@ export interface PlanOptions {
  * them (`cat.jpg.png`, `cat.jpg/...`, `cat.k...`): a window this size catches them without a map that
  * grows with the listing.
  */
-export const COLLISION_WINDOW = 4096;
+const COLLISION_WINDOW = 4096;
 
 /** The settings that change output pixels, hashed: a different hash means existing outputs are stale. */
 export function pipelineFingerprint(config: Config, watermarkImage?: Buffer): string {

@@ -2,6 +2,7 @@ import { STATE_KEY } from '../pipeline/layout.js';
 import type { DestinationIndex } from '../pipeline/plan.js';
 import { compareKeys } from '../storage/key-order.js';
 import type { Sink, SinkEntry } from '../storage/types.js';
+import { recordedFingerprint } from './state-file.js';
 
 /**
  * Destination keys a cursor keeps after walking past them. An output key can sort before the key the
@@ -69,10 +70,6 @@ export interface Destination extends DestinationIndex {
   close(): Promise<void>;
 }
 
-interface State {
-  fingerprint: string;
-}
-
 export interface OpenDestinationOptions {
   fingerprint: string;
   /** Variant names: one listing per `<variant>/` folder. */
@@ -91,13 +88,8 @@ export interface OpenDestinationOptions {
  */
 export async function openDestination(sink: Sink, options: OpenDestinationOptions): Promise<Destination> {
   const state = sink.readTextEntry ? await sink.readTextEntry(STATE_KEY) : undefined;
-  let stateMatches = false;
-  try {
-    stateMatches = state !== undefined && (JSON.parse(state.text) as State).fingerprint === options.fingerprint;
-  } catch {
-    stateMatches = false;
-  }
-  const freshSince = stateMatches ? state!.mtimeMs : undefined;
+  const stateMatches = state !== undefined && recordedFingerprint(state.text) === options.fingerprint;
+  const freshSince = stateMatches ? state.mtimeMs : undefined;
   const cursors = new Map<string, ListingCursor>();
   if (stateMatches && options.listOutputs) {
     for (const variant of options.variants) {

@@ -2,13 +2,14 @@ import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { describeError, ImgPipelineError } from '../errors.js';
-import { CONTENT_TYPES, isImageKey, outputMetadata, STATE_KEY } from '../pipeline/layout.js';
+import { CONTENT_TYPES, isImageKey, outputMetadata } from '../pipeline/layout.js';
 import { createPlanner, plannedOutputs, type Job } from '../pipeline/plan.js';
 import { configureSharp, processImage, type Pipeline } from '../pipeline/process.js';
 import type { Sink, Source } from '../storage/types.js';
 import { openDestination } from './destination.js';
 import { mergeListings } from './merge-listings.js';
 import { runJobs } from './run-jobs.js';
+import { recordState } from './state-file.js';
 
 export type FileStatus = 'processed' | 'skipped' | 'failed' | 'planned';
 
@@ -74,16 +75,6 @@ export interface RunOptions {
   /** Keep every file's report (for `--json`); off, only counts are kept and memory stays flat. */
   collectFiles?: boolean;
   events?: EventEmitter<{ event: [RunEvent] }>;
-}
-
-interface State {
-  fingerprint: string;
-}
-
-/** Records which config the destination's outputs are made with, before the first output is written. */
-export async function recordState(sink: Sink, fingerprint: string): Promise<void> {
-  const body = `${JSON.stringify({ tool: 'img-pipeline', fingerprint } satisfies State & { tool: string }, null, 2)}\n`;
-  await sink.write(STATE_KEY, Buffer.from(body), { contentType: 'application/json', metadata: {} });
 }
 
 /**

@@ -62,6 +62,17 @@ type SdkError = Error & {
   $response?: { headers?: Record<string, string | undefined> };
 };
 
+/** True when the SDK found no credentials (nothing was sent). Shared with deploy's error mapping. */
+export function isNoCredentials(error: unknown): boolean {
+  const e = (error ?? {}) as SdkError;
+  return (e.name ?? e.Code ?? e.code) === 'CredentialsProviderError' || /could not load credentials/i.test(e.message ?? '');
+}
+
+/** True when the SDK has no region to send to. Shared with deploy's error mapping. */
+export function isNoRegion(error: unknown): boolean {
+  return /region is missing/i.test((error as Error | undefined)?.message ?? String(error));
+}
+
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT']);
 
 function regionHint(error: SdkError): string | undefined {
@@ -99,10 +110,10 @@ export function toStorageError(error: unknown, action: S3Action, uri: string, en
   const status = e.$metadata?.httpStatusCode;
   const bucket = /^s3:\/\/([^/]*)/.exec(uri)?.[1] ?? uri;
   const options = { cause: error };
-  if (name === 'CredentialsProviderError' || /could not load credentials/i.test(e.message)) {
+  if (isNoCredentials(e)) {
     return new StorageError('S3_NO_CREDENTIALS', `no AWS credentials found (${e.message.split('\n')[0]}): pass --profile, set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run "aws sso login"`, options);
   }
-  if (/region is missing/i.test(e.message)) {
+  if (isNoRegion(e)) {
     return new StorageError('S3_NO_REGION', 'no AWS region configured: pass --region (or set AWS_REGION, or a region in your profile)', options);
   }
   if (name === 'AccessDenied' || name === 'AllAccessDisabled' || (status === 403 && (name === 'Forbidden' || name === '403' || name === 'UnknownError'))) {

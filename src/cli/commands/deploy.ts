@@ -8,10 +8,10 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { STSClient } from '@aws-sdk/client-sts';
 import { loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
-import { explainAwsError, realSleep, type AwsClients, type Sleep, type StepResult } from '../../deploy/aws.js';
-import { PLACEHOLDER_ACCOUNT, PLACEHOLDER_REGION, plannedSteps, resolveAccount, runDeploy } from '../../deploy/deploy.js';
+import { realSleep, type AwsClients, type Sleep, type StepResult } from '../../deploy/aws.js';
+import { PLACEHOLDER_ACCOUNT, PLACEHOLDER_REGION, plannedSteps, resolveAccountOrOffline, runDeploy } from '../../deploy/deploy.js';
 import { buildLambdaPackage, packageFingerprint, type LambdaPackage, type PackageOptions } from '../../deploy/package.js';
-import { checkDeployRequest, parseArchitecture, planDeploy, type Account, type DeployPlan } from '../../deploy/plan.js';
+import { checkDeployRequest, parseArchitecture, planDeploy, type DeployPlan } from '../../deploy/plan.js';
 import { ConfigError } from '../../errors.js';
 import { STATE_KEY } from '../../pipeline/layout.js';
 import { isS3Uri, parseS3Uri } from '../../storage/s3.js';
@@ -76,7 +76,7 @@ function indent(text: string, by: string): string {
 }
 
 /** The whole plan for --dry-run: each resource, the policy JSON, the trigger and the environment. */
-export function formatPlan(plan: DeployPlan, config: Config, offline: string | undefined): string {
+function formatPlan(plan: DeployPlan, config: Config, offline: string | undefined): string {
   const { request, fn } = plan;
   const variants = Object.keys(config.sizes).join(', ');
   const lines = [
@@ -144,16 +144,15 @@ export async function deployCommand(opts: DeployCommandOptions, io: Io, deps: De
   });
 
   const clients = deps.createClients(opts.region, opts.profile);
-  let account: Account | undefined;
-  let offline: string | undefined;
-  try {
-    account = await resolveAccount(clients);
-  } catch (error) {
-    const explained = explainAwsError(error, 'sts:GetCallerIdentity', 'the current credentials');
-    if (!opts.dryRun || (explained.code !== 'NO_CREDENTIALS' && explained.code !== 'NO_REGION')) throw explained;
-    offline = explained.code === 'NO_REGION' ? 'no AWS region' : 'no AWS credentials';
-  }
+  const { account, offline } = await resolveAccountOrOffline(clients, opts.dryRun ?? false);
   const plan = planDeploy(request, account ?? { accountId: PLACEHOLDER_ACCOUNT, region: opts.region ?? PLACEHOLDER_REGION, partition: 'aws' });
+  const deployOptions = (pkg: LambdaPackage, dryRun: boolean) => ({
+    dryRun,
+    sleep: deps.sleep,
+    code: pkg,
+    state: { fingerprint: pkg.fingerprint, cacheControl: config.s3.cacheControl },
+    onStep: (step: StepResult) => io.stdout.write(`${formatStep(step)}\n`),
+  });
 
   if (opts.dryRun) {
     io.stdout.write(`${formatPlan(plan, config, offline)}\n`);
@@ -162,14 +161,7 @@ export async function deployCommand(opts: DeployCommandOptions, io: Io, deps: De
       for (const step of plannedSteps(plan, state)) io.stdout.write(`${formatStep(step)}\n`);
       return 0;
     }
-    const pkg = await deps.buildPackage(packageOptions);
-    await runDeploy(clients, plan, {
-      dryRun: true,
-      sleep: deps.sleep,
-      code: pkg,
-      state: { fingerprint: pkg.fingerprint, cacheControl: config.s3.cacheControl },
-      onStep: (step) => io.stdout.write(`${formatStep(step)}\n`),
-    });
+    await runDeploy(clients, plan, deployOptions(await deps.buildPackage(packageOptions), true));
     return 0;
   }
 
@@ -177,13 +169,7 @@ export async function deployCommand(opts: DeployCommandOptions, io: Io, deps: De
   const pkg = await deps.buildPackage(packageOptions);
   io.stderr.write(`Package: ${(pkg.zippedBytes / 1024 / 1024).toFixed(1)} MiB zipped, CodeSha256 ${pkg.sha256}\n`);
   io.stdout.write(`Deploying ${plan.fn.name} to account ${plan.account.accountId}, ${plan.account.region}\n`);
-  const steps = await runDeploy(clients, plan, {
-    dryRun: false,
-    sleep: deps.sleep,
-    code: pkg,
-    state: { fingerprint: pkg.fingerprint, cacheControl: config.s3.cacheControl },
-    onStep: (step) => io.stdout.write(`${formatStep(step)}\n`),
-  });
+  const steps = await runDeploy(clients, plan, deployOptions(pkg, false));
   const changed = steps.filter((s) => s.status !== 'unchanged').length;
   io.stdout.write([
     '',

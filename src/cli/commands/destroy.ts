@@ -1,7 +1,6 @@
-import { explainAwsError } from '../../deploy/aws.js';
-import { resolveAccount } from '../../deploy/deploy.js';
+import { resolveAccountOrOffline } from '../../deploy/deploy.js';
 import { runDestroy } from '../../deploy/destroy.js';
-import { checkBucketName, checkFunctionName, resourceNames, type Account } from '../../deploy/plan.js';
+import { checkBucketName, checkFunctionName, resourceNames } from '../../deploy/plan.js';
 import { ConfigError } from '../../errors.js';
 import { defaultDeployDeps, formatStep, type DeployDeps } from './deploy.js';
 import type { Io } from './run.js';
@@ -22,15 +21,11 @@ export async function destroyCommand(opts: DestroyCommandOptions, io: Io, deps: 
   checkFunctionName(opts.functionName);
   const names = resourceNames(opts.functionName);
   const clients = deps.createClients(opts.region, opts.profile);
-  let account: Account;
-  try {
-    account = await resolveAccount(clients);
-  } catch (error) {
-    const explained = explainAwsError(error, 'sts:GetCallerIdentity', 'the current credentials');
-    if (!opts.dryRun || (explained.code !== 'NO_CREDENTIALS' && explained.code !== 'NO_REGION')) throw explained;
+  const { account, offline } = await resolveAccountOrOffline(clients, opts.dryRun ?? false);
+  if (offline !== undefined) {
     // Nothing can be checked without credentials: name what would be removed if it exists.
     io.stdout.write([
-      `Destroy plan for ${opts.functionName} (${explained.code === 'NO_REGION' ? 'no AWS region' : 'no AWS credentials'}: nothing was checked)`,
+      `Destroy plan for ${opts.functionName} (${offline}: nothing was checked)`,
       `  would delete  the S3 trigger ${names.notificationId} on s3://${opts.bucket} (other notifications kept)`,
       `  would delete  the invoke permission ${names.statementId} and the function ${opts.functionName}`,
       `  would delete  the IAM role ${names.role} with its inline policy ${names.policy}`,

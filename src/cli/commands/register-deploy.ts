@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { addPipelineOptions } from '../options.js';
+import { addAccountOptions, addPipelineOptions } from '../options.js';
 import type { DeployCommandOptions } from './deploy.js';
 import type { DestroyCommandOptions } from './destroy.js';
 import type { Io } from './run.js';
@@ -21,9 +21,7 @@ export function registerDeployCommands(program: Command, io: Io, setExitCode: (c
     .option('--timeout <seconds>', 'timeout per invocation', '30')
     .option('--sns-topic <arn>', 'publish one JSON message per image to this existing topic')
     .option('--notify-email <address>', 'create a topic and subscribe this address (confirm the email AWS sends)');
-  addPipelineOptions(deploy)
-    .option('--region <region>', 'AWS region (default: from the environment or profile)')
-    .option('--profile <name>', 'AWS shared config profile')
+  addAccountOptions(addPipelineOptions(deploy))
     .option('--dry-run', 'print the whole plan and change nothing (works without credentials)')
     .option('--package-only <file>', 'build the Lambda zip into <file> and stop')
     .option('--verbose', 'print stack traces of errors')
@@ -39,13 +37,12 @@ Examples:
       setExitCode(await deployCommand(opts, io));
     });
 
-  program
+  const destroy = program
     .command('destroy')
     .description('remove what deploy created (its trigger entry, permission, function, role, queue, and its topic)')
     .option('--bucket <name>', 'the upload bucket the trigger is on')
-    .option('--function-name <name>', 'Lambda function name', 'ImageProcessor')
-    .option('--region <region>', 'AWS region (default: from the environment or profile)')
-    .option('--profile <name>', 'AWS shared config profile')
+    .option('--function-name <name>', 'Lambda function name', 'ImageProcessor');
+  addAccountOptions(destroy)
     .option('--dry-run', 'list what would be removed and change nothing')
     .option('--verbose', 'print stack traces of errors')
     .action(async (opts: DestroyCommandOptions) => {
