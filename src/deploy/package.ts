@@ -54,7 +54,7 @@ export interface ZipInput {
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
-const require = createRequire(import.meta.url);
+const resolveHere = createRequire(import.meta.url);
 /** DOS timestamps hold local time; a date built from local fields gives the same bytes in every time zone. */
 const FIXED_MTIME = new Date(1980, 0, 1, 0, 0, 0);
 const FILE_MODE = 0o100644;
@@ -172,7 +172,7 @@ function findPackageDir(name: string, from: string): string | undefined {
 
 /** The sharp this tool runs with (its package.json is not exported, so walk up from its entry). */
 async function hostSharp(): Promise<{ dir: string; pkg: PackageJson }> {
-  for (let dir = dirname(require.resolve('sharp')); dirname(dir) !== dir; dir = dirname(dir)) {
+  for (let dir = dirname(resolveHere.resolve('sharp')); dirname(dir) !== dir; dir = dirname(dir)) {
     if (existsSync(join(dir, 'package.json'))) {
       const pkg = await readPackageJson(dir);
       if (pkg.name === 'sharp') return { dir: await realpath(dir), pkg };

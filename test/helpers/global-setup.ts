@@ -14,18 +14,20 @@ async function* sourceFiles(dir: string): AsyncGenerator<string> {
   }
 }
 
-/** True when some `src/x.ts` has no `dist/x.js` or is newer than it. */
+/** True when some `src/x.ts` has no `dist/x.js`, or it or the CLI bundle (dist/bin/main.js) is older than it. */
 async function distIsStale(): Promise<boolean> {
   const src = join(REPO_ROOT, 'src');
+  const bundle = await stat(join(REPO_ROOT, 'dist', 'bin', 'main.js')).catch(() => undefined);
+  if (!bundle) return true;
   for await (const file of sourceFiles(src)) {
     const built = join(REPO_ROOT, 'dist', relative(src, file).replace(/\.ts$/, '.js'));
     const [s, d] = await Promise.all([stat(file), stat(built).catch(() => undefined)]);
-    if (!d || d.mtimeMs < s.mtimeMs) return true;
+    if (!d || d.mtimeMs < s.mtimeMs || bundle.mtimeMs < s.mtimeMs) return true;
   }
   return false;
 }
 
-/** Builds dist/ once before the suite, only when it is missing or older than src/ (a no-op build costs seconds). */
+/** Builds dist/ (tsc, then the CLI bundle) once before the suite, only when it is missing or older than src/. */
 export default async function setup(): Promise<void> {
   if (!(await distIsStale())) return;
   try {
@@ -37,4 +39,6 @@ export default async function setup(): Promise<void> {
     const { stdout = '' } = error as { stdout?: string };
     process.stderr.write(`global-setup: tsc reported errors, testing the emitted dist/ anyway:\n${stdout}\n`);
   }
+  // The bin runs the esbuild bundle of the CLI, built from src/ like `npm run build` does.
+  await run(process.execPath, ['scripts/bundle-cli.mjs'], { cwd: REPO_ROOT });
 }
