@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG_FILE, loadConfig, mergeConfig, validateConfig } from '../../../src/config/load.js';
 import { ConfigError } from '../../../src/errors.js';
 import { makeTempDir, removeTempDirs } from '../../helpers/temp.js';
+import { rejection } from '../../helpers/errors.js';
 
 afterAll(removeTempDirs);
 
@@ -13,11 +14,7 @@ async function dirWithConfig(config: unknown, name = DEFAULT_CONFIG_FILE): Promi
   return dir;
 }
 
-async function configError(promise: Promise<unknown>): Promise<ConfigError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
-  expect(error).toBeInstanceOf(ConfigError);
-  return error as ConfigError;
-}
+const configError = (promise: Promise<unknown>) => rejection(promise, ConfigError);
 
 describe('mergeConfig (defaults < file < flags)', () => {
   it('lets a flag replace a scalar and keeps the rest of the file', () => {

@@ -7,16 +7,16 @@ import { decodeInput, inspectInput } from '../../../src/pipeline/decode.js';
 import { processImage } from '../../../src/pipeline/process.js';
 import { fixture } from '../../helpers/paths.js';
 import { pipelineFor } from '../../helpers/pipeline.js';
+import { rejection } from '../../helpers/errors.js';
 
 const limits = (over: Partial<Limits> = {}): Limits => ({ ...configSchema.parse({}).limits, ...over });
 const read = (path: string) => readFile(fixture(path));
 
 async function inputError(promise: Promise<unknown>): Promise<InputError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
-  expect(error).toBeInstanceOf(InputError);
+  const error = await rejection(promise, InputError);
   // A one-line reason: the report line adds the file name in front of it.
-  expect((error as Error).message).not.toContain('\n');
-  return error as InputError;
+  expect(error.message).not.toContain('\n');
+  return error;
 }
 
 describe('inspectInput (header only, before any pixel is allocated)', () => {

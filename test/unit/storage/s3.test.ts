@@ -10,6 +10,7 @@ import { folderPrefix, parseS3Uri, S3Sink, S3Source, toStorageError } from '../.
 import type { SourceEntry } from '../../../src/storage/types.js';
 import { startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js';
 import { getObject, headObject, listKeys, putObject, startS3Server, testClient, type S3Server } from '../../helpers/s3-server.js';
+import { rejection } from '../../helpers/errors.js';
 
 let server: S3Server;
 let proxy: FaultProxy;
@@ -50,11 +51,7 @@ async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
   return all;
 }
 
-async function caught(promise: Promise<unknown>): Promise<ImgPipelineError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
-  expect(error).toBeInstanceOf(ImgPipelineError);
-  return error as ImgPipelineError;
-}
+const caught = (promise: Promise<unknown>) => rejection(promise, ImgPipelineError);
 
 describe('parseS3Uri', () => {
   it('splits bucket and prefix, keeping the prefix verbatim', () => {
