@@ -9,7 +9,7 @@ import { awsError, clients, mocks, resetMocks } from './aws-mocks.js';
 
 const base: DeployRequest = {
   bucket: 'my-uploads', prefix: 'uploads/', out: { bucket: 'my-processed', prefix: '' },
-  functionName: 'ImageProcessor', arch: 'arm64', memory: 1024, timeout: 30,
+  functionName: 'ImageProcessor', arch: 'arm64', memory: 1024, timeout: 30, logRetentionDays: 30,
 };
 const account = { accountId: '123456789012', region: 'eu-west-1', partition: 'aws' };
 
@@ -63,7 +63,7 @@ describe('the plan', () => {
     expect(JSON.stringify(plan.role.policy)).not.toMatch(/FullAccess|"\*"|"[a-z0-9]+:\*"/);
     expect(plan.fn.environment).toEqual({ PROCESSED_BUCKET: 'my-processed', PROCESSED_PREFIX: 'site/', SOURCE_PREFIX: 'uploads/', SNS_TOPIC_ARN: 'arn:aws:sns:eu-west-1:123456789012:team' });
     expect(plan.topic).toEqual({ kind: 'existing', arn: 'arn:aws:sns:eu-west-1:123456789012:team' });
-    expect(plan.fn).toMatchObject({ runtime: 'nodejs22.x', handler: 'index.handler', architecture: 'arm64', memory: 1024, timeout: 30 });
+    expect(plan.fn).toMatchObject({ runtime: 'nodejs24.x', handler: 'index.handler', architecture: 'arm64', memory: 1024, timeout: 30 });
     expect(plan.testCommand).toBe('aws s3 cp photo.jpg s3://my-uploads/uploads/');
   });
 
