@@ -219,3 +219,80 @@ describe('destroy', () => {
     expect(io.out().match(/absent/g)).toHaveLength(7);
   });
 });
+
+describe('destroy: a role with more on it than deploy put there', () => {
+  it('a managed policy someone attached stops destroy before anything is deleted, naming it and the command', async () => {
+    deployed();
+    mocks.iam.on(ListAttachedRolePoliciesCommand).resolves({ AttachedPolicies: [{ PolicyName: 'AWSXRayDaemonWriteAccess', PolicyArn: 'arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess' }], IsTruncated: false });
+    const error = await destroyCommand(opts, captureIo(), deps).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'DEPLOY_REFUSED' });
+    expect((error as Error).message).toContain('managed policy arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess (aws iam detach-role-policy --role-name ImageProcessor-us-east-1-role --policy-arn arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess)');
+    expect((error as Error).message).toContain('Nothing was changed');
+    expect(writeNames()).toEqual([]);
+  });
+
+  it('another inline policy and an instance profile are named too', async () => {
+    deployed();
+    mocks.iam.on(ListRolePoliciesCommand).resolves({ PolicyNames: ['img-pipeline', 'kms-extra'], IsTruncated: false });
+    mocks.iam.on(ListInstanceProfilesForRoleCommand).resolves({ InstanceProfiles: [{ InstanceProfileName: 'debug-box', InstanceProfileId: 'I', Arn: 'a', Path: '/', CreateDate: new Date(), Roles: [] }], IsTruncated: false });
+    const error = await destroyCommand(opts, captureIo(), deps).catch((e: unknown) => e);
+    expect((error as Error).message).toMatch(/inline policy kms-extra .*instance profile debug-box/);
+    expect(writeNames()).toEqual([]);
+  });
+
+  it('a policy attached between the check and DeleteRole (DeleteConflict) is one clear line', async () => {
+    deployed();
+    // https://docs.aws.amazon.com/IAM/latest/APIReference/API_DeleteRole.html, https://github.com/hashicorp/boundary/pull/5646
+    mocks.iam.on(DeleteRoleCommand).rejects(awsError('DeleteConflict', 'Cannot delete entity, must detach all policies first.', 409));
+    await expect(destroyCommand(opts, captureIo(), deps)).rejects.toMatchObject({
+      code: 'DESTROY_INCOMPLETE',
+      message: expect.stringMatching(/^iam:DeleteRole on ImageProcessor-us-east-1-role: Cannot delete entity, must detach all policies first\. Something was attached/),
+    });
+  });
+
+  it('a role of this function tagged for another region is kept', async () => {
+    deployed();
+    mocks.iam.on(GetRoleCommand).resolves({ Role: { RoleName: ROLE, Arn: 'arn', Path: '/', RoleId: 'R', CreateDate: new Date(), Tags: [{ Key: OWNER_TAG, Value: 'ImageProcessor' }, { Key: REGION_TAG, Value: 'eu-west-1' }] } });
+    const io = captureIo();
+    expect(await destroyCommand(opts, io, deps)).toBe(0);
+    expect(writeNames()).not.toContain('iam:DeleteRole');
+    expect(io.out()).toMatch(/kept\s+IAM role\s+ImageProcessor-us-east-1-role\s+\(it belongs to the function in eu-west-1\)/);
+  });
+
+  it('--keep-logs keeps the log group without reading it', async () => {
+    deployed();
+    const io = captureIo();
+    expect(await destroyCommand({ ...opts, keepLogs: true }, io, deps)).toBe(0);
+    expect(callNames().filter((n) => n.startsWith('logs:'))).toEqual([]);
+    expect(io.out()).toMatch(/kept\s+CloudWatch log group\s+\/aws\/lambda\/ImageProcessor\s+\(--keep-logs\)/);
+  });
+
+  it('--dry-run --json without credentials: one document, every resource as delete', async () => {
+    mocks.sts.on(GetCallerIdentityCommand).rejects(awsError('CredentialsProviderError', 'Could not load credentials from any providers'));
+    const io = captureIo();
+    expect(await destroyCommand({ ...opts, dryRun: true, json: true }, io, deps)).toBe(0);
+    const doc = JSON.parse(io.out()) as { checked: boolean; resources: { type: string; name: string; action: string; arn: string }[] };
+    expect(doc.checked).toBe(false);
+    expect(doc.resources.map((r) => [r.type, r.name, r.action])).toEqual([
+      ['s3-trigger', 'img-pipeline-ImageProcessor', 'delete'],
+      ['invoke-permission', 'img-pipeline-s3-invoke', 'delete'],
+      ['lambda-function', 'ImageProcessor', 'delete'],
+      ['iam-role', 'ImageProcessor-us-east-1-role', 'delete'],
+      ['sqs-failure-queue', 'ImageProcessor-failures', 'delete'],
+      ['sns-topic', 'arn:aws:sns:us-east-1:<account-id>:ImageProcessor-notifications', 'delete'],
+      ['cloudwatch-log-group', '/aws/lambda/ImageProcessor', 'delete'],
+    ]);
+  });
+
+  it('--dry-run --json with credentials says what exists: delete, or unchanged for what is absent or kept', async () => {
+    deployed();
+    mocks.sns.on(ListTagsForResourceCommand).resolves({ Tags: [] });
+    const io = captureIo();
+    expect(await destroyCommand({ ...opts, dryRun: true, json: true }, io, deps)).toBe(0);
+    expect(writeNames()).toEqual([]);
+    const doc = JSON.parse(io.out()) as { checked: boolean; resources: { type: string; action: string; status: string }[] };
+    expect(doc.checked).toBe(true);
+    expect(doc.resources.find((r) => r.type === 'sns-topic')).toMatchObject({ action: 'unchanged', status: 'kept' });
+    expect(doc.resources.find((r) => r.type === 'iam-role')).toMatchObject({ action: 'delete' });
+  });
+});
