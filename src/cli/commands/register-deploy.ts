@@ -12,6 +12,7 @@ export function registerDeployCommands(program: Command, io: Io, setExitCode: (c
   const deploy = program
     .command('deploy')
     .description('package the pipeline as an S3-triggered AWS Lambda and install it (safe to run again)')
+    .optionsGroup('Deploy options:')
     .option('--bucket <name>', 'the upload bucket whose new objects trigger the function')
     .option('--prefix <prefix>', 'only keys under this prefix trigger it (default: the whole bucket)')
     .option('--out <s3uri>', 'where outputs go: s3://bucket[/prefix]')
@@ -24,6 +25,7 @@ export function registerDeployCommands(program: Command, io: Io, setExitCode: (c
     .option('--log-retention-days <days>', 'how long CloudWatch keeps the function\'s logs (1, 3, 5, 7, 14, 30, 60, 90, ... 3653)', '30')
     .option('--no-smoke-test', 'skip the test invocation with S3\'s test event before the trigger is set (needs lambda:InvokeFunction)');
   addAccountOptions(addPipelineOptions(deploy))
+    .optionsGroup('Deploy options:')
     .option('--dry-run', 'print the whole plan and change nothing (works without credentials)')
     .option('--json', 'print one JSON document of every resource (name, ARN, action, settings) on stdout; with --dry-run, the plan')
     .option('--package-only <file>', 'build the Lambda zip into <file> and stop')
@@ -44,9 +46,11 @@ Examples:
   const destroy = program
     .command('destroy')
     .description('remove what deploy created (its trigger entry, permission, function, role, queue, topic and log group)')
+    .optionsGroup('Destroy options:')
     .option('--bucket <name>', 'the upload bucket the trigger is on')
     .option('--function-name <name>', 'Lambda function name', 'ImageProcessor');
   addAccountOptions(destroy)
+    .optionsGroup('Destroy options:')
     .option('--dry-run', 'list what would be removed and change nothing (works without credentials)')
     .option('--json', 'print one JSON document of every resource (name, ARN, action) on stdout')
     .option('--keep-logs', 'keep the log group /aws/lambda/<function>')
