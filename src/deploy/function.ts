@@ -175,6 +175,9 @@ export function tagsUnreadable(functionName: string, error: { ErrorCode?: string
   return new DeployError('ACCESS_DENIED', `access denied: lambda:ListTags on ${functionName} (GetFunction returned ${error.ErrorCode ?? 'TagsError'}${error.Message ? `: ${error.Message}` : ''}); without its tags, img-pipeline cannot tell whether deploy created the function. The deploying identity needs this permission (see "Permissions for the deploying user" in docs/lambda.md)`);
 }
 
+/** Invoke's answers for a function that is not ready yet, rather than broken. */
+const NOT_READY = new Set(['ResourceConflictException', 'ResourceNotReadyException']);
+
 /**
  * The event S3 sends when a notification is first configured
  * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html): the
@@ -191,8 +194,18 @@ export function s3TestEvent(bucket: string, time: Date): Record<string, string> 
 export async function runSmokeTest(lambda: LambdaClient, plan: DeployPlan, now: Date): Promise<StepResult> {
   const { fn } = plan;
   const target: StepTarget = { resource: 'smoke test', name: fn.name, arn: fn.arn, detail: 'invoked with S3\'s test event' };
-  const payload = Buffer.from(JSON.stringify(s3TestEvent(plan.request.bucket, now)));
-  const response = await must('lambda:InvokeFunction', fn.name, () => lambda.send(new InvokeCommand({ FunctionName: fn.name, InvocationType: 'RequestResponse', Payload: payload })));
+  const invoke = () => lambda.send(new InvokeCommand({ FunctionName: fn.name, InvocationType: 'RequestResponse', Payload: Buffer.from(JSON.stringify(s3TestEvent(plan.request.bucket, now))) }));
+  let response;
+  try {
+    response = await invoke();
+  } catch (error) {
+    // An idle (Inactive) function refuses its first invocation and goes Pending while Lambda recreates
+    // its resources: "The function is currently in the following state: Pending"
+    // (https://github.com/remotion-dev/remotion/issues/1186). Wait for Active, then try once more.
+    if (!NOT_READY.has(awsErrorName(error))) throw explainAwsError(error, 'lambda:InvokeFunction', fn.name);
+    await waitForFunction(lambda, fn.name, 'active');
+    response = await must('lambda:InvokeFunction', fn.name, invoke);
+  }
   if (response.FunctionError) {
     const text = response.Payload ? Buffer.from(response.Payload).toString('utf8') : '';
     let reason = text;

@@ -1,4 +1,4 @@
-import { GetFunctionCommand } from '@aws-sdk/client-lambda';
+import { GetFunctionCommand, InvokeCommand, ResourceConflictException } from '@aws-sdk/client-lambda';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { deployCommand } from '../../../src/cli/commands/deploy.js';
 import { OWNER_TAG } from '../../../src/deploy/plan.js';
@@ -130,5 +130,24 @@ describe('deploy: a function it may not adopt', () => {
     expect(error).toMatchObject({ code: 'ACCESS_DENIED', message: expect.stringMatching(/^access denied: lambda:ListTags on ImageProcessor \(GetFunction returned AccessDeniedException/) });
     expect(writeNames()).toEqual([]);
     expect(callNames()).toEqual(READS_OF_A_REDEPLOY.slice(0, READS_OF_A_REDEPLOY.indexOf('lambda:GetFunction') + 1));
+  });
+});
+
+describe('deploy: the smoke test of an idle function', () => {
+  it('an Inactive function refuses the first invocation while it goes Pending: deploy waits for Active and invokes again', async () => {
+    existingDeployment();
+    // https://github.com/remotion-dev/remotion/issues/1186
+    mocks.lambda.on(InvokeCommand)
+      .rejectsOnce(new ResourceConflictException({ message: 'The operation cannot be performed at this time. The function is currently in the following state: Pending', $metadata: {} }))
+      .resolves({ StatusCode: 200, Payload: Buffer.from('{}') as never });
+    mocks.lambda.on(GetFunctionCommand)
+      .resolvesOnce({ Configuration: { ...liveFunction(), State: 'Inactive' }, Tags: OWNED })
+      .resolvesOnce({ Configuration: { ...liveFunction(), State: 'Pending' }, Tags: OWNED })
+      .resolves({ Configuration: liveFunction(), Tags: OWNED });
+    const out = io();
+    expect((await onFakeClock(() => deployCommand(options, out, deps()))).value).toBe(0);
+    const names = callNames();
+    expect(names.slice(names.indexOf('lambda:Invoke'), names.lastIndexOf('lambda:Invoke') + 1)).toEqual(['lambda:Invoke', 'lambda:GetFunction', 'lambda:GetFunction', 'lambda:Invoke']);
+    expect(out.out()).toMatch(/passed\s+smoke test/);
   });
 });
