@@ -42,7 +42,7 @@ function slug(resource: string): string {
 }
 
 /** One entry per step, with the step's ARN and exact settings. Keys always present, so diffs stay aligned. */
-export function resourceEntry(step: StepResult): ResourceEntry {
+function resourceEntry(step: StepResult): ResourceEntry {
   return { type: slug(step.resource), name: step.name, arn: step.arn ?? null, action: ACTIONS[step.status], status: step.status, detail: step.detail ?? null, settings: step.settings ?? null };
 }
 

@@ -75,7 +75,7 @@ export async function ensurePermission(lambda: LambdaClient, plan: DeployPlan, o
 }
 
 /** Our entry in the bucket's notification configuration, its prefix URL-encoded as S3 requires. */
-export function notificationEntry(plan: DeployPlan): LambdaFunctionConfiguration {
+function notificationEntry(plan: DeployPlan): LambdaFunctionConfiguration {
   const { notification } = plan;
   return {
     Id: notification.id,

@@ -55,7 +55,8 @@ async function sizeOf(deps: HandlerDeps, ref: ObjectRef): Promise<number> {
     const uri = formatS3Uri(ref.bucket, ref.key);
     const mapped = toStorageError(error, 's3:GetObject', uri);
     if (mapped.code !== 'S3_ACCESS_DENIED') throw mapped;
-    throw new StorageError(sourceDenied(uri).code, sourceDenied(uri).error, { cause: error });
+    const denied = sourceDenied(uri);
+    throw new StorageError(denied.code, denied.error, { cause: error });
   }
 }
 

@@ -296,3 +296,17 @@ describe('destroy: a role with more on it than deploy put there', () => {
     expect(doc.resources.find((r) => r.type === 'iam-role')).toMatchObject({ action: 'delete' });
   });
 });
+
+describe('destroy: a stale notification entry of someone else', () => {
+  it('S3 refuses to remove ours while another entry points at a deleted function: named, and nothing else changed', async () => {
+    deployed();
+    const gone = `arn:aws:lambda:us-east-1:${ACCOUNT}:function:DeletedScanner`;
+    // https://github.com/aws/aws-cli/issues/8162: the failing destination in ArgumentName1, S3's reason in ArgumentValue1.
+    mocks.s3.on(PutBucketNotificationConfigurationCommand).rejects(awsError('InvalidArgument', 'Unable to validate the following destination configurations', 400, {}, {
+      ArgumentName1: gone, ArgumentValue1: `Not authorized to invoke function [${gone}].`,
+    }));
+    const error = await destroyCommand(opts, captureIo(), deps).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'TRIGGER_DESTINATION_INVALID', message: expect.stringContaining(`unable to validate ${gone} (Not authorized to invoke function [${gone}].)`) });
+    expect(writeNames()).toEqual(['s3:PutBucketNotificationConfiguration']);
+  });
+});
