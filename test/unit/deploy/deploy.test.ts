@@ -1,6 +1,7 @@
 import {
   CreateRoleCommand,
   GetRoleCommand,
+  LimitExceededException,
   NoSuchEntityException,
   PutRolePolicyCommand,
 } from '@aws-sdk/client-iam';
@@ -570,6 +571,14 @@ describe('deploy: quotas of a new account', () => {
     expect(error.code).toBe('QUOTA_EXCEEDED');
     expect(error.message).toContain('Lambda "Concurrent executions" quota is too low');
     expect(error.message).toContain('Service Quotas console (https://console.aws.amazon.com/servicequotas/home) > AWS Lambda > Concurrent executions');
+  });
+
+  it('the IAM roles quota: the SDK names IAM\'s LimitExceeded LimitExceededException, and the line names the quota', () => {
+    // "LimitExceeded: Cannot exceed quota for RolesPerAccount: 1000" (https://github.com/serverless-nextjs/serverless-next.js/issues/2234)
+    const error = explainAwsError(new LimitExceededException({ message: 'Cannot exceed quota for RolesPerAccount: 1000', $metadata: {} }), 'iam:CreateRole', 'ImageProcessor-us-east-1-role');
+    expect(error.code).toBe('QUOTA_EXCEEDED');
+    expect(error.message).toContain('the account\'s IAM roles per account quota is too low (Cannot exceed quota for RolesPerAccount: 1000)');
+    expect(error.message).toContain('Roles per account');
   });
 });
 
