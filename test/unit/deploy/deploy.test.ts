@@ -470,7 +470,7 @@ describe('deploy: what a real account answers', () => {
     existingDeployment();
     mocks.sqs.on(GetQueueUrlCommand).rejects(new QueueDoesNotExist({ message: 'The specified queue does not exist.', $metadata: {} }));
     // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html
-    const recently = new QueueDeletedRecently({ message: 'You must wait 60 seconds after deleting a queue before you can create another with the same name.', $metadata: {} });
+    const recently = new QueueDeletedRecently({ message: 'You must wait 60 seconds after deleting a queue before you can create another queue with the same name.', $metadata: {} });
     mocks.sqs.on(CreateQueueCommand).rejectsOnce(recently).rejectsOnce(recently).resolves({ QueueUrl: 'https://sqs/q' });
     const out = io();
     expect((await onFakeClock(() => deployCommand(options, out, deps()))).value).toBe(0);
@@ -481,7 +481,7 @@ describe('deploy: what a real account answers', () => {
   it('QueueDeletedRecently for longer than 70 s gives up with SQS\'s own words', async () => {
     existingDeployment();
     mocks.sqs.on(GetQueueUrlCommand).rejects(new QueueDoesNotExist({ message: 'The specified queue does not exist.', $metadata: {} }));
-    mocks.sqs.on(CreateQueueCommand).rejects(new QueueDeletedRecently({ message: 'You must wait 60 seconds after deleting a queue before you can create another with the same name.', $metadata: {} }));
+    mocks.sqs.on(CreateQueueCommand).rejects(new QueueDeletedRecently({ message: 'You must wait 60 seconds after deleting a queue before you can create another queue with the same name.', $metadata: {} }));
     const { error } = await onFakeClock(() => deployCommand(options, io(), deps()));
     expect(error).toMatchObject({ message: expect.stringMatching(/^sqs:CreateQueue on ImageProcessor-failures failed: QueueDeletedRecently: You must wait 60 seconds/) });
   });
