@@ -415,24 +415,18 @@ describe('deploy: what a real account answers', () => {
     expect(calls().find((c) => c.name === 'lambda:UpdateFunctionConfiguration')!.input).toMatchObject({ Environment: { Variables: { SOURCE_PREFIX: 'camera roll/' } } });
   });
 
-  it('an entry S3 stores encoded compares equal to ours: a second run changes nothing', async () => {
+  // S3 wants a space in a filter value as "+" and other special characters percent-encoded, and stores what
+  // it was given (https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-how-to-filtering.html).
+  it.each([
+    ['stored encoded compares equal to ours: a second run changes nothing', 'camera roll/', 'camera+roll/', 'unchanged'],
+    ['with a lower-case escape is the same encoded value', 'a+b/', 'a%2bb/', 'unchanged'],
+    ['an earlier version wrote raw ("camera roll/", which S3 never matches) is rewritten encoded', 'camera roll/', 'camera roll/', 'would update'],
+  ])('an entry %s', async (_what, prefix, stored, status) => {
     existingDeployment();
-    const spacedRequest = { ...request, prefix: 'camera roll/' };
-    const spacedPlan = planDeploy(spacedRequest, { accountId: ACCOUNT, region: 'us-east-1', partition: 'aws' }, NO_KEYS);
-    mocks.s3.on(GetBucketNotificationConfigurationCommand).resolves({ LambdaFunctionConfigurations: [{ ...ourEntry, Filter: { Key: { FilterRules: [{ Name: 'Prefix' as never, Value: 'camera+roll/' }] } } }] });
+    const spacedPlan = planDeploy({ ...request, prefix }, { accountId: ACCOUNT, region: 'us-east-1', partition: 'aws' }, NO_KEYS);
+    mocks.s3.on(GetBucketNotificationConfigurationCommand).resolves({ LambdaFunctionConfigurations: [{ ...ourEntry, Filter: { Key: { FilterRules: [{ Name: 'Prefix' as never, Value: stored }] } } }] });
     const results = await runDeploy(createAwsClients('us-east-1', undefined), spacedPlan, { dryRun: true, log: () => undefined, smokeTest: false, code: fakePackage(), state: { fingerprint: 'f1ngerprint', cacheControl: 'x' } });
-    expect(results.find((r) => r.resource === 'S3 trigger')?.status).toBe('unchanged');
-  });
-
-  it('an entry an earlier version wrote raw ("camera roll/", which S3 never matches) is rewritten encoded', async () => {
-    // S3 wants a space in a filter value as "+" and other special characters percent-encoded; it stores
-    // what it was given (https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-how-to-filtering.html).
-    existingDeployment();
-    const spacedRequest = { ...request, prefix: 'camera roll/' };
-    const spacedPlan = planDeploy(spacedRequest, { accountId: ACCOUNT, region: 'us-east-1', partition: 'aws' }, NO_KEYS);
-    mocks.s3.on(GetBucketNotificationConfigurationCommand).resolves({ LambdaFunctionConfigurations: [{ ...ourEntry, Filter: { Key: { FilterRules: [{ Name: 'Prefix' as never, Value: 'camera roll/' }] } } }] });
-    const results = await runDeploy(createAwsClients('us-east-1', undefined), spacedPlan, { dryRun: true, log: () => undefined, smokeTest: false, code: fakePackage(), state: { fingerprint: 'f1ngerprint', cacheControl: 'x' } });
-    expect(results.find((r) => r.resource === 'S3 trigger')?.status).toBe('would update');
+    expect(results.find((r) => r.resource === 'S3 trigger')?.status).toBe(status);
   });
 
   it('"Unable to validate the following destination configurations" for someone else\'s stale entry names its ARN and how to fix it', async () => {
