@@ -49,6 +49,7 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void): Comma
     .option('--force', 'reprocess inputs whose outputs are up to date')
     .option('--dry-run', 'list what would be processed and write nothing')
     .option('--json', 'print one JSON report on stdout (messages go to stderr)')
+    .option('--report <file>', 'also write an HTML page of the run: thumbnails, sizes, savings, failures, totals')
     .option('--quiet', 'print only failures and the summary')
     .option('--verbose', 'print skipped files too, and stack traces of errors')
     .addHelpText('after', `
