@@ -167,7 +167,7 @@ export function createReportCollector(options: CollectOptions): ReportCollector 
       omitted[status] += 1;
       return;
     }
-    const reason = file.status === 'failed' ? (file.error ?? 'unknown error') : file.status === 'planned' ? `would write ${file.outputs.length} outputs` : (file.reason ?? 'skipped');
+    const reason = file.status === 'failed' ? (file.error ?? 'unknown error') : file.status === 'planned' ? `would write ${file.outputs.length} ${file.outputs.length === 1 ? 'output' : 'outputs'}` : (file.reason ?? 'skipped');
     list.push({ input: file.input, name: nameUnder(file.input, options.inputs), reason: cut(reason, limits.maxReasonChars), ...(file.code ? { code: file.code } : {}) });
   }
 

@@ -90,7 +90,7 @@ h2 { font-size: 17px; margin: 28px 0 10px; }
 .status.bad { color: var(--bad); }
 .status.good { color: var(--good); }
 .muted, .note { color: var(--muted); }
-dl.totals { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); gap: 8px; margin: 16px 0; }
+dl.totals { display: grid; grid-template-columns: repeat(auto-fill, minmax(128px, 1fr)); gap: 8px; margin: 16px 0; }
 dl.totals div { border: 1px solid var(--line); border-radius: 6px; padding: 8px 10px; }
 dl.totals dt { color: var(--muted); font-size: 12px; }
 dl.totals dd { margin: 0; font-size: 18px; font-weight: 600; }
@@ -195,7 +195,7 @@ function imagesSection(data: ReportData): string {
 
 /** The whole report page: self-contained HTML that runs no script and loads nothing from the network. */
 export function renderReport(data: ReportData): string {
-  const where = `<p class="paths muted">${escapeHtml(data.inputs.join(', '))} → ${escapeHtml(data.out)} · started ${escapeHtml(data.startedAt)}</p>`;
+  const where = `<p class="paths muted">${escapeHtml(data.inputs.join(', '))} → ${escapeHtml(data.out)} · started ${escapeHtml(data.startedAt.replace('T', ' ').replace(/(\.\d+)?Z$/, ' UTC'))}</p>`;
   return `<!doctype html>
 <html lang="en">
 <head>

@@ -21,7 +21,8 @@ export async function checkReportPath(path: string, cwd: string): Promise<string
     // The folder's checks, as for --out: it exists or can be made, and can be written to.
     await new LocalSink(dirname(target)).prepare({ create: false });
   } catch (error) {
-    const reason = error instanceof ImgPipelineError ? error.message.replace(/; choose another --out$/, '') : String(error);
+    // Its messages speak of --out; here the folder is the report's.
+    const reason = error instanceof ImgPipelineError ? error.message.replace('the output folder ', 'the folder ').replace(/; choose another --out$/, '') : String(error);
     throw new ConfigError('REPORT_PATH_INVALID', `--report: cannot write ${target}: ${reason}`, { cause: error });
   }
   if ((await stat(target).catch(() => undefined))?.isDirectory()) {
