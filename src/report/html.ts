@@ -90,10 +90,10 @@ h2 { font-size: 17px; margin: 28px 0 10px; }
 .status.bad { color: var(--bad); }
 .status.good { color: var(--good); }
 .muted, .note { color: var(--muted); }
-dl.totals { display: grid; grid-template-columns: repeat(auto-fill, minmax(128px, 1fr)); gap: 8px; margin: 16px 0; }
-dl.totals div { border: 1px solid var(--line); border-radius: 6px; padding: 8px 10px; }
+dl.totals { display: flex; flex-wrap: wrap; gap: 8px; margin: 16px 0; }
+dl.totals div { border: 1px solid var(--line); border-radius: 6px; padding: 8px 12px; min-width: 96px; }
 dl.totals dt { color: var(--muted); font-size: 12px; }
-dl.totals dd { margin: 0; font-size: 18px; font-weight: 600; }
+dl.totals dd { margin: 0; font-size: 18px; font-weight: 600; white-space: nowrap; }
 .paths { word-break: break-all; }
 summary h2 { display: inline; }
 ul.entries { padding-left: 20px; }
@@ -105,7 +105,7 @@ ul.entries code { color: var(--muted); }
 .card { border: 1px solid var(--line); border-radius: 6px; overflow: hidden; content-visibility: auto; contain-intrinsic-size: auto 290px; }
 .frame { display: flex; align-items: center; justify-content: center; height: 200px;
   background: repeating-conic-gradient(#8882 0 25%, transparent 0 50%) 0 0 / 16px 16px; }
-.frame img { max-width: 100%; max-height: 200px; width: auto; height: auto; display: block; }
+.frame img { width: 100%; height: 200px; object-fit: contain; display: block; }
 .frame .none { color: var(--muted); font-size: 12px; padding: 8px; text-align: center; }
 .caption { padding: 8px 10px; font-size: 12px; }
 .caption .name { font-weight: 600; font-size: 13px; overflow-wrap: anywhere; }

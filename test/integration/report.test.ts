@@ -235,9 +235,9 @@ describe('--report with S3 outputs, in chromium', () => {
       expect(image.src).toMatch(/^data:image\/webp;base64,/);
       expect(image.loaded).toBe(true);
     }
-    // Small: each preview fits the 200 px box.
+    // Small: each preview is at most 160 px, shown in the 200 px box.
     const sizes = await opened.page.evaluate(() => [...document.images].map((i) => Math.max(i.naturalWidth, i.naturalHeight)));
-    for (const side of sizes) expect(side).toBeLessThanOrEqual(200);
+    for (const side of sizes) expect(side).toBeLessThanOrEqual(160);
   });
 });
 
@@ -286,5 +286,36 @@ describe('a report of 5,000 images, in chromium', () => {
     await keepScreenshot(page, 'report-5000-top.png', false);
     // For the record (not asserted: the machine is shared): how long the page took to open.
     console.log(`5,000-image report: ${(Buffer.byteLength(html) / 1024 / 1024).toFixed(2)} MB, opened in ${openMs} ms, ${atTop} thumbnails loaded at the top`);
+  });
+
+  it('with S3 outputs embeds previews up to its byte budget, says how many it left out, and still opens', async () => {
+    const dir = await makeTempDir();
+    const n = 5000;
+    // A textured preview, about as large as a real photo's (pure colour would compress to nothing).
+    const noise = Buffer.from(Array.from({ length: 160 * 106 * 3 }, (_, i) => (i * 2654435761) % 251));
+    const bytes = await sharp(noise, { raw: { width: 160, height: 106, channels: 3 } }).blur(0.8).webp({ quality: 45 }).toBuffer();
+    const preview = { mime: 'image/webp', data: bytes, width: 160, height: 106 };
+    const reportPath = join(dir, 'report.html');
+    const collector = createReportCollector({ reportPath, inputs: ['s3://in/'], out: 's3://out/', dryRun: false, config: { sizes: { medium: { width: 512, height: 512, fit: 'inside', position: 'center' } }, formats: ['jpeg'] }, linkOutputs: false, makePreview: async () => preview, startedAt: new Date() });
+    const sink = collector.wrapSink({ uri: 's3://out/', remote: true, list: async function* () {}, readText: async () => undefined, write: async () => undefined, uriOf: (key: string) => `s3://out/${key}` });
+    for (let i = 0; i < n; i += 1) {
+      await sink.write(`medium/p${i}.jpg`, bytes, { contentType: 'image/jpeg', metadata: {} });
+      collector.add({ type: 'file', file: { input: `s3://in/p${i}.jpg`, status: 'processed', bytesIn: 150_000, width: 1200, height: 800, outputs: [{ variant: 'medium', format: 'jpeg', path: `s3://out/medium/p${i}.jpg`, width: 512, height: 341, bytes: 20_000 }] } });
+    }
+    const data = await collector.finish({ processed: n, skipped: 0, failed: 0, planned: 0, bytesIn: n * 150_000, bytesOut: n * 20_000, elapsedMs: 120_000, interrupted: false, files: [] });
+    const html = renderReport(data);
+    await writeFile(reportPath, html);
+    expect(data.thumbnailsDropped).toBeGreaterThan(0);
+    expect(Buffer.byteLength(html)).toBeLessThan(data.embedBudgetBytes + n * 500);
+
+    const started = Date.now();
+    const { opened } = await open(reportPath);
+    const openMs = Date.now() - started;
+    const page = opened.page;
+    await page.waitForFunction(() => document.images[0]!.complete);
+    expect(await page.evaluate(() => document.images.length)).toBe(n - data.thumbnailsDropped);
+    expect(await page.evaluate(() => document.images[0]!.naturalWidth)).toBe(160);
+    expect(await page.textContent('#thumbnails-note')).toMatch(/^[\d,]+ images are shown without a thumbnail: this page embeds at most 8\.0 MB of thumbnails/);
+    console.log(`5,000-image S3 report: ${(Buffer.byteLength(html) / 1024 / 1024).toFixed(2)} MB, ${n - data.thumbnailsDropped} previews embedded (${bytes.length} B each), opened in ${openMs} ms`);
   });
 });

@@ -142,7 +142,7 @@ describe('createReportCollector with S3 outputs', () => {
       expect(src).toMatch(/^data:image\/webp;base64,/);
       const meta = await sharp(Buffer.from(src.slice(src.indexOf(',') + 1), 'base64')).metadata();
       expect(meta).toMatchObject({ format: 'webp', width: image.thumb!.width, height: image.thumb!.height });
-      expect(Math.max(meta.width, meta.height)).toBe(200);
+      expect(Math.max(meta.width, meta.height)).toBe(160);
     }
     expect(data.thumbnailsDropped).toBe(0);
   });
