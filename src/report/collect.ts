@@ -210,24 +210,14 @@ export function createReportCollector(options: CollectOptions): ReportCollector 
     async finish(report, error) {
       await Promise.all(previews);
       captured.clear();
-      const totals = report ?? { processed: 0, skipped: 0, failed: 0, planned: 0, bytesIn: 0, bytesOut: 0, elapsedMs: Date.now() - options.startedAt.getTime(), interrupted: false };
+      const { files: _files, error: _error, ...totals } = report ?? { processed: 0, skipped: 0, failed: 0, planned: 0, bytesIn: 0, bytesOut: 0, elapsedMs: Date.now() - options.startedAt.getTime(), interrupted: false, files: [] };
       const stopped = error ?? report?.error?.message;
       return {
         startedAt: options.startedAt.toISOString(),
         inputs: options.inputs,
         out: options.out,
         dryRun: options.dryRun,
-        totals: {
-          processed: totals.processed,
-          skipped: totals.skipped,
-          failed: totals.failed,
-          planned: totals.planned,
-          bytesIn: totals.bytesIn,
-          bytesOut: totals.bytesOut,
-          ...(report?.bytesTransferred !== undefined ? { bytesTransferred: report.bytesTransferred } : {}),
-          elapsedMs: totals.elapsedMs,
-          interrupted: totals.interrupted,
-        },
+        totals,
         ...(stopped ? { error: stopped } : {}),
         processed,
         ...lists,

@@ -1,3 +1,4 @@
+import type { RunReport } from '../runner/run-pipeline.js';
 import { formatBytes, formatDuration, formatSaving } from './format.js';
 
 /** One processed source as the page shows it. */
@@ -25,17 +26,8 @@ export interface ReportEntry {
   code?: string;
 }
 
-export interface ReportTotals {
-  processed: number;
-  skipped: number;
-  failed: number;
-  planned: number;
-  bytesIn: number;
-  bytesOut: number;
-  bytesTransferred?: number;
-  elapsedMs: number;
-  interrupted: boolean;
-}
+/** The run's counts, bytes and time: its report without the file list or the error. */
+export type ReportTotals = Omit<RunReport, 'files' | 'error'>;
 
 /** Everything the page shows; built by report/collect.ts from the run's events, rendered by `renderReport`. */
 export interface ReportData {
