@@ -80,6 +80,7 @@ Exit codes: ${Object.entries(EXIT).map(([name, code]) => `${code} ${EXIT_MEANING
 Examples:
   img-pipeline ./photos --out ./processed
   img-pipeline ./photos --watermark "© Acme" -j 4
+  img-pipeline ./photos --report report.html        (a page of thumbnails, savings and failures)
   img-pipeline photo.jpg --format jpeg,webp,avif --sizes thumb=128x128,medium=512x512,large=1024x1024
   img-pipeline s3://my-uploads/uploads/ --out s3://my-processed/ --dry-run --json
   img-pipeline s3://bucket/in/ --out s3://bucket/out/ --endpoint http://127.0.0.1:9000 --region us-east-1`)
