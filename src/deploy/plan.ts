@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { ConfigError, DeployError } from '../errors.js';
 import { folderPrefix } from '../storage/s3.js';
 
@@ -29,6 +30,8 @@ export interface DeployRequest {
   timeout: number;
   snsTopicArn?: string | undefined;
   notifyEmail?: string | undefined;
+  /** The bundled config's fingerprint, recorded in the environment so `backfill` can compare destinations with it. */
+  fingerprint?: string | undefined;
 }
 
 /** Where it goes. Without credentials (--dry-run) the account is a placeholder. */
@@ -84,10 +87,18 @@ export interface DeployPlan {
   testCommand: string;
 }
 
+/** IAM allows 64 characters in a role name: a longer one keeps its start and gets a hash of the whole. */
+function fitRoleName(name: string): string {
+  return name.length <= 64 ? name : `${name.slice(0, 55)}-${createHash('sha256').update(name).digest('hex').slice(0, 8)}`;
+}
+
 /** The names deploy uses for a function; destroy derives the same ones from the function name alone. */
-export function resourceNames(functionName: string): { role: string; policy: string; queue: string; topic: string; statementId: string; notificationId: string; logGroup: string } {
+export function resourceNames(functionName: string): { role: string; batchRole: string; policy: string; queue: string; topic: string; statementId: string; notificationId: string; logGroup: string } {
+  const role = `${functionName}-role`;
   return {
-    role: `${functionName}-role`,
+    role,
+    // The role S3 Batch Operations assumes for `backfill`: deploy's role name and a suffix.
+    batchRole: fitRoleName(`${role}-batch`),
     policy: 'img-pipeline',
     queue: `${functionName}-failures`,
     topic: `${functionName}-notifications`,
@@ -214,6 +225,7 @@ export function planDeploy(request: DeployRequest, account: Account): DeployPlan
   if (request.out.prefix) environment['PROCESSED_PREFIX'] = request.out.prefix;
   if (request.prefix) environment['SOURCE_PREFIX'] = request.prefix;
   if (topic.kind !== 'none') environment['SNS_TOPIC_ARN'] = topic.arn;
+  if (request.fingerprint) environment['CONFIG_FINGERPRINT'] = request.fingerprint;
 
   return {
     request,

@@ -141,6 +141,7 @@ export async function deployCommand(opts: DeployCommandOptions, io: Io, deps: De
     timeout: integer('--timeout', opts.timeout),
     snsTopicArn: opts.snsTopic,
     notifyEmail: opts.notifyEmail,
+    fingerprint: await packageFingerprint(config),
   });
 
   const clients = deps.createClients(opts.region, opts.profile);

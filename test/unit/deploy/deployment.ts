@@ -15,7 +15,8 @@ import { GetQueueAttributesCommand, GetQueueUrlCommand } from '@aws-sdk/client-s
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { vi } from 'vitest';
 import { createAwsClients, type DeployCommandOptions, type DeployDeps } from '../../../src/cli/commands/deploy.js';
-import type { LambdaPackage } from '../../../src/deploy/package.js';
+import { validateConfig } from '../../../src/config/load.js';
+import { packageFingerprint, type LambdaPackage } from '../../../src/deploy/package.js';
 import { OWNER_TAG, planDeploy, type DeployRequest } from '../../../src/deploy/plan.js';
 import { captureIo, mocks } from './aws-mocks.js';
 
@@ -37,6 +38,8 @@ export const options: DeployCommandOptions = {
 export const request: DeployRequest = {
   bucket: 'my-uploads', prefix: 'uploads/', out: { bucket: 'my-processed', prefix: '' },
   functionName: 'ImageProcessor', arch: 'arm64', memory: 1024, timeout: 30, notifyEmail: 'me@example.com',
+  // What deploy records as CONFIG_FINGERPRINT for the default config.
+  fingerprint: await packageFingerprint(validateConfig({}, 'test')),
 };
 export const plan = planDeploy(request, { accountId: ACCOUNT, region: 'us-east-1', partition: 'aws' });
 
