@@ -15,6 +15,7 @@ import { createJob, ensureBatchRole, publishVersion, readDeployedFunction, recor
 import { buildManifest, type ManifestSummary } from './manifest.js';
 import { checkSource, createJobRequest, planBackfill, type BackfillPlan, type BackfillRequest, type DeployedFunction } from './plan.js';
 import { DEFAULT_TASK_MS } from './prices.js';
+import { findActiveJob } from './status.js';
 
 /** The clients a backfill uses: deploy's, S3 Control, and the S3 client of the data (honours --endpoint). */
 export interface BackfillClients {
@@ -37,6 +38,7 @@ export interface BackfillOptions {
 }
 
 export type BackfillOutcome =
+  | { kind: 'running'; fn: DeployedFunction; jobId: string; status: string }
   | { kind: 'nothing'; fn: DeployedFunction; manifest: ManifestSummary }
   | { kind: 'planned'; fn: DeployedFunction; manifest: ManifestSummary; plan: BackfillPlan; estimate: Estimate }
   | { kind: 'declined'; fn: DeployedFunction; manifest: ManifestSummary; estimate: Estimate }
@@ -69,6 +71,10 @@ export async function runBackfill(clients: BackfillClients, request: BackfillReq
   if (stale && !options.force) {
     throw new DeployError('BACKFILL_REFUSED', `refusing to backfill: ${sink.uriOf(STATE_KEY)} records outputs made with another config (fingerprint ${recorded}, the function's is ${fn.fingerprint}). Nothing was created. Pass --force to redo every output with the function's config`);
   }
+
+  const description = `img-pipeline backfill of ${formatS3Uri(request.source.bucket, request.source.prefix)} by ${fn.arn}:`;
+  const running = await findActiveJob(clients.s3control, account.accountId, description);
+  if (running) return { kind: 'running', fn, jobId: running.id, status: running.status };
 
   const dir = await mkdtemp(join(tmpdir(), 'img-pipeline-backfill-'));
   try {
@@ -106,7 +112,7 @@ export async function runBackfill(clients: BackfillClients, request: BackfillReq
 
     const jobRequest = createJobRequest(plan, {
       versionArn: version.arn, manifestEtag: etag, accountId: account.accountId, priority: request.priority,
-      description: `img-pipeline backfill of ${formatS3Uri(request.source.bucket, request.source.prefix)} by ${version.arn}`,
+      description: `${description}${version.version}`,
     });
     // Idempotent under retries: the same token gives back the same job.
     const jobId = await createJob(clients.s3control, jobRequest);

@@ -1,4 +1,4 @@
-import { DescribeJobCommand, UpdateJobStatusCommand, type JobDescriptor, type S3ControlClient } from '@aws-sdk/client-s3-control';
+import { DescribeJobCommand, ListJobsCommand, UpdateJobStatusCommand, type JobDescriptor, type JobStatus, type S3ControlClient } from '@aws-sdk/client-s3-control';
 import { awsErrorName, explainAwsError, type Sleep } from '../deploy/aws.js';
 import { DeployError } from '../errors.js';
 
@@ -114,4 +114,25 @@ function aborted(signal: AbortSignal | undefined): Promise<void> {
 export function exitCodeOf(view: JobView): number {
   if (view.status === 'Failed' || view.status === 'Cancelled') return 2;
   return view.failed > 0 ? 1 : 0;
+}
+
+/** Every state before a job ends. */
+const ACTIVE: JobStatus[] = ['New', 'Preparing', 'Suspended', 'Ready', 'Active', 'Pausing', 'Paused', 'Completing', 'Failing', 'Cancelling'];
+
+/**
+ * A job not yet ended whose description starts with `description`: the backfill of the same source by the
+ * same function. A rerun finds it instead of starting a second job over the same keys (a rerun's
+ * manifest differs from the first's once the first job or its canary wrote outputs, so its token does too).
+ */
+export async function findActiveJob(s3control: S3ControlClient, accountId: string, description: string): Promise<{ id: string; status: string } | undefined> {
+  let token: string | undefined;
+  do {
+    const page = await s3control.send(new ListJobsCommand({ AccountId: accountId, JobStatuses: ACTIVE, ...(token ? { NextToken: token } : {}) })).catch((error: unknown) => {
+      throw explainAwsError(error, 's3:ListJobs', `the account ${accountId}`);
+    });
+    const found = page.Jobs?.find((job) => job.Description?.startsWith(description) && job.JobId);
+    if (found) return { id: found.JobId!, status: found.Status ?? 'Active' };
+    token = page.NextToken;
+  } while (token);
+  return undefined;
 }

@@ -39,7 +39,8 @@ function isTemporary(code: string | undefined, error: string | undefined): boole
  * with the code and message otherwise. A key that no longer exists is permanent: a retry finds it missing too.
  */
 export function batchResultOf(result: RecordResult): { resultCode: BatchResultCode; resultString: string } {
-  const text = (s: string) => s.slice(0, MAX_RESULT_STRING);
+  // One line each: a report row per task, and a message from sharp may span several.
+  const text = (s: string) => s.replace(/\s*[\r\n]+\s*/g, ' ').slice(0, MAX_RESULT_STRING);
   if (result.status === 'processed') return { resultCode: 'Succeeded', resultString: text(`processed: ${result.outputs.map((o) => o.key).join(' ')}`) };
   if (result.status === 'skipped' && result.code === undefined) return { resultCode: 'Succeeded', resultString: text(`skipped: ${result.reason ?? 'nothing to do'}`) };
   if (result.status === 'failed' && isTemporary(result.code, result.error)) return { resultCode: 'TemporaryFailure', resultString: text(`${result.code}: ${result.error ?? 'failed'}`) };

@@ -187,10 +187,12 @@ async function confirm(estimate: Estimate, manifest: ManifestSummary, fn: Deploy
 
 function reportNotCreated(outcome: Exclude<BackfillOutcome, { kind: 'created' }>, opts: BackfillCommandOptions, io: Io): number {
   if (opts.json) {
-    json(io, { command: 'backfill', result: outcome.kind, manifest: outcome.manifest, ...('estimate' in outcome ? { estimate: outcome.estimate } : {}), ...('plan' in outcome ? { plan: outcome.plan } : {}) });
+    json(io, { command: 'backfill', result: outcome.kind, ...('manifest' in outcome ? { manifest: outcome.manifest } : { job: { id: outcome.jobId, status: outcome.status } }), ...('estimate' in outcome ? { estimate: outcome.estimate } : {}), ...('plan' in outcome ? { plan: outcome.plan } : {}) });
     return 0;
   }
-  if (outcome.kind === 'nothing') {
+  if (outcome.kind === 'running') {
+    io.stderr.write(`A backfill of this source by ${outcome.fn.name} is already under way: job ${outcome.jobId} (${outcome.status}). No second job was created. Watch it with: img-pipeline backfill --status ${outcome.jobId} --wait\n`);
+  } else if (outcome.kind === 'nothing') {
     io.stderr.write(`${formatManifest(outcome.manifest, '')}\nNothing to do: every object under the source is up to date (or refused). No job was created.\n`);
   } else if (outcome.kind === 'declined') {
     io.stderr.write('Not started: nothing was created.\n');
