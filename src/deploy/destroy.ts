@@ -87,19 +87,23 @@ export async function runDestroy(clients: AwsClients, target: DestroyTarget, opt
   if (fnState === 'kept') {
     const why = `kept with the function ${functionName}, which deploy did not create`;
     record({ resource: 'IAM role', name: names.role, status: 'kept', detail: why });
+    record({ resource: 'IAM role', name: names.batchRole, status: 'kept', detail: why });
     record({ resource: 'SQS failure queue', name: names.queue, status: 'kept', detail: why });
   } else {
-    const role = await attempt('iam:GetRole', names.role, () => clients.iam.send(new GetRoleCommand({ RoleName: names.role })), MISSING.iam);
-    if (!role?.Role) {
-      record({ resource: 'IAM role', name: names.role, status: 'absent' });
-    } else if (!owned(tagMap(role.Role.Tags))) {
-      record({ resource: 'IAM role', name: names.role, status: 'kept', detail: notOurs });
-    } else {
-      if (!options.dryRun) {
-        await attempt('iam:DeleteRolePolicy', `${names.role}/${names.policy}`, () => clients.iam.send(new DeleteRolePolicyCommand({ RoleName: names.role, PolicyName: names.policy })), MISSING.iam);
-        await must('iam:DeleteRole', names.role, () => clients.iam.send(new DeleteRoleCommand({ RoleName: names.role })));
+    // The execution role, then the role `backfill` made for S3 Batch Operations jobs (tagged the same way).
+    for (const roleName of [names.role, names.batchRole]) {
+      const role = await attempt('iam:GetRole', roleName, () => clients.iam.send(new GetRoleCommand({ RoleName: roleName })), MISSING.iam);
+      if (!role?.Role) {
+        record({ resource: 'IAM role', name: roleName, status: 'absent' });
+      } else if (!owned(tagMap(role.Role.Tags))) {
+        record({ resource: 'IAM role', name: roleName, status: 'kept', detail: notOurs });
+      } else {
+        if (!options.dryRun) {
+          await attempt('iam:DeleteRolePolicy', `${roleName}/${names.policy}`, () => clients.iam.send(new DeleteRolePolicyCommand({ RoleName: roleName, PolicyName: names.policy })), MISSING.iam);
+          await must('iam:DeleteRole', roleName, () => clients.iam.send(new DeleteRoleCommand({ RoleName: roleName })));
+        }
+        record({ resource: 'IAM role', name: roleName, status: gone, detail: `with inline policy ${names.policy}` });
       }
-      record({ resource: 'IAM role', name: names.role, status: gone, detail: `with inline policy ${names.policy}` });
     }
 
     const queue = await attempt('sqs:GetQueueUrl', names.queue, () => clients.sqs.send(new GetQueueUrlCommand({ QueueName: names.queue })), MISSING.sqs);

@@ -29,6 +29,7 @@ export async function destroyCommand(opts: DestroyCommandOptions, io: Io, deps: 
       `  would delete  the S3 trigger ${names.notificationId} on s3://${opts.bucket} (other notifications kept)`,
       `  would delete  the invoke permission ${names.statementId} and the function ${opts.functionName}`,
       `  would delete  the IAM role ${names.role} with its inline policy ${names.policy}`,
+      `  would delete  the IAM role ${names.batchRole} (backfill's, for S3 Batch Operations), only if img-pipeline created it`,
       `  would delete  the SQS queue ${names.queue}, and with it any failed events still waiting there`,
       `  would delete  the SNS topic ${names.topic}, only if deploy created it`,
       '',

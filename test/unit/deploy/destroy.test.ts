@@ -59,6 +59,8 @@ describe('destroy', () => {
       's3:GetBucketNotificationConfiguration', 's3:PutBucketNotificationConfiguration',
       'lambda:RemovePermission', 'lambda:DeleteFunction',
       'iam:GetRole', 'iam:DeleteRolePolicy', 'iam:DeleteRole',
+      // backfill's role for S3 Batch Operations, tagged like the other.
+      'iam:GetRole', 'iam:DeleteRolePolicy', 'iam:DeleteRole',
       'sqs:GetQueueUrl', 'sqs:ListQueueTags', 'sqs:DeleteQueue',
       'sns:ListTagsForResource', 'sns:DeleteTopic',
     ]);
@@ -70,6 +72,7 @@ describe('destroy', () => {
     });
     expect(input('lambda:RemovePermission')).toEqual({ FunctionName: 'ImageProcessor', StatementId: 'img-pipeline-s3-invoke' });
     expect(input('iam:DeleteRolePolicy')).toEqual({ RoleName: 'ImageProcessor-role', PolicyName: 'img-pipeline' });
+    expect(mocks.iam.commandCalls(DeleteRoleCommand).map((c) => c.args[0].input.RoleName)).toEqual(['ImageProcessor-role', 'ImageProcessor-role-batch']);
     expect(input('sns:DeleteTopic')).toEqual({ TopicArn: OWN_TOPIC });
     expect(io.out()).toMatch(/deleted\s+S3 trigger\s+img-pipeline-ImageProcessor/);
   });
@@ -105,7 +108,7 @@ describe('destroy', () => {
     expect(text).toMatch(/kept\s+Lambda function\s+ImageProcessor\s+\(not created by img-pipeline deploy/);
     expect(text).toMatch(/kept\s+IAM role\s+ImageProcessor-role\s+\(kept with the function ImageProcessor/);
     expect(text).toMatch(/kept\s+SQS failure queue\s+ImageProcessor-failures/);
-    expect(text).toContain('Kept 3 resource(s) that deploy did not create.');
+    expect(text).toContain('Kept 4 resource(s) that deploy did not create.');
   });
 
   it('stops before any change when the function\'s tags cannot be read (TagsError: no lambda:ListTags)', async () => {
@@ -142,7 +145,7 @@ describe('destroy', () => {
     const io = captureIo();
     expect(await destroyCommand(opts, io, deps)).toBe(0);
     expect(callNames()).not.toContain('s3:GetBucketNotificationConfiguration');
-    expect(writeNames()).toEqual(['lambda:RemovePermission', 'lambda:DeleteFunction', 'iam:DeleteRolePolicy', 'iam:DeleteRole', 'sqs:DeleteQueue', 'sns:DeleteTopic']);
+    expect(writeNames()).toEqual(['lambda:RemovePermission', 'lambda:DeleteFunction', 'iam:DeleteRolePolicy', 'iam:DeleteRole', 'iam:DeleteRolePolicy', 'iam:DeleteRole', 'sqs:DeleteQueue', 'sns:DeleteTopic']);
     expect(io.out()).toMatch(/absent\s+S3 trigger\s+img-pipeline-ImageProcessor\s+\(s3:\/\/my-uploads no longer exists\)/);
 
     resetMocks();
@@ -172,7 +175,7 @@ describe('destroy', () => {
     const io = captureIo();
     await destroyCommand({ ...opts, dryRun: true }, io, deps);
     expect(writeNames()).toEqual([]);
-    expect(io.out().match(/would delete/g)).toHaveLength(6);
+    expect(io.out().match(/would delete/g)).toHaveLength(7);
     expect(io.out()).toMatch(/would delete\s+SQS failure queue\s+ImageProcessor-failures\s+\(with any failed events still in it\)/);
   });
 
@@ -195,6 +198,6 @@ describe('destroy', () => {
     const io = captureIo();
     await destroyCommand(opts, io, deps);
     expect(writeNames()).toEqual([]);
-    expect(io.out().match(/absent/g)).toHaveLength(6);
+    expect(io.out().match(/absent/g)).toHaveLength(7);
   });
 });
