@@ -10,7 +10,7 @@
 // https://docs.aws.amazon.com/AmazonS3/latest/userguide/batch-ops-examples-reports.html.
 import { readFile } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
-import { CreateRoleCommand, GetRoleCommand, GetRolePolicyCommand, IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam';
+import { CreateRoleCommand, GetRoleCommand, IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import { GetAccountSettingsCommand, GetFunctionCommand, GetFunctionConcurrencyCommand, GetPolicyCommand, InvokeCommand, LambdaClient, PublishVersionCommand } from '@aws-sdk/client-lambda';
 import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { CreateJobCommand, DescribeJobCommand, ListJobsCommand, S3ControlClient, UpdateJobStatusCommand, type CreateJobCommandInput } from '@aws-sdk/client-s3-control';
@@ -268,7 +268,7 @@ describe('backfill: the first run', () => {
   it('the canary failing stops the backfill with the function\'s own error; no job', async () => {
     await freshBuckets();
     deployedFunction();
-    mocks.lambda.on(InvokeCommand).resolves({ StatusCode: 200, FunctionError: 'Unhandled', Payload: Buffer.from(JSON.stringify({ errorType: 'Runtime.ImportModuleError', errorMessage: "Cannot find module 'sharp'" })) });
+    mocks.lambda.on(InvokeCommand).resolves({ StatusCode: 200, FunctionError: 'Unhandled', Payload: Buffer.from(JSON.stringify({ errorType: 'Runtime.ImportModuleError', errorMessage: "Cannot find module 'sharp'" })) as never });
     const error = await rejection(backfillCommand('s3://my-uploads/uploads/', base, io(), deps()), ImgPipelineError);
     expect(error).toMatchObject({ code: 'CANARY_FAILED', message: expect.stringMatching(/Runtime\.ImportModuleError: Cannot find module 'sharp'\. No job was created/) });
     expect(callNames()).not.toContain('s3control:CreateJob');
@@ -311,7 +311,7 @@ describe('backfill: refusals (exit 2, nothing created)', () => {
 });
 
 describe('backfill --status, --wait, --cancel', () => {
-  const job = (fields: Record<string, unknown>) => ({ Job: { JobId: 'job-1', Report: { Bucket: 'arn:aws:s3:::my-processed', Prefix: '.img-pipeline/backfill/0123456789abcdef/report', Enabled: true, ReportScope: 'FailedTasksOnly' }, ...fields } });
+  const job = (fields: Record<string, unknown>) => ({ Job: { JobId: 'job-1', Report: { Bucket: 'arn:aws:s3:::my-processed', Prefix: '.img-pipeline/backfill/0123456789abcdef/report', Enabled: true, ReportScope: 'FailedTasksOnly' as const }, ...fields } });
 
   it('status of a running job: one DescribeJob, progress, exit 0', async () => {
     mocks.sts.on(GetCallerIdentityCommand).resolves({ Account: ACCOUNT, Arn: `arn:aws:iam::${ACCOUNT}:user/dev` });
