@@ -22,8 +22,9 @@ export const PRICES = {
 } as const;
 
 /**
- * Per-task duration of the handler when nothing better is known (a dry run has no canary): measured with
- * `npm run bench:lambda` on the unpacked zip (one 1600x1200 JPEG, default config, thumb and medium) on the
- * development machine, rounded up. The real run replaces it with the canary's billed duration.
+ * Per-task billed duration assumed before the canary measures the real one (a dry run has no canary).
+ * `npm run bench:lambda -- --runs 3 --images 6` on the 2-core development machine, under load: a Batch
+ * task on a 12 MP JPEG (default config plus a text watermark) took 302 ms warm (median; p90 552 ms) on one
+ * core; rounded up for Lambda's share of a vCPU at 1,024 MB.
  */
 export const DEFAULT_TASK_MS = 400;
