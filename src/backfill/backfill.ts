@@ -38,6 +38,7 @@ export interface BackfillOptions {
 }
 
 export type BackfillOutcome =
+  | { kind: 'interrupted'; fn: DeployedFunction }
   | { kind: 'running'; fn: DeployedFunction; jobId: string; status: string }
   | { kind: 'nothing'; fn: DeployedFunction; manifest: ManifestSummary }
   | { kind: 'planned'; fn: DeployedFunction; manifest: ManifestSummary; plan: BackfillPlan; estimate: Estimate }
@@ -84,6 +85,8 @@ export async function runBackfill(clients: BackfillClients, request: BackfillReq
       sink, config, fingerprint: fn.fingerprint, force: options.force || stale, file: join(dir, 'manifest.csv'),
       ...(options.signal ? { signal: options.signal } : {}),
     });
+    // Ctrl-C ends a listing quietly: a manifest cut short must never become a job.
+    if (options.signal?.aborted) return { kind: 'interrupted', fn };
     if (manifest.count === 0) return { kind: 'nothing', fn, manifest };
     const plan = planBackfill(request, fn, manifest.sha256, account);
     const variants = Object.keys(config.sizes).length;
@@ -142,9 +145,9 @@ export interface LocalManifestOptions {
 /**
  * `--manifest-only`: the manifest of what `run` would process from `source` into `out` (keys laid out
  * relative to the source prefix, as `run` lays them out), written to a local file whole or not at all.
- * Only S3 listings and the state file are read; no AWS control plane.
+ * Only S3 listings and the state file are read; no AWS control plane. Undefined when interrupted.
  */
-export async function buildLocalManifest(s3: S3Client, options: LocalManifestOptions): Promise<ManifestSummary> {
+export async function buildLocalManifest(s3: S3Client, options: LocalManifestOptions): Promise<ManifestSummary | undefined> {
   const file = resolve(options.cwd, options.file);
   const partial = join(dirname(file), `.${Date.now()}-${process.pid}.manifest.partial`);
   const sink = new S3Sink({ client: s3, bucket: options.out.bucket, prefix: options.out.prefix, cacheControl: options.config.s3.cacheControl });
@@ -155,6 +158,8 @@ export async function buildLocalManifest(s3: S3Client, options: LocalManifestOpt
       sink, config: options.config, fingerprint: options.fingerprint, force: options.force, file: partial,
       ...(options.signal ? { signal: options.signal } : {}),
     });
+    // Interrupted (Ctrl-C): the listing stopped early, and a partial manifest is never put in place.
+    if (options.signal?.aborted) return undefined;
     await rename(partial, file);
     return { ...manifest, file };
   } finally {

@@ -116,6 +116,10 @@ export async function backfillCommand(source: string | undefined, opts: Backfill
     const s3 = await deps.createS3(config, env);
     try {
       const manifest = await buildLocalManifest(s3, { source: from, out, config, fingerprint: await packageFingerprint(config), force: opts.force ?? false, file: opts.manifestOnly, cwd: io.cwd, ...(io.signal ? { signal: io.signal } : {}) });
+      if (!manifest) {
+        io.stderr.write('Interrupted while listing: no manifest was written.\n');
+        return 130;
+      }
       if (opts.json) json(io, { command: 'backfill', mode: 'manifest-only', manifest });
       else io.stderr.write(`${formatManifest(manifest, `written to ${manifest.file}`)}\n`);
     } finally {
@@ -161,10 +165,15 @@ export async function backfillCommand(source: string | undefined, opts: Backfill
       confirm: (estimate, manifest, fn) => confirm(estimate, manifest, fn, opts, io, deps),
       ...(opts.json ? {} : { onStep: (step) => io.stderr.write(`${formatStep(step)}\n`) }),
     });
+    if (outcome.kind === 'interrupted') {
+      io.stderr.write('Interrupted while listing: nothing was created.\n');
+      return 130;
+    }
     if (outcome.kind !== 'created') return reportNotCreated(outcome, opts, io);
     const summary = { command: 'backfill', function: outcome.versionArn, manifest: outcome.manifest, estimate: outcome.estimate, job: { id: outcome.jobId, clientRequestToken: outcome.token, record: outcome.record } };
     if (!opts.json) {
-      io.stderr.write(`${formatEstimate(outcome.estimate, outcome.fn)}\n`);
+      // The prompt showed the estimate at the default per-task time; the canary measured the real one.
+      if (outcome.estimate.taskMsFrom === 'canary') io.stderr.write(`With the canary's time:\n${formatEstimate(outcome.estimate, outcome.fn)}\n`);
       io.stderr.write(`Created job ${outcome.jobId} (record ${outcome.record}).\n`);
     }
     if (!opts.wait) {
@@ -185,7 +194,7 @@ async function confirm(estimate: Estimate, manifest: ManifestSummary, fn: Deploy
   return /^y(es)?$/i.test(answer.trim());
 }
 
-function reportNotCreated(outcome: Exclude<BackfillOutcome, { kind: 'created' }>, opts: BackfillCommandOptions, io: Io): number {
+function reportNotCreated(outcome: Exclude<BackfillOutcome, { kind: 'created' | 'interrupted' }>, opts: BackfillCommandOptions, io: Io): number {
   if (opts.json) {
     json(io, { command: 'backfill', result: outcome.kind, ...('manifest' in outcome ? { manifest: outcome.manifest } : { job: { id: outcome.jobId, status: outcome.status } }), ...('estimate' in outcome ? { estimate: outcome.estimate } : {}), ...('plan' in outcome ? { plan: outcome.plan } : {}) });
     return 0;

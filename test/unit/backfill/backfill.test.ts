@@ -265,6 +265,18 @@ describe('backfill: the first run', () => {
     expect(out.err()).toMatch(/Plan \(dry run: nothing was written\)/);
   });
 
+  it('Ctrl-C while listing: a manifest cut short never becomes a job; exit 130', async () => {
+    await freshBuckets();
+    deployedFunction();
+    const controller = new AbortController();
+    controller.abort();
+    const out = { ...io(), signal: controller.signal };
+    expect(await backfillCommand('s3://my-uploads/uploads/', base, out, deps())).toBe(130);
+    expect(callNames().filter((n) => /Create|Put|Publish|Invoke/.test(n))).toEqual([]);
+    expect(await listKeys(s3, 'my-processed')).toEqual([]);
+    expect(out.err()).toMatch(/Interrupted while listing: nothing was created/);
+  });
+
   it('the canary failing stops the backfill with the function\'s own error; no job', async () => {
     await freshBuckets();
     deployedFunction();
