@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { DeployError } from '../errors.js';
-import { OWNER_TAG, resourceNames, type Account, type Architecture, type PolicyDocument } from '../deploy/plan.js';
+import type { RoleSpec } from '../deploy/iam.js';
+import { OWNER_TAG, resourceNames, type Account, type Architecture } from '../deploy/plan.js';
 import { formatS3Uri } from '../storage/s3.js';
 
 /** Where a backfill keeps its manifests, reports and job records: a hidden folder next to the outputs. */
@@ -35,17 +36,8 @@ export interface BackfillRequest {
 }
 
 /** The job's IAM role, like deploy's: trust, one inline policy, our tag. */
-export interface BatchRolePlan {
-  name: string;
+export interface BatchRolePlan extends RoleSpec {
   arn: string;
-  policyName: string;
-  description: string;
-  trustPolicy: PolicyDocument;
-  policy: PolicyDocument;
-  tags: Record<string, string>;
-  /** The function name the role is tagged with (OWNER_TAG). */
-  owner: string;
-  madeBy: 'backfill';
 }
 
 /** Everything `backfill` creates for one manifest, computed without any I/O. */

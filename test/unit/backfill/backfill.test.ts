@@ -29,6 +29,7 @@ import { ImgPipelineError } from '../../../src/errors.js';
 import { STATE_KEY } from '../../../src/pipeline/layout.js';
 import { rejection } from '../../helpers/errors.js';
 import { createBucket, getObject, listKeys, putObject, startS3Server, testClient, type S3Server } from '../../helpers/s3-server.js';
+import { captureIo } from '../../helpers/io.js';
 import { makeTempDir, removeTempDirs } from '../../helpers/temp.js';
 
 const ACCOUNT = '123456789012';
@@ -50,16 +51,6 @@ function callNames(): string[] {
     return { id: (call as unknown as { callId: number }).callId, name: `${service}:${command.constructor.name.replace(/Command$/, '')}` };
   }));
   return all.sort((a, b) => a.id - b.id).map((c) => c.name);
-}
-
-function io() {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (c: Buffer) => (out += c.toString()));
-  stderr.on('data', (c: Buffer) => (err += c.toString()));
-  return { cwd: process.cwd(), stdout: stdout as unknown as NodeJS.WriteStream, stderr: stderr as unknown as NodeJS.WriteStream, signal: new AbortController().signal, out: () => out, err: () => err };
 }
 
 function deps(overrides: Partial<BackfillDeps> = {}): BackfillDeps {
@@ -159,7 +150,7 @@ describe('backfill: the first run', () => {
     deployedFunction();
     canarySucceeds();
     jobsByToken();
-    const out = io();
+    const out = captureIo();
     expect(await backfillCommand('s3://my-uploads/uploads/', base, out, deps())).toBe(0);
     expect(callNames()).toEqual([
       'sts:GetCallerIdentity',
@@ -223,9 +214,9 @@ describe('backfill: the first run', () => {
     canarySucceeds();
     const jobs = jobsByToken();
     // --force: every object is in both manifests, though the first canary wrote outputs.
-    const first = io();
+    const first = captureIo();
     expect(await backfillCommand('s3://my-uploads/uploads/', { ...base, force: true, json: true }, first, deps())).toBe(0);
-    expect(await backfillCommand('s3://my-uploads/uploads/', { ...base, force: true, json: true }, io(), deps())).toBe(0);
+    expect(await backfillCommand('s3://my-uploads/uploads/', { ...base, force: true, json: true }, captureIo(), deps())).toBe(0);
     expect(createJobInput(1).ClientRequestToken).toBe(createJobInput(0).ClientRequestToken);
     expect(createJobInput(1).Manifest!.Location!.ETag).toBe(createJobInput(0).Manifest!.Location!.ETag);
     expect(jobs.size).toBe(1);
@@ -236,7 +227,7 @@ describe('backfill: the first run', () => {
     await freshBuckets();
     deployedFunction();
     mocks.s3control.on(ListJobsCommand).resolves({ Jobs: [{ JobId: 'running-job-1', Status: 'Active', Description: `img-pipeline backfill of s3://my-uploads/uploads/ by ${FUNCTION_ARN}:3` }] });
-    const out = io();
+    const out = captureIo();
     expect(await backfillCommand('s3://my-uploads/uploads/', base, out, deps())).toBe(0);
     expect(callNames()).not.toContain('s3control:CreateJob');
     expect(callNames()).not.toContain('lambda:Invoke');
@@ -248,7 +239,7 @@ describe('backfill: the first run', () => {
     await nextSecond();
     for (const key of ['a', 'with space+plus%25,comma', 'é/ü']) for (const v of ['thumb', 'medium']) await putObject(s3, 'my-processed', `${v}/${key}.jpg`, 'x');
     deployedFunction();
-    const out = io();
+    const out = captureIo();
     expect(await backfillCommand('s3://my-uploads/uploads/', base, out, deps())).toBe(0);
     expect(callNames()).not.toContain('iam:CreateRole');
     expect(out.err()).toMatch(/Nothing to do/);
@@ -257,7 +248,7 @@ describe('backfill: the first run', () => {
   it('--dry-run reads, counts and estimates; writes nothing, creates nothing', async () => {
     await freshBuckets();
     deployedFunction();
-    const out = io();
+    const out = captureIo();
     expect(await backfillCommand('s3://my-uploads/uploads/', { ...base, yes: false, dryRun: true }, out, deps())).toBe(0);
     expect(callNames()).toEqual(['sts:GetCallerIdentity', 'lambda:GetFunction', 'lambda:GetPolicy', 'lambda:GetFunctionConcurrency', 'lambda:GetAccountSettings', 's3control:ListJobs']);
     expect(await listKeys(s3, 'my-processed')).toEqual([]);
@@ -270,7 +261,7 @@ describe('backfill: the first run', () => {
     deployedFunction();
     const controller = new AbortController();
     controller.abort();
-    const out = { ...io(), signal: controller.signal };
+    const out = { ...captureIo(), signal: controller.signal };
     expect(await backfillCommand('s3://my-uploads/uploads/', base, out, deps())).toBe(130);
     expect(callNames().filter((n) => /Create|Put|Publish|Invoke/.test(n))).toEqual([]);
     expect(await listKeys(s3, 'my-processed')).toEqual([]);
@@ -281,7 +272,7 @@ describe('backfill: the first run', () => {
     await freshBuckets();
     deployedFunction();
     mocks.lambda.on(InvokeCommand).resolves({ StatusCode: 200, FunctionError: 'Unhandled', Payload: Buffer.from(JSON.stringify({ errorType: 'Runtime.ImportModuleError', errorMessage: "Cannot find module 'sharp'" })) as never });
-    const error = await rejection(backfillCommand('s3://my-uploads/uploads/', base, io(), deps()), ImgPipelineError);
+    const error = await rejection(backfillCommand('s3://my-uploads/uploads/', base, captureIo(), deps()), ImgPipelineError);
     expect(error).toMatchObject({ code: 'CANARY_FAILED', message: expect.stringMatching(/Runtime\.ImportModuleError: Cannot find module 'sharp'\. No job was created/) });
     expect(callNames()).not.toContain('s3control:CreateJob');
   });
@@ -291,7 +282,7 @@ describe('backfill: refusals (exit 2, nothing created)', () => {
   it('a source outside what the function was deployed for', async () => {
     deployedFunction();
     for (const source of ['s3://other-bucket/uploads/', 's3://my-uploads/elsewhere/']) {
-      const error = await rejection(backfillCommand(source, base, io(), deps()), ImgPipelineError);
+      const error = await rejection(backfillCommand(source, base, captureIo(), deps()), ImgPipelineError);
       expect(error).toMatchObject({ code: 'BACKFILL_REFUSED', message: expect.stringMatching(/ImageProcessor was deployed for s3:\/\/my-uploads\/uploads\/, and its role may read nothing else/) });
       expect(reportFatal(error, new PassThrough(), false)).toBe(2);
     }
@@ -302,21 +293,21 @@ describe('backfill: refusals (exit 2, nothing created)', () => {
     await freshBuckets();
     await putObject(s3, 'my-processed', STATE_KEY, JSON.stringify({ tool: 'img-pipeline', fingerprint: '0123456789abcdef' }));
     deployedFunction();
-    const error = await rejection(backfillCommand('s3://my-uploads/uploads/', base, io(), deps()), ImgPipelineError);
+    const error = await rejection(backfillCommand('s3://my-uploads/uploads/', base, captureIo(), deps()), ImgPipelineError);
     expect(error).toMatchObject({ code: 'BACKFILL_REFUSED', message: expect.stringMatching(/records outputs made with another config \(fingerprint 0123456789abcdef/) });
     expect(reportFatal(error, new PassThrough(), false)).toBe(2);
     canarySucceeds();
     jobsByToken();
-    expect(await backfillCommand('s3://my-uploads/uploads/', { ...base, force: true }, io(), deps())).toBe(0);
+    expect(await backfillCommand('s3://my-uploads/uploads/', { ...base, force: true }, captureIo(), deps())).toBe(0);
     // The state now records the function's config, so later runs count the job's outputs as fresh.
     expect(JSON.parse((await getObject(s3, 'my-processed', STATE_KEY)).toString())).toMatchObject({ fingerprint });
   });
 
   it('a config other than the deployed one, and no TTY without --yes', async () => {
     deployedFunction({ CONFIG_FINGERPRINT: 'ffffffffffffffff' });
-    const mismatch = await rejection(backfillCommand('s3://my-uploads/uploads/', base, io(), deps()), ImgPipelineError);
+    const mismatch = await rejection(backfillCommand('s3://my-uploads/uploads/', base, captureIo(), deps()), ImgPipelineError);
     expect(mismatch).toMatchObject({ code: 'CONFIG_MISMATCH', kind: 'config' });
-    const noTty = await rejection(backfillCommand('s3://my-uploads/uploads/', { ...base, yes: false }, io(), deps()), ImgPipelineError);
+    const noTty = await rejection(backfillCommand('s3://my-uploads/uploads/', { ...base, yes: false }, captureIo(), deps()), ImgPipelineError);
     expect(noTty).toMatchObject({ code: 'CONFIRMATION_NEEDED', kind: 'config' });
     expect(reportFatal(noTty, new PassThrough(), false)).toBe(2);
   });
@@ -328,7 +319,7 @@ describe('backfill --status, --wait, --cancel', () => {
   it('status of a running job: one DescribeJob, progress, exit 0', async () => {
     mocks.sts.on(GetCallerIdentityCommand).resolves({ Account: ACCOUNT, Arn: `arn:aws:iam::${ACCOUNT}:user/dev` });
     mocks.s3control.on(DescribeJobCommand).resolves(job({ Status: 'Active', ProgressSummary: { TotalNumberOfTasks: 1000, NumberOfTasksSucceeded: 400, NumberOfTasksFailed: 2 } }));
-    const out = io();
+    const out = captureIo();
     expect(await backfillCommand(undefined, { ...base, status: 'job-1' }, out, deps())).toBe(0);
     expect(mocks.s3control.commandCalls(DescribeJobCommand)[0]!.args[0].input).toEqual({ AccountId: ACCOUNT, JobId: 'job-1' });
     expect(out.err()).toBe('Job job-1: Active, 400 succeeded, 2 failed of 1000\n');
@@ -344,7 +335,7 @@ describe('backfill --status, --wait, --cancel', () => {
       .resolvesOnce(job({ Status: 'Preparing' }))
       .resolvesOnce(job({ Status: 'Active', ProgressSummary: { TotalNumberOfTasks: 3, NumberOfTasksSucceeded: 1, NumberOfTasksFailed: 0 } }))
       .resolves(job({ Status: 'Complete', ProgressSummary: { TotalNumberOfTasks: 3, NumberOfTasksSucceeded: 2, NumberOfTasksFailed: 1 } }));
-    const out = io();
+    const out = captureIo();
     expect(await backfillCommand(undefined, { ...base, status: 'job-1', wait: true, json: true }, out, deps())).toBe(1);
     expect(mocks.s3control.commandCalls(DescribeJobCommand)).toHaveLength(3);
     const document = JSON.parse(out.out()) as Record<string, unknown>;
@@ -361,7 +352,7 @@ describe('backfill --status, --wait, --cancel', () => {
       Status: 'Failed', StatusUpdateReason: 'Job failed', ProgressSummary: { TotalNumberOfTasks: 2000, NumberOfTasksSucceeded: 100, NumberOfTasksFailed: 1100 },
       FailureReasons: [{ FailureCode: 'Job Task failure threshold', FailureReason: 'Task failure rate exceeded 50% after 1000 tasks' }],
     }));
-    const out = io();
+    const out = captureIo();
     expect(await backfillCommand(undefined, { ...base, status: 'job-1' }, out, deps())).toBe(2);
     expect(out.err()).toMatch(/Job job-1: Failed, 100 succeeded, 1100 failed of 2000\n {2}reason: Job failed\n {2}Job Task failure threshold: Task failure rate exceeded 50% after 1000 tasks/);
   });
@@ -369,7 +360,7 @@ describe('backfill --status, --wait, --cancel', () => {
   it('a job id S3 Control does not know: NO_SUCH_JOB, exit 2', async () => {
     mocks.sts.on(GetCallerIdentityCommand).resolves({ Account: ACCOUNT, Arn: `arn:aws:iam::${ACCOUNT}:user/dev` });
     mocks.s3control.on(DescribeJobCommand).rejects(awsError('NoSuchJobException', 'The specified job does not exist', 404));
-    const error = await rejection(backfillCommand(undefined, { ...base, status: 'nope-1' }, io(), deps()), ImgPipelineError);
+    const error = await rejection(backfillCommand(undefined, { ...base, status: 'nope-1' }, captureIo(), deps()), ImgPipelineError);
     expect(error).toMatchObject({ code: 'NO_SUCH_JOB' });
     expect(reportFatal(error, new PassThrough(), false)).toBe(2);
   });
@@ -377,14 +368,14 @@ describe('backfill --status, --wait, --cancel', () => {
   it('cancel: UpdateJobStatus Cancelled; Ctrl-C during --wait stops watching, not the job', async () => {
     mocks.sts.on(GetCallerIdentityCommand).resolves({ Account: ACCOUNT, Arn: `arn:aws:iam::${ACCOUNT}:user/dev` });
     mocks.s3control.on(UpdateJobStatusCommand).resolves({ JobId: 'job-1', Status: 'Cancelling' });
-    const out = io();
+    const out = captureIo();
     expect(await backfillCommand(undefined, { ...base, cancel: 'job-1' }, out, deps())).toBe(0);
     expect(mocks.s3control.commandCalls(UpdateJobStatusCommand)[0]!.args[0].input).toEqual({ AccountId: ACCOUNT, JobId: 'job-1', RequestedJobStatus: 'Cancelled', StatusUpdateReason: 'cancelled with img-pipeline backfill --cancel' });
     expect(out.err()).toMatch(/Job job-1: Cancelling/);
 
     const controller = new AbortController();
     mocks.s3control.on(DescribeJobCommand).resolves(job({ Status: 'Active', ProgressSummary: { TotalNumberOfTasks: 10, NumberOfTasksSucceeded: 1, NumberOfTasksFailed: 0 } }));
-    const watching = { ...io(), signal: controller.signal };
+    const watching = { ...captureIo(), signal: controller.signal };
     const code = await backfillCommand(undefined, { ...base, status: 'job-1', wait: true }, watching, deps({ sleep: async () => controller.abort() }));
     expect(code).toBe(130);
     expect(mocks.s3control.commandCalls(UpdateJobStatusCommand)).toHaveLength(1);
@@ -398,7 +389,7 @@ describe('backfill --manifest-only', () => {
     await nextSecond();
     for (const v of ['thumb', 'medium']) await putObject(s3, 'my-processed', `${v}/a.jpg`, 'x');
     const dir = await makeTempDir();
-    const out = { ...io(), cwd: dir };
+    const out = { ...captureIo(), cwd: dir };
     expect(await backfillCommand('s3://my-uploads/uploads/', { ...base, out: 's3://my-processed/', manifestOnly: 'manifest.csv' }, out, deps())).toBe(0);
     expect(callNames()).toEqual([]);
     expect(await readFile(`${dir}/manifest.csv`, 'utf8')).toBe('my-uploads,uploads/with%20space%2Bplus%2525%2Ccomma.png\nmy-uploads,uploads/%C3%A9/%C3%BC.png\n');

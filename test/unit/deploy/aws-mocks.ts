@@ -7,8 +7,6 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
-import { PassThrough } from 'node:stream';
-import type { Io } from '../../../src/cli/commands/run.js';
 import { createAwsClients } from '../../../src/cli/commands/deploy.js';
 import type { AwsClients } from '../../../src/deploy/aws.js';
 
@@ -61,24 +59,4 @@ export function awsError(name: string, message = name, status = 400, headers: Re
   return Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status }, $response: { headers } });
 }
 
-export interface CapturedIo extends Io {
-  out(): string;
-  err(): string;
-}
-
-export function captureIo(): CapturedIo {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (c: Buffer) => (out += c.toString()));
-  stderr.on('data', (c: Buffer) => (err += c.toString()));
-  return {
-    cwd: process.cwd(),
-    stdout: stdout as unknown as NodeJS.WriteStream,
-    stderr: stderr as unknown as NodeJS.WriteStream,
-    signal: new AbortController().signal,
-    out: () => out,
-    err: () => err,
-  };
-}
+export { captureIo, type CapturedIo } from '../../helpers/io.js';
