@@ -33,20 +33,23 @@ export interface BackfillOptions {
   sleep: Sleep;
   signal?: AbortSignal;
   /** Asked once the estimate is known, before anything is created; false stops with nothing done. */
-  confirm: (estimate: Estimate, manifest: ManifestSummary, fn: DeployedFunction) => Promise<boolean>;
+  confirm: (estimate: Estimate, manifest: ListedManifest, fn: DeployedFunction) => Promise<boolean>;
   onStep?: (step: StepResult) => void;
 }
+
+/** The manifest as reported: its local file is temporary, gone once the backfill returns. */
+export type ListedManifest = Omit<ManifestSummary, 'file'>;
 
 export type BackfillOutcome =
   | { kind: 'interrupted'; fn: DeployedFunction }
   | { kind: 'running'; fn: DeployedFunction; jobId: string; status: string }
-  | { kind: 'nothing'; fn: DeployedFunction; manifest: ManifestSummary }
-  | { kind: 'planned'; fn: DeployedFunction; manifest: ManifestSummary; plan: BackfillPlan; estimate: Estimate }
-  | { kind: 'declined'; fn: DeployedFunction; manifest: ManifestSummary; estimate: Estimate }
-  | { kind: 'created'; fn: DeployedFunction; manifest: ManifestSummary; plan: BackfillPlan; estimate: Estimate; jobId: string; versionArn: string; token: string; record: string };
+  | { kind: 'nothing'; fn: DeployedFunction; manifest: ListedManifest }
+  | { kind: 'planned'; fn: DeployedFunction; manifest: ListedManifest; plan: BackfillPlan; estimate: Estimate }
+  | { kind: 'declined'; fn: DeployedFunction; manifest: ListedManifest; estimate: Estimate }
+  | { kind: 'created'; fn: DeployedFunction; manifest: ListedManifest; plan: BackfillPlan; estimate: Estimate; jobId: string; versionArn: string; token: string; record: string };
 
 /** List requests a manifest took: one per 1,000 listed objects, in the source and in each variant folder. */
-function listRequests(manifest: ManifestSummary, variants: number): number {
+function listRequests(manifest: ListedManifest, variants: number): number {
   const listed = manifest.count + manifest.upToDate + manifest.refusedCount;
   return Math.max(1, Math.ceil(listed / 1000)) * (1 + variants);
 }
@@ -80,7 +83,7 @@ export async function runBackfill(clients: BackfillClients, request: BackfillReq
   const dir = await mkdtemp(join(tmpdir(), 'img-pipeline-backfill-'));
   try {
     const source = new S3Source({ client: clients.s3, bucket: request.source.bucket, prefix: request.source.prefix });
-    const manifest = await buildManifest({
+    const { file, ...manifest } = await buildManifest({
       source, bucket: request.source.bucket, sourceKeyPrefix: request.source.prefix, layoutPrefix: fn.sourcePrefix,
       sink, config, fingerprint: fn.fingerprint, force: options.force || stale, file: join(dir, 'manifest.csv'),
       ...(options.signal ? { signal: options.signal } : {}),
@@ -101,7 +104,7 @@ export async function runBackfill(clients: BackfillClients, request: BackfillReq
     options.onStep?.(await ensureBatchRole(clients.aws.iam, plan.role, { dryRun: false, sleep: options.sleep }));
     const version = await publishVersion(clients.aws.lambda, fn);
     options.onStep?.({ resource: 'Lambda version', name: version.arn, status: 'unchanged', detail: 'published (the job invokes this version only)' });
-    const etag = await uploadManifest(clients.s3, plan, manifest.file);
+    const etag = await uploadManifest(clients.s3, plan, file);
     options.onStep?.({ resource: 'manifest', name: formatS3Uri(plan.manifest.bucket, plan.manifest.key), status: 'created', detail: `${manifest.count} objects, ETag ${etag}` });
     // Outputs made with another config would otherwise stay stale to every later run.
     if (stale) await recordState(sink, fn.fingerprint);
@@ -152,7 +155,7 @@ export async function buildLocalManifest(s3: S3Client, options: LocalManifestOpt
   const partial = join(dirname(file), `.${Date.now()}-${process.pid}.manifest.partial`);
   const sink = new S3Sink({ client: s3, bucket: options.out.bucket, prefix: options.out.prefix, cacheControl: options.config.s3.cacheControl });
   try {
-    const manifest = await buildManifest({
+    const { file, ...manifest } = await buildManifest({
       source: new S3Source({ client: s3, bucket: options.source.bucket, prefix: options.source.prefix }),
       bucket: options.source.bucket, sourceKeyPrefix: options.source.prefix, layoutPrefix: options.source.prefix,
       sink, config: options.config, fingerprint: options.fingerprint, force: options.force, file: partial,

@@ -23,7 +23,7 @@ export function duration(seconds: number): string {
 const usd = (n: number) => `$${n < 0.01 && n > 0 ? n.toFixed(4) : n.toFixed(2)}`;
 
 /** What the manifest holds and what was left out. */
-export function formatManifest(manifest: ManifestSummary, where: string): string {
+export function formatManifest(manifest: Omit<ManifestSummary, 'file'>, where: string): string {
   const lines = [`Manifest     ${manifest.count} objects (${formatBytes(manifest.bytes)}) to process${where ? `, ${where}` : ''}; ${manifest.upToDate} already up to date`];
   if (manifest.refusedCount > 0) {
     lines.push(`Left out     ${manifest.refusedCount} objects the pipeline refuses (they would fail the same way in the job):`);

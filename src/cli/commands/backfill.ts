@@ -1,9 +1,8 @@
 import { createInterface } from 'node:readline/promises';
 import { S3ControlClient } from '@aws-sdk/client-s3-control';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { buildLocalManifest, runBackfill, type BackfillOutcome } from '../../backfill/backfill.js';
+import { buildLocalManifest, runBackfill, type BackfillOutcome, type ListedManifest } from '../../backfill/backfill.js';
 import type { Estimate } from '../../backfill/estimate.js';
-import type { ManifestSummary } from '../../backfill/manifest.js';
 import type { DeployedFunction } from '../../backfill/plan.js';
 import { readCompletionReport, type CompletionReport } from '../../backfill/report.js';
 import { cancelJob, describeJob, exitCodeOf, watchJob, type JobView } from '../../backfill/status.js';
@@ -187,7 +186,7 @@ export async function backfillCommand(source: string | undefined, opts: Backfill
   }
 }
 
-async function confirm(estimate: Estimate, manifest: ManifestSummary, fn: DeployedFunction, opts: BackfillCommandOptions, io: Io, deps: BackfillDeps): Promise<boolean> {
+async function confirm(estimate: Estimate, manifest: ListedManifest, fn: DeployedFunction, opts: BackfillCommandOptions, io: Io, deps: BackfillDeps): Promise<boolean> {
   if (!opts.json) io.stderr.write(`${formatManifest(manifest, '')}\n${formatEstimate(estimate, fn)}\n`);
   if (opts.yes) return true;
   const answer = await deps.ask(`Start a Batch Operations job for ${manifest.count} objects? [y/N] `);
