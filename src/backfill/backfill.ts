@@ -155,7 +155,7 @@ export async function buildLocalManifest(s3: S3Client, options: LocalManifestOpt
   const partial = join(dirname(file), `.${Date.now()}-${process.pid}.manifest.partial`);
   const sink = new S3Sink({ client: s3, bucket: options.out.bucket, prefix: options.out.prefix, cacheControl: options.config.s3.cacheControl });
   try {
-    const { file, ...manifest } = await buildManifest({
+    const manifest = await buildManifest({
       source: new S3Source({ client: s3, bucket: options.source.bucket, prefix: options.source.prefix }),
       bucket: options.source.bucket, sourceKeyPrefix: options.source.prefix, layoutPrefix: options.source.prefix,
       sink, config: options.config, fingerprint: options.fingerprint, force: options.force, file: partial,
