@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { S3ControlClient } from '@aws-sdk/client-s3-control';
 import type { Config } from '../config/schema.js';
-import type { AwsClients, Sleep, StepResult } from '../deploy/aws.js';
+import type { AwsClients, StepResult } from '../deploy/aws.js';
 import type { Account } from '../deploy/plan.js';
 import { ConfigError, DeployError } from '../errors.js';
 import { STATE_KEY } from '../pipeline/layout.js';
@@ -30,7 +30,6 @@ export interface BackfillOptions {
   fingerprint: string;
   force: boolean;
   dryRun: boolean;
-  sleep: Sleep;
   signal?: AbortSignal;
   /** Asked once the estimate is known, before anything is created; false stops with nothing done. */
   confirm: (estimate: Estimate, manifest: ListedManifest, fn: DeployedFunction) => Promise<boolean>;
@@ -61,7 +60,7 @@ function listRequests(manifest: ListedManifest, variants: number): number {
  */
 export async function runBackfill(clients: BackfillClients, request: BackfillRequest, account: Account, options: BackfillOptions): Promise<BackfillOutcome> {
   const { config } = options;
-  const fn = await readDeployedFunction(clients.aws.lambda, request.functionName);
+  const fn = await readDeployedFunction(clients.aws.lambda, request.functionName, account.region);
   checkSource(request, fn);
   if (fn.fingerprint === undefined) {
     throw new DeployError('FUNCTION_UNUSABLE', `the function ${fn.name} records no CONFIG_FINGERPRINT (it was deployed by an older img-pipeline): redeploy it with this version, with the same config`);
@@ -101,7 +100,7 @@ export async function runBackfill(clients: BackfillClients, request: BackfillReq
     if (options.dryRun) return { kind: 'planned', fn, manifest, plan, estimate };
     if (!(await options.confirm(estimate, manifest, fn))) return { kind: 'declined', fn, manifest, estimate };
 
-    options.onStep?.(await ensureBatchRole(clients.aws.iam, plan.role, { dryRun: false, sleep: options.sleep }));
+    options.onStep?.(await ensureBatchRole(clients.aws.iam, plan.role, { dryRun: false, log: () => undefined }));
     const version = await publishVersion(clients.aws.lambda, fn);
     options.onStep?.({ resource: 'Lambda version', name: version.arn, status: 'unchanged', detail: 'published (the job invokes this version only)' });
     const etag = await uploadManifest(clients.s3, plan, file);

@@ -23,7 +23,7 @@ const DEFAULT_CONCURRENCY = 1000;
  * architecture), the bucket its trigger is on (the S3 invoke permission deploy added), and the
  * concurrency it can use. Refuses a function deploy did not create, or one that records no fingerprint.
  */
-export async function readDeployedFunction(lambda: LambdaClient, functionName: string): Promise<DeployedFunction> {
+export async function readDeployedFunction(lambda: LambdaClient, functionName: string, region: string): Promise<DeployedFunction> {
   const found = await attempt('lambda:GetFunction', functionName, () => lambda.send(new GetFunctionCommand({ FunctionName: functionName })), MISSING.lambda);
   const config = found?.Configuration;
   if (!config) throw new DeployError('NO_SUCH_FUNCTION', `the Lambda function ${functionName} does not exist in this account and region: deploy it first (img-pipeline deploy --function-name ${functionName} ...), or pass --region`);
@@ -34,9 +34,9 @@ export async function readDeployedFunction(lambda: LambdaClient, functionName: s
   const env = config.Environment?.Variables ?? {};
   const processedBucket = env['PROCESSED_BUCKET'];
   if (!processedBucket) throw new DeployError('FUNCTION_UNUSABLE', `the function ${functionName} has no PROCESSED_BUCKET in its environment: redeploy it with img-pipeline deploy`);
-  const permission = await findPermission(lambda, functionName, resourceNames(functionName).statementId);
+  const permission = await findPermission(lambda, functionName, resourceNames(functionName, region).statementId);
   const sourceBucket = permittedBucket(permission);
-  if (!sourceBucket) throw new DeployError('FUNCTION_UNUSABLE', `the function ${functionName} has no S3 trigger permission (${resourceNames(functionName).statementId}), so which bucket it was deployed for is unknown: redeploy it with img-pipeline deploy`);
+  if (!sourceBucket) throw new DeployError('FUNCTION_UNUSABLE', `the function ${functionName} has no S3 trigger permission (${resourceNames(functionName, region).statementId}), so which bucket it was deployed for is unknown: redeploy it with img-pipeline deploy`);
   return {
     name: functionName,
     arn: (config.FunctionArn ?? '').replace(/:\$LATEST$/, ''),

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { DeployError } from '../errors.js';
 import type { RoleSpec } from '../deploy/iam.js';
-import { OWNER_TAG, resourceNames, type Account, type Architecture } from '../deploy/plan.js';
+import { OWNER_TAG, REGION_TAG, resourceNames, type Account, type Architecture } from '../deploy/plan.js';
 import { formatS3Uri } from '../storage/s3.js';
 
 /** Where a backfill keeps its manifests, reports and job records: a hidden folder next to the outputs. */
@@ -68,12 +68,13 @@ export function checkSource(request: Pick<BackfillRequest, 'source'>, fn: Deploy
 
 /** The job's role: assumed by Batch Operations only; invoke this function only; read the manifests, write the reports. */
 export function planBatchRole(fn: Pick<DeployedFunction, 'name' | 'arn' | 'processed'>, account: Account): BatchRolePlan {
-  const name = resourceNames(fn.name).batchRole;
+  const names = resourceNames(fn.name, account.region);
+  const name = names.batchRole;
   const folder = `${fn.processed.prefix}${BACKFILL_FOLDER}`;
   return {
     name,
     arn: `arn:${account.partition}:iam::${account.accountId}:role/${name}`,
-    policyName: resourceNames(fn.name).policy,
+    policyName: names.policy,
     description: `S3 Batch Operations role of img-pipeline backfill for ${fn.name}`,
     // https://docs.aws.amazon.com/AmazonS3/latest/userguide/batch-ops-iam-role-policies.html
     trustPolicy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'batchoperations.s3.amazonaws.com' }, Action: 'sts:AssumeRole' }] },
@@ -86,8 +87,9 @@ export function planBatchRole(fn: Pick<DeployedFunction, 'name' | 'arn' | 'proce
         { Sid: 'WriteReports', Effect: 'Allow', Action: 's3:PutObject', Resource: s3Arn(account.partition, fn.processed.bucket, `${folder}*`) },
       ],
     },
-    tags: { [OWNER_TAG]: fn.name },
+    tags: { [OWNER_TAG]: fn.name, [REGION_TAG]: account.region },
     owner: fn.name,
+    region: account.region,
     madeBy: 'backfill',
   };
 }

@@ -1,6 +1,11 @@
 import { DescribeJobCommand, ListJobsCommand, UpdateJobStatusCommand, type JobDescriptor, type JobStatus, type S3ControlClient } from '@aws-sdk/client-s3-control';
-import { awsErrorName, explainAwsError, type Sleep } from '../deploy/aws.js';
+import { awsErrorName, explainAwsError } from '../deploy/aws.js';
 import { DeployError } from '../errors.js';
+
+/** Waits between DescribeJob polls; injected so tests never wait. */
+export type Sleep = (ms: number) => Promise<void>;
+
+export const realSleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** States a job never leaves. https://docs.aws.amazon.com/AmazonS3/latest/userguide/batch-ops-job-status.html */
 const TERMINAL = new Set(['Complete', 'Failed', 'Cancelled']);

@@ -8,30 +8,37 @@ import {
 } from '@aws-sdk/client-iam';
 import { DeployError } from '../errors.js';
 import { attempt, MISSING, must, parsePolicyDocument, samePolicy, stepResult, tagList, tagMap, type StepOptions, type StepResult, type StepTarget } from './aws.js';
-import { isOwnedBy, OWNER_TAG, type DeployPlan, type PolicyDocument } from './plan.js';
+import { isOwnedBy, OWNER_TAG, REGION_TAG, type DeployPlan, type PolicyDocument } from './plan.js';
 
 /** The role step, as a plan shows it and as it reports. */
 export function describeRole(plan: DeployPlan): StepTarget {
-  return { resource: 'IAM role', name: plan.role.name, detail: `with inline policy ${plan.role.policyName}` };
+  const { role } = plan;
+  return {
+    resource: 'IAM role', name: role.name, detail: `with inline policy ${role.policyName}`, arn: role.arn,
+    settings: { trustPolicy: role.trustPolicy, policyName: role.policyName, policy: role.policy, tags: role.tags },
+  };
 }
 
-/** A role deploy or backfill keeps: its trust, one inline policy, and the tag that says whose it is. */
+/** A role deploy or backfill keeps: its trust, one inline policy, and the tags that say whose it is. */
 export interface RoleSpec {
   name: string;
   policyName: string;
   description: string;
   trustPolicy: PolicyDocument;
   policy: PolicyDocument;
+  /** OWNER_TAG and REGION_TAG at least. */
   tags: Record<string, string>;
   /** The function name OWNER_TAG must carry for the role to be ours. */
   owner: string;
+  /** The region REGION_TAG must carry: a role is global, and its policy names one region's ARNs. */
+  region: string;
   /** The command that creates it, for messages. */
   madeBy: 'deploy' | 'backfill';
 }
 
 /** Step 1: the execution role with its trust policy and one inline least-privilege policy. */
 export async function ensureRole(iam: IAMClient, plan: DeployPlan, options: StepOptions): Promise<StepResult> {
-  const spec: RoleSpec = { ...plan.role, description: `Execution role of the img-pipeline Lambda ${plan.fn.name}`, tags: plan.tags, owner: plan.fn.name, madeBy: 'deploy' };
+  const spec: RoleSpec = { ...plan.role, description: `Execution role of the img-pipeline Lambda ${plan.fn.name}`, owner: plan.fn.name, region: plan.account.region, madeBy: 'deploy' };
   return ensureRoleSpec(iam, spec, describeRole(plan), options);
 }
 
@@ -50,8 +57,14 @@ export async function ensureRoleSpec(iam: IAMClient, role: RoleSpec, target: Ste
     await putPolicy(iam, role);
     return stepResult(target, 'created');
   }
-  if (!isOwnedBy(tagMap(existing.Role.Tags), role.owner)) {
+  const tags = tagMap(existing.Role.Tags);
+  if (!isOwnedBy(tags, role.owner)) {
     throw new DeployError('NOT_OURS', `the IAM role ${role.name} exists but was not created by img-pipeline ${role.madeBy} for ${role.owner} (no ${OWNER_TAG}=${role.owner} tag); choose another --function-name`);
+  }
+  // A role is global: replacing its policy with this region's ARNs would cut off the other region's function.
+  const roleRegion = tags[REGION_TAG];
+  if (roleRegion !== role.region) {
+    throw new DeployError('NOT_OURS', `the IAM role ${role.name} belongs to the ${role.owner} function ${roleRegion ? `in ${roleRegion}` : 'of another region (it has no ' + REGION_TAG + ' tag)'}, not in ${role.region}; ${role.madeBy} will not change it. Choose another --function-name`);
   }
   const changes: string[] = [];
   if (!samePolicy(parsePolicyDocument(existing.Role.AssumeRolePolicyDocument), role.trustPolicy)) {

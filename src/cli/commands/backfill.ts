@@ -5,9 +5,9 @@ import { buildLocalManifest, runBackfill, type BackfillOutcome, type ListedManif
 import type { Estimate } from '../../backfill/estimate.js';
 import type { DeployedFunction } from '../../backfill/plan.js';
 import { readCompletionReport, type CompletionReport } from '../../backfill/report.js';
-import { cancelJob, describeJob, exitCodeOf, watchJob, type JobView } from '../../backfill/status.js';
+import { cancelJob, describeJob, exitCodeOf, realSleep, watchJob, type JobView, type Sleep } from '../../backfill/status.js';
 import { loadConfig } from '../../config/load.js';
-import { realSleep, type AwsClients, type Sleep } from '../../deploy/aws.js';
+import type { AwsClients } from '../../deploy/aws.js';
 import { resolveAccount } from '../../deploy/deploy.js';
 import { packageFingerprint } from '../../deploy/package.js';
 import { checkFunctionName } from '../../deploy/plan.js';
@@ -159,7 +159,6 @@ export async function backfillCommand(source: string | undefined, opts: Backfill
       fingerprint: await packageFingerprint(config),
       force: opts.force ?? false,
       dryRun: opts.dryRun ?? false,
-      sleep: deps.sleep,
       ...(io.signal ? { signal: io.signal } : {}),
       confirm: (estimate, manifest, fn) => confirm(estimate, manifest, fn, opts, io, deps),
       ...(opts.json ? {} : { onStep: (step) => io.stderr.write(`${formatStep(step)}\n`) }),

@@ -24,7 +24,7 @@ import { createAwsClients } from '../../../src/cli/commands/deploy.js';
 import { reportFatal } from '../../../src/cli/main.js';
 import { validateConfig } from '../../../src/config/load.js';
 import { packageFingerprint } from '../../../src/deploy/package.js';
-import { OWNER_TAG } from '../../../src/deploy/plan.js';
+import { OWNER_TAG, REGION_TAG } from '../../../src/deploy/plan.js';
 import { ImgPipelineError } from '../../../src/errors.js';
 import { STATE_KEY } from '../../../src/pipeline/layout.js';
 import { rejection } from '../../helpers/errors.js';
@@ -80,7 +80,7 @@ function deployedFunction(env: Record<string, string> = {}) {
   mocks.lambda.on(GetFunctionConcurrencyCommand).resolves({});
   mocks.lambda.on(GetAccountSettingsCommand).resolves({ AccountLimit: { ConcurrentExecutions: 1000, UnreservedConcurrentExecutions: 900 } });
   mocks.lambda.on(PublishVersionCommand).resolves({ FunctionName: 'ImageProcessor', FunctionArn: `${FUNCTION_ARN}:3`, Version: '3' });
-  mocks.iam.on(GetRoleCommand).rejects(awsError('NoSuchEntityException', 'The role with name ImageProcessor-role-batch cannot be found.', 404));
+  mocks.iam.on(GetRoleCommand).rejects(awsError('NoSuchEntityException', 'The role with name ImageProcessor-us-east-1-role-batch cannot be found.', 404));
   mocks.iam.on(CreateRoleCommand).resolves({});
   mocks.iam.on(PutRolePolicyCommand).resolves({});
   mocks.s3control.on(ListJobsCommand).resolves({ Jobs: [] });
@@ -162,9 +162,9 @@ describe('backfill: the first run', () => {
       's3control:CreateJob',
     ]);
     const role = mocks.iam.commandCalls(CreateRoleCommand)[0]!.args[0].input;
-    expect(role.RoleName).toBe('ImageProcessor-role-batch');
+    expect(role.RoleName).toBe('ImageProcessor-us-east-1-role-batch');
     expect(JSON.parse(role.AssumeRolePolicyDocument!)).toEqual({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'batchoperations.s3.amazonaws.com' }, Action: 'sts:AssumeRole' }] });
-    expect(role.Tags).toEqual([{ Key: OWNER_TAG, Value: 'ImageProcessor' }]);
+    expect(role.Tags).toEqual([{ Key: OWNER_TAG, Value: 'ImageProcessor' }, { Key: REGION_TAG, Value: 'us-east-1' }]);
     const policy = JSON.parse(mocks.iam.commandCalls(PutRolePolicyCommand)[0]!.args[0].input.PolicyDocument!) as { Statement: { Action: unknown; Resource: unknown }[] };
     expect(policy.Statement.map((s) => [s.Action, s.Resource])).toEqual([
       ['lambda:InvokeFunction', [FUNCTION_ARN, `${FUNCTION_ARN}:*`]],
@@ -195,7 +195,7 @@ describe('backfill: the first run', () => {
       Manifest: { Spec: { Format: 'S3BatchOperations_CSV_20180820', Fields: ['Bucket', 'Key'] }, Location: { ObjectArn: `arn:aws:s3:::my-processed/${manifestKey}manifest.csv`, ETag: expect.stringMatching(/^"[0-9a-f]{32}"$/) } },
       Report: { Bucket: 'arn:aws:s3:::my-processed', Format: 'Report_CSV_20180820', Enabled: true, Prefix: `${manifestKey}report`, ReportScope: 'FailedTasksOnly' },
       Priority: 10,
-      RoleArn: `arn:aws:iam::${ACCOUNT}:role/ImageProcessor-role-batch`,
+      RoleArn: `arn:aws:iam::${ACCOUNT}:role/ImageProcessor-us-east-1-role-batch`,
       Description: `img-pipeline backfill of s3://my-uploads/uploads/ by ${FUNCTION_ARN}:3`,
       ClientRequestToken: expect.stringMatching(/^[0-9a-f]{64}$/),
     });

@@ -33,11 +33,11 @@ describe('planBackfill', () => {
     expect(token).toHaveLength(64);
   });
 
-  it('the Batch role is deploy\'s role name plus -batch, cut to IAM\'s 64 characters with a hash', () => {
-    expect(resourceNames('ImageProcessor').batchRole).toBe('ImageProcessor-role-batch');
-    const long = resourceNames('f'.repeat(59)).batchRole;
+  it('the Batch role is named like deploy\'s role (regional) with a suffix, cut to IAM\'s 64 characters with a hash', () => {
+    expect(resourceNames('ImageProcessor', 'us-east-1').batchRole).toBe('ImageProcessor-us-east-1-role-batch');
+    const long = resourceNames('f'.repeat(59), 'ap-southeast-2').batchRole;
     expect(long).toHaveLength(64);
-    expect(long).not.toBe(resourceNames(`${'f'.repeat(58)}g`).batchRole);
+    expect(long).not.toBe(resourceNames(`${'f'.repeat(58)}g`, 'ap-southeast-2').batchRole);
   });
 });
 
