@@ -65,6 +65,21 @@ const s3Schema = z.strictObject({
   /** The SDK's retry modes; `adaptive` also rate-limits the client after throttling (503 SlowDown). */
   retryMode: z.enum(['standard', 'adaptive']).default('standard'),
   cacheControl: z.string().min(1).default('public, max-age=31536000, immutable'),
+  /**
+   * Kept-alive HTTP connections to S3: half carry downloads, half uploads (plus a few for listings).
+   * 32 covers 150 ms round trips at hundreds of images a second; more only helps a faster machine.
+   */
+  connections: z.number().int().min(2).max(1024).default(32)
+    .describe('HTTP connections to S3, kept alive and reused: half for downloads, half for uploads'),
+  /**
+   * Input bytes downloading or downloaded and not yet decoded (S3 sources): how far downloads run ahead
+   * of the decoders. One object larger than this is still processed, alone.
+   */
+  readAheadBytes: z.number().int().min(1).default(64 * 1024 * 1024)
+    .describe('bytes of S3 inputs downloaded ahead of the decoders, at most (one larger object still runs alone)'),
+  /** Output bytes encoded and not yet uploaded (S3 destinations): how far uploads trail the decoders. */
+  writeBehindBytes: z.number().int().min(1).default(32 * 1024 * 1024)
+    .describe('bytes of encoded outputs waiting for their S3 uploads, at most'),
 });
 
 /** The original Python Lambda's two boxes. */

@@ -28,6 +28,9 @@ export function customEndpoint(s3: Pick<Config['s3'], 'endpoint'>, env: Readonly
   return undefined;
 }
 
+/** Sockets beyond s3.connections: a source's next page and each destination folder's next page. */
+const LISTING_SOCKETS = 4;
+
 export interface S3ClientOverrides {
   /** Explicit credentials (tests, or a caller that already holds them); otherwise the standard chain. */
   credentials?: S3ClientConfig['credentials'];
@@ -63,7 +66,15 @@ export function createS3Client(s3: Config['s3'], overrides: S3ClientOverrides = 
     // Standard and adaptive modes both retry 500/503 SlowDown with jittered backoff; adaptive also
     // slows the client down after throttling, which suits a long backfill against a busy bucket.
     retryMode: s3.retryMode,
-    // Fail fast on an endpoint that does not answer; a socket idle this long is dead, not slow.
-    requestHandler: { connectionTimeout: 10_000, socketTimeout: 120_000 },
+    requestHandler: {
+      // Fail fast on an endpoint that does not answer; a socket idle this long is dead, not slow.
+      connectionTimeout: 10_000,
+      socketTimeout: 120_000,
+      // Kept alive, so a request costs one round trip and not a handshake too, and enough sockets for
+      // the run's transfers (s3.connections) plus its listings, which then never queue behind them.
+      // Options rather than Agent instances: the handler then owns them, and client.destroy() closes them.
+      httpAgent: { keepAlive: true, maxSockets: s3.connections + LISTING_SOCKETS },
+      httpsAgent: { keepAlive: true, maxSockets: s3.connections + LISTING_SOCKETS },
+    },
   });
 }
