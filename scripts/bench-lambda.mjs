@@ -1,5 +1,7 @@
 // `node scripts/bench-lambda.mjs [--runs N] [--images N]`: cold init and per-image time of the packaged
 // Lambda handler, end to end against a loopback S3 (s3rver) and a loopback SNS, the handler on one core.
+// Beside each cold init, the floor it is measured against: a bare import('sharp') plus one tiny encode
+// from the same unpacked folder (scripts/lambda-bare-sharp.mjs), in a process of its own.
 //
 // Builds the zip for this machine (x86_64, its own sharp), unpacks it into a temp folder, uploads a 12 MP
 // JPEG, then runs scripts/lambda-runner.mjs under `taskset -c 0` (when available). Only that handler
@@ -72,7 +74,9 @@ try {
   });
   const pinned = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
   const runner = at('scripts/lambda-runner.mjs');
+  const bare = at('scripts/lambda-bare-sharp.mjs');
   const inits = [];
+  const floors = [];
   const firsts = [];
   const warm = [];
   let rss = 0;
@@ -82,6 +86,10 @@ try {
     // Asynchronously: the SNS stand-in answers from this process's event loop.
     const [command, ...rest] = pinned ? ['taskset', '-c', '0', ...argv] : argv;
     await promisify(execFile)(command, rest, { env, timeout: 600_000 });
+    // The floor, in the same run and under the same pinning: import('sharp') and one tiny encode.
+    const floorArgv = [process.execPath, bare, fnDir];
+    const [floorCommand, ...floorRest] = pinned ? ['taskset', '-c', '0', ...floorArgv] : floorArgv;
+    floors.push(JSON.parse((await promisify(execFile)(floorCommand, floorRest, { env, timeout: 60_000 })).stdout).ms);
     const result = JSON.parse(await readFile(resultFile, 'utf8'));
     inits.push(result.initMs);
     firsts.push(result.invocations[0].ms);
@@ -93,7 +101,10 @@ try {
   const ms = (x) => `${x.toFixed(0)} ms`;
   console.log(`Lambda handler bench (${pinned ? 'handler on one core: taskset -c 0; s3rver unpinned' : 'taskset unavailable: not pinned'}), node ${process.version}, zip ${(pkg.zippedBytes / 1024 / 1024).toFixed(1)} MiB`);
   console.log(`  input: 12 MP JPEG 4000x3000, ${(jpeg.length / 1024 / 1024).toFixed(1)} MiB; outputs thumb + medium JPEG with a text watermark`);
+  const overFloor = inits.map((init, i) => init - floors[i]);
   console.log(`  cold init (import index.mjs)   median ${ms(median(inits))}  (min ${ms(Math.min(...inits))}, max ${ms(Math.max(...inits))}, ${runs} processes)   target < 300 ms`);
+  console.log(`  bare import('sharp') + encode  median ${ms(median(floors))}  (min ${ms(Math.min(...floors))}, max ${ms(Math.max(...floors))}, same unpacked folder)`);
+  console.log(`  cold init - bare, per run      median ${ms(median(overFloor))}  (min ${ms(Math.min(...overFloor))}, max ${ms(Math.max(...overFloor))})   target <= 100 ms`);
   console.log(`  first invocation               median ${ms(median(firsts))}`);
   console.log(`  warm invocation, per image     median ${ms(median(warm))}  p90 ${ms(p90(warm))}  (${warm.length} invocations)   target < 400 ms`);
   console.log(`  peak RSS                       ${(rss / 1024 / 1024).toFixed(0)} MiB`);

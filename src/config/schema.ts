@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Output formats the pipeline can encode, in the order they are written. */
 export const FORMATS = ['jpeg', 'png', 'webp', 'avif'] as const;
