@@ -7,7 +7,7 @@ import { CONTENT_TYPES, isImageKey, outputMetadata } from '../pipeline/layout.js
 import { createPlanner, plannedOutputs, type Job } from '../pipeline/plan.js';
 import { configureSharp, processImage, type Pipeline } from '../pipeline/process.js';
 import type { Sink, Source } from '../storage/types.js';
-import { openDestination } from './destination.js';
+import { openDestination, type Destination } from './destination.js';
 import { ByteBudget, type Release } from './byte-budget.js';
 import { mergeListings } from './merge-listings.js';
 import { recordState } from './state-file.js';
@@ -139,17 +139,24 @@ export async function runPipeline(options: RunOptions): Promise<RunReport> {
   // A destination that cannot take outputs (a file in its place, no write access) fails here, before
   // anything is read or written; a dry run only checks, and creates nothing.
   await sink.prepare?.({ create: !dryRun });
-  const destination = await openDestination(sink, {
-    fingerprint: pipeline.fingerprint,
-    variants: Object.keys(pipeline.config.sizes),
-    listOutputs: !force,
-    ...(signal ? { signal } : {}),
-  });
+  // The sources' first listing page is asked for while the destination's state is read (and written):
+  // on S3 that is one round trip before the first download, not two or three.
+  const listing = mergeListings(options.sources, signal)[Symbol.asyncIterator]();
+  const firstEntry = listing.next();
+  firstEntry.catch(() => undefined); // awaited in work(); this only keeps an early failure from being "unhandled"
+  let destination: Destination;
   try {
-    // The first listing page is asked for while the state file is written: one round trip, not two.
-    const listing = mergeListings(options.sources, signal)[Symbol.asyncIterator]();
-    const firstEntry = listing.next();
-    firstEntry.catch(() => undefined); // awaited in work(); this only keeps an early failure from being "unhandled"
+    destination = await openDestination(sink, {
+      fingerprint: pipeline.fingerprint,
+      variants: Object.keys(pipeline.config.sizes),
+      listOutputs: !force,
+      ...(signal ? { signal } : {}),
+    });
+  } catch (error) {
+    await listing.return?.(undefined);
+    throw error;
+  }
+  try {
     let writable: Promise<void> = Promise.resolve();
     if (!dryRun && !destination.stateMatches && !signal?.aborted) {
       await recordState(sink, pipeline.fingerprint);
