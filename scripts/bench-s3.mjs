@@ -58,19 +58,30 @@ try {
   };
   await Promise.all(Array.from({ length: 4 }, upload));
 
-  /** Runs the CLI (its bin file, shebang and all) to completion; returns wall seconds and peak RSS in MiB. */
+  /**
+   * Runs the CLI (its bin file, shebang and all) to completion; returns wall seconds, peak RSS in MiB, the
+   * CLI's CPU seconds, and this process's (the proxy's) CPU seconds meanwhile.
+   */
   const measure = (cliArgs) =>
     new Promise((done, fail) => {
       const rssFile = join(work, 'rss');
+      const cpuFile = join(work, 'cpu');
       rmSync(rssFile, { force: true });
-      const options = { BENCH_RSS_FILE: rssFile, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ./scripts/report-rss.mjs`.trim() };
+      const options = { BENCH_RSS_FILE: rssFile, BENCH_CPU_FILE: cpuFile, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ./scripts/report-rss.mjs`.trim() };
       const started = process.hrtime.bigint();
+      const proxyCpu = process.cpuUsage();
       const child = spawn('./bin/img-pipeline.js', cliArgs, { cwd: root, env: { ...env, ...options }, stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       child.stderr.on('data', (d) => (stderr += d));
       child.on('close', (code) => {
         if (code !== 0) return fail(new Error(`img-pipeline ${cliArgs.join(' ')} exited ${code}: ${stderr.slice(-500)}`));
-        done({ seconds: Number(process.hrtime.bigint() - started) / 1e9, rss: Number(readFileSync(rssFile, 'utf8')) / 1024 });
+        const proxied = process.cpuUsage(proxyCpu);
+        done({
+          seconds: Number(process.hrtime.bigint() - started) / 1e9,
+          rss: Number(readFileSync(rssFile, 'utf8')) / 1024,
+          cpu: Number(readFileSync(cpuFile, 'utf8')) / 1000,
+          proxyCpu: (proxied.user + proxied.system) / 1e6,
+        });
       });
     });
   const common = ['-j', String(J), '--watermark', '© img-pipeline', '--force', '--quiet', ...extra];
@@ -98,13 +109,15 @@ try {
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const pad = Math.max(...contenders.map((c) => c.name.length));
-  console.log(`${'mode'.padEnd(pad)}  ${'seconds'.padStart(8)}  ${'images/s'.padStart(9)}  ${'x local'.padStart(7)}  ${'(min-max)'.padStart(11)}  peak RSS`);
+  console.log(`${'mode'.padEnd(pad)}  ${'seconds'.padStart(8)}  ${'images/s'.padStart(9)}  ${'x local'.padStart(7)}  ${'(min-max)'.padStart(11)}  peak RSS  CLI CPU-s  proxy CPU-s`);
   for (const [i, c] of contenders.entries()) {
     const seconds = median(results[i].map((m) => m.seconds));
     const ratios = results[i].map((m) => m.ratio);
     const spread = i === 0 ? '' : `${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}`;
     const rss = Math.max(...results[i].map((m) => m.rss));
-    console.log(`${c.name.padEnd(pad)}  ${seconds.toFixed(2).padStart(8)}  ${(files.length / seconds).toFixed(1).padStart(9)}  ${median(ratios).toFixed(2).padStart(7)}  ${spread.padStart(11)}  ${rss.toFixed(0)} MiB`);
+    const cpu = median(results[i].map((m) => m.cpu));
+    const proxyCpu = i === 0 ? '' : median(results[i].map((m) => m.proxyCpu)).toFixed(2);
+    console.log(`${c.name.padEnd(pad)}  ${seconds.toFixed(2).padStart(8)}  ${(files.length / seconds).toFixed(1).padStart(9)}  ${median(ratios).toFixed(2).padStart(7)}  ${spread.padStart(11)}  ${`${rss.toFixed(0)} MiB`.padStart(8)}  ${cpu.toFixed(2).padStart(9)}  ${proxyCpu.padStart(11)}`);
   }
   console.log(`\nS3 / local (median of per-run ratios): +0 ms ${median(results[1].map((m) => m.ratio)).toFixed(2)}x, +${latency} ms ${median(results[2].map((m) => m.ratio)).toFixed(2)}x (targets: >= 0.9 at 50 ms, >= 0.85 at 100 ms)`);
 } finally {
