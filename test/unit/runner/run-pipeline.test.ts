@@ -306,7 +306,8 @@ describe('runPipeline', () => {
         const image = key.slice(key.indexOf('/') + 1);
         this.busy.set(image, (this.busy.get(image) ?? 0) + 1);
         this.maxImages = Math.max(this.maxImages, this.busy.size);
-        await new Promise((done) => setTimeout(done, 40));
+        // Long enough that the next image decodes meanwhile, even on a busy machine.
+        await new Promise((done) => setTimeout(done, 200));
         await super.write(key, data, options);
         const left = this.busy.get(image)! - 1;
         if (left === 0) this.busy.delete(image);
