@@ -27,7 +27,7 @@ export const DOCS_POINTER = 'Docs: docs/ in the package (node_modules/img-pipeli
  * or bucket), an output folder that cannot be one or cannot be written, or S3 settings that cannot work.
  * They are raised before anything is written.
  */
-export const USAGE_CODES = new Set(['LOCAL_NOT_FOUND', 'LOCAL_OUT_NOT_FOLDER', 'LOCAL_OUT_UNWRITABLE', 'S3_NO_SUCH_BUCKET', 'S3_NO_CREDENTIALS', 'S3_NO_REGION', 'S3_WRONG_REGION', 'DEPLOY_REFUSED', 'NO_CREDENTIALS', 'NO_REGION', 'NO_SUCH_BUCKET', 'WRONG_REGION']);
+export const USAGE_CODES = new Set(['LOCAL_NOT_FOUND', 'LOCAL_OUT_NOT_FOLDER', 'LOCAL_OUT_UNWRITABLE', 'S3_NO_SUCH_BUCKET', 'S3_NO_CREDENTIALS', 'S3_NO_REGION', 'S3_WRONG_REGION', 'DEPLOY_REFUSED', 'NO_CREDENTIALS', 'NO_REGION', 'NO_SUCH_BUCKET', 'WRONG_REGION', 'BACKFILL_REFUSED', 'NO_SUCH_JOB']);
 
 /** Maps an error that escaped a command to its exit code, printing one line (the stack only with --verbose). */
 export function reportFatal(error: unknown, stderr: NodeJS.WritableStream, verbose: boolean): number {
@@ -62,6 +62,7 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void): Comma
     .option('--force', 'reprocess inputs whose outputs are up to date')
     .option('--dry-run', 'list what would be processed and write nothing')
     .option('--json', 'print one JSON report on stdout (messages go to stderr)')
+    .option('--report <file>', 'also write an HTML page of the run: thumbnails, sizes, savings, failures, totals')
     .option('--quiet', 'print only failures and the summary')
     .option('--verbose', 'print skipped files too, and the stack trace and cause of each error (on stderr, never in the --json report)')
     .addHelpText('after', `
@@ -79,6 +80,7 @@ Exit codes: ${Object.entries(EXIT).map(([name, code]) => `${code} ${EXIT_MEANING
 Examples:
   img-pipeline ./photos --out ./processed
   img-pipeline ./photos --watermark "© Acme" -j 4
+  img-pipeline ./photos --report report.html        (a page of thumbnails, savings and failures)
   img-pipeline photo.jpg --format jpeg,webp,avif --sizes thumb=128x128,medium=512x512,large=1024x1024
   img-pipeline s3://my-uploads/uploads/ --out s3://my-processed/ --dry-run --json
   img-pipeline s3://bucket/in/ --out s3://bucket/out/ --endpoint http://127.0.0.1:9000 --region us-east-1`)

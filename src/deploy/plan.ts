@@ -41,6 +41,8 @@ export interface DeployRequest {
   snsTopicArn?: string | undefined;
   notifyEmail?: string | undefined;
   logRetentionDays: number;
+  /** The bundled config's fingerprint, recorded in the environment so `backfill` can compare destinations with it. */
+  fingerprint?: string | undefined;
 }
 
 /** Where it goes. Without credentials (--dry-run) the account is a placeholder. */
@@ -131,9 +133,11 @@ export function regionalName(functionName: string, region: string, suffix: strin
 }
 
 /** The names deploy uses for a function in a region; destroy derives the same ones from these two alone. */
-export function resourceNames(functionName: string, region: string): { role: string; policy: string; queue: string; topic: string; statementId: string; notificationId: string; logGroup: string } {
+export function resourceNames(functionName: string, region: string): { role: string; batchRole: string; policy: string; queue: string; topic: string; statementId: string; notificationId: string; logGroup: string } {
   return {
     role: regionalName(functionName, region, 'role'),
+    // The role S3 Batch Operations assumes for `backfill`: deploy's role name with a suffix.
+    batchRole: regionalName(functionName, region, 'role-batch'),
     policy: 'img-pipeline',
     queue: `${functionName}-failures`,
     topic: `${functionName}-notifications`,
@@ -312,6 +316,7 @@ export function planDeploy(request: DeployRequest, account: Account, encryption?
   if (request.out.prefix) environment['PROCESSED_PREFIX'] = request.out.prefix;
   if (request.prefix) environment['SOURCE_PREFIX'] = request.prefix;
   if (topic.kind !== 'none') environment['SNS_TOPIC_ARN'] = topic.arn;
+  if (request.fingerprint) environment['CONFIG_FINGERPRINT'] = request.fingerprint;
 
   const tags = { [OWNER_TAG]: request.functionName };
   return {

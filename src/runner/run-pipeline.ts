@@ -33,6 +33,9 @@ export interface FileReport {
   /** A failure's stack and cause, printed with --verbose; left out of --json. */
   detail?: string;
   bytesIn: number;
+  /** The source's dimensions, oriented (processed files). */
+  width?: number;
+  height?: number;
   outputs: OutputReport[];
 }
 
@@ -340,7 +343,7 @@ export async function executeJob(
     await stages.beforeWrite;
     // Outputs are written side by side: on S3 each write is a round trip that would otherwise hold the slot.
     await Promise.all(results.map((result, i) => within(stages.upload, () => sink.write(job.outputs[i]!.key, result.data, { contentType: CONTENT_TYPES[result.format], metadata: outputMetadata(entry) }, signal))));
-    return { input: entry.uri, status: 'processed', bytesIn, outputs };
+    return { input: entry.uri, status: 'processed', bytesIn, ...results[0]?.source, outputs };
   } catch (error) {
     const code = error instanceof ImgPipelineError ? error.code : 'UNEXPECTED';
     if (code === 'INPUT_IS_OUTPUT') return { input: entry.uri, status: 'skipped', reason: describeError(error), bytesIn: entry.size, outputs: [] };

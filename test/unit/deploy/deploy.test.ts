@@ -127,7 +127,8 @@ describe('deploy: first deploy', () => {
     expect(input('lambda:CreateFunction')).toMatchObject({
       FunctionName: 'ImageProcessor', Runtime: 'nodejs24.x', Handler: 'index.handler', Role: `arn:aws:iam::${ACCOUNT}:role/${ROLE_NAME}`,
       Architectures: ['arm64'], MemorySize: 1024, Timeout: 30, PackageType: 'Zip',
-      Environment: { Variables: { PROCESSED_BUCKET: 'my-processed', SOURCE_PREFIX: 'uploads/', SNS_TOPIC_ARN: `arn:aws:sns:us-east-1:${ACCOUNT}:ImageProcessor-notifications` } },
+      // CONFIG_FINGERPRINT: what `backfill` compares the destination's state file with.
+      Environment: { Variables: { PROCESSED_BUCKET: 'my-processed', SOURCE_PREFIX: 'uploads/', SNS_TOPIC_ARN: `arn:aws:sns:us-east-1:${ACCOUNT}:ImageProcessor-notifications`, CONFIG_FINGERPRINT: request.fingerprint } },
       Tags: { [OWNER_TAG]: 'ImageProcessor' },
     });
     expect(input('lambda:PutFunctionEventInvokeConfig')).toEqual({
