@@ -128,32 +128,33 @@ export async function backfillCommand(source: string | undefined, opts: Backfill
   }
 
   if (opts.out !== undefined) throw new ConfigError('FLAG_INVALID', '--out: only with --manifest-only; a backfill writes where the function was deployed to write');
+  // Every argument is checked before the first AWS call: a typo is reported as such, not as a credentials error.
+  const jobFlag = opts.cancel !== undefined ? '--cancel' : opts.status !== undefined ? '--status' : undefined;
+  if (jobFlag && source !== undefined) throw new ConfigError('FLAG_INVALID', `${jobFlag}: takes a job id, not a source; received both the source "${source}" and ${jobFlag} ${opts.cancel ?? opts.status}`);
+  const jobId = jobFlag ? checkJobId(jobFlag, (opts.cancel ?? opts.status)!) : undefined;
+  const request = jobFlag ? undefined : {
+    functionName: checkFunctionName(opts.functionName),
+    source: s3Location('the source', source),
+    reportScope: opts.report === 'all' ? 'AllTasks' as const : 'FailedTasksOnly' as const,
+    notify: opts.notify ?? false,
+    priority,
+  };
+  if (request && !opts.dryRun && !opts.yes && !deps.interactive()) {
+    throw new ConfigError('CONFIRMATION_NEEDED', 'backfill creates a Batch Operations job that costs money: pass --yes to start it without a prompt (no terminal to ask on), or --dry-run to see the plan and the estimate');
+  }
   const clients = deps.createClients(opts.region, opts.profile);
   const account = await resolveAccount(clients);
   const s3 = await deps.createS3(config, env);
   try {
     if (opts.cancel !== undefined) {
-      const id = checkJobId('--cancel', opts.cancel);
+      const id = jobId!;
       const status = await cancelJob(clients.s3control, account.accountId, id, account.region);
       if (opts.json) json(io, { command: 'backfill', mode: 'cancel', job: { id, status } });
       else io.stderr.write(`Job ${id}: ${status}. Batch Operations stops starting tasks; the ones running finish. Watch it with: img-pipeline backfill --status ${id} --wait\n`);
       return 0;
     }
-    if (opts.status !== undefined) {
-      const id = checkJobId('--status', opts.status);
-      return await follow(id, opts, io, deps, clients.s3control, s3, account, pollMs, {});
-    }
+    if (!request) return await follow(jobId!, opts, io, deps, clients.s3control, s3, account, pollMs, {});
 
-    if (!opts.dryRun && !opts.yes && !deps.interactive()) {
-      throw new ConfigError('CONFIRMATION_NEEDED', 'backfill creates a Batch Operations job that costs money: pass --yes to start it without a prompt (no terminal to ask on), or --dry-run to see the plan and the estimate');
-    }
-    const request = {
-      functionName: checkFunctionName(opts.functionName),
-      source: s3Location('the source', source),
-      reportScope: opts.report === 'all' ? 'AllTasks' as const : 'FailedTasksOnly' as const,
-      notify: opts.notify ?? false,
-      priority,
-    };
     const outcome = await runBackfill({ aws: clients, s3control: clients.s3control, s3 }, request, account, {
       config,
       fingerprint: await packageFingerprint(config),
