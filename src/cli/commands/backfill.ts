@@ -210,7 +210,7 @@ function reportNotCreated(outcome: Exclude<BackfillOutcome, { kind: 'created' | 
       formatManifest(outcome.manifest, ''),
       formatEstimate(outcome.estimate, fn),
       `Plan (dry run: nothing was written)`,
-      `  role      ${plan.role.name}, assumed by batchoperations.s3.amazonaws.com: lambda:InvokeFunction on ${fn.arn}:<version>, read/write under s3://${plan.folder.bucket}/${fn.processed.prefix}.img-pipeline/backfill/`,
+      `  role      ${plan.role.name}, assumed by batchoperations.s3.amazonaws.com: lambda:InvokeFunction on ${fn.arn}:<version>, read ${plan.manifest.key.replace(/^.*\//, '')} and write ${plan.report.prefix.replace(/^.*\//, '')}/ in each s3://${plan.folder.bucket}/${fn.processed.prefix}.img-pipeline/backfill/<manifest>/`,
       `  version   a published version of ${fn.name} (the job never runs $LATEST)`,
       `  manifest  s3://${plan.manifest.bucket}/${plan.manifest.key}`,
       `  canary    one synchronous invocation on ${outcome.manifest.first?.key ?? ''}, then its outputs checked`,

@@ -168,8 +168,10 @@ describe('backfill: the first run', () => {
     const policy = JSON.parse(mocks.iam.commandCalls(PutRolePolicyCommand)[0]!.args[0].input.PolicyDocument!) as { Statement: { Action: unknown; Resource: unknown }[] };
     expect(policy.Statement.map((s) => [s.Action, s.Resource])).toEqual([
       ['lambda:InvokeFunction', [FUNCTION_ARN, `${FUNCTION_ARN}:*`]],
-      [['s3:GetObject', 's3:GetObjectVersion'], 'arn:aws:s3:::my-processed/.img-pipeline/backfill/*'],
-      ['s3:PutObject', 'arn:aws:s3:::my-processed/.img-pipeline/backfill/*'],
+      // Least privilege: read the manifests only, write under the report prefix only (the Lambda invoke
+      // example policy at https://docs.aws.amazon.com/AmazonS3/latest/userguide/batch-ops-iam-role-policies.html).
+      [['s3:GetObject', 's3:GetObjectVersion'], 'arn:aws:s3:::my-processed/.img-pipeline/backfill/*/manifest.csv'],
+      ['s3:PutObject', 'arn:aws:s3:::my-processed/.img-pipeline/backfill/*/report/*'],
     ]);
     expect(mocks.lambda.commandCalls(PublishVersionCommand)[0]!.args[0].input).toEqual({ FunctionName: 'ImageProcessor', CodeSha256: 'c2hh', Description: 'img-pipeline backfill' });
 
