@@ -13,7 +13,7 @@ import { packageFingerprint } from '../../deploy/package.js';
 import { checkFunctionName } from '../../deploy/plan.js';
 import { ConfigError } from '../../errors.js';
 import { folderPrefix, isS3Uri, parseS3Uri } from '../../storage/s3.js';
-import { formatEstimate, formatJobLine, formatManifest, formatOutcome, jobProgressBar } from '../backfill-report.js';
+import { formatEstimate, formatJobLine, formatManifest, formatOutcome, jobProgressBar, printable } from '../backfill-report.js';
 import { pipelineFlags } from '../options.js';
 import { createAwsClients, formatStep } from './deploy.js';
 import type { Io } from './run.js';
@@ -162,7 +162,8 @@ export async function backfillCommand(source: string | undefined, opts: Backfill
       dryRun: opts.dryRun ?? false,
       ...(io.signal ? { signal: io.signal } : {}),
       confirm: (estimate, manifest, fn) => confirm(estimate, manifest, fn, opts, io, deps),
-      ...(opts.json ? {} : { onStep: (step) => io.stderr.write(`${formatStep(step)}\n`) }),
+      // A step names the first manifest key (the canary's): untrusted, so never raw on the terminal.
+      ...(opts.json ? {} : { onStep: (step) => io.stderr.write(`${printable(formatStep(step))}\n`) }),
     });
     if (outcome.kind === 'interrupted') {
       io.stderr.write('Interrupted while listing: nothing was created.\n');
@@ -213,7 +214,7 @@ function reportNotCreated(outcome: Exclude<BackfillOutcome, { kind: 'created' | 
       `  role      ${plan.role.name}, assumed by batchoperations.s3.amazonaws.com: lambda:InvokeFunction on ${fn.arn}:<version>, read ${plan.manifest.key.replace(/^.*\//, '')} and write ${plan.report.prefix.replace(/^.*\//, '')}/ in each s3://${plan.folder.bucket}/${fn.processed.prefix}.img-pipeline/backfill/<manifest>/`,
       `  version   a published version of ${fn.name} (the job never runs $LATEST)`,
       `  manifest  s3://${plan.manifest.bucket}/${plan.manifest.key}`,
-      `  canary    one synchronous invocation on ${outcome.manifest.first?.key ?? ''}, then its outputs checked`,
+      `  canary    one synchronous invocation on ${printable(outcome.manifest.first?.key ?? '')}, then its outputs checked`,
       `  job       LambdaInvoke, schema 2.0, report ${plan.report.scope} to s3://${plan.folder.bucket}/${plan.report.prefix}/job-<id>/`,
       '',
     ].join('\n'));

@@ -258,6 +258,23 @@ describe('backfill: the first run', () => {
     expect(out.err()).toMatch(/Plan \(dry run: nothing was written\)/);
   });
 
+  it('a first key with control characters is never printed raw (the canary step, the dry-run plan)', async () => {
+    await freshBuckets();
+    // Sorts before uploads/a.png, so it is the canary's key.
+    await putObject(s3, 'my-uploads', 'uploads/\u001b[2Jx.png', await sharp({ create: { width: 8, height: 8, channels: 3, background: '#000' } }).png().toBuffer());
+    deployedFunction();
+    const dry = captureIo();
+    expect(await backfillCommand('s3://my-uploads/uploads/', { ...base, yes: false, dryRun: true }, dry, deps())).toBe(0);
+    canarySucceeds();
+    jobsByToken();
+    const real = captureIo();
+    expect(await backfillCommand('s3://my-uploads/uploads/', base, real, deps())).toBe(0);
+    for (const out of [dry, real]) {
+      expect(out.err()).not.toContain('\u001b');
+      expect(out.err()).toContain('uploads/\\x1b[2Jx.png');
+    }
+  });
+
   it('Ctrl-C while listing: a manifest cut short never becomes a job; exit 130', async () => {
     await freshBuckets();
     deployedFunction();
