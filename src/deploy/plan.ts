@@ -241,6 +241,15 @@ function shellQuote(text: string): string {
   return /^[A-Za-z0-9._/:=@+-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * A key prefix as IAM reads it literally: in a Resource or a StringLike value `*` and `?` are wildcards, so
+ * a prefix holding them would grant more than its own keys; `${*}`, `${?}` and `${$}` are the characters
+ * themselves (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html).
+ */
+function iamLiteral(text: string): string {
+  return text.replace(/[$*?]/g, (c) => `\${${c}}`);
+}
+
 function s3Arn(partition: string, bucket: string, keyPattern?: string): string {
   return `arn:${partition}:s3:::${bucket}${keyPattern === undefined ? '' : `/${keyPattern}`}`;
 }
@@ -294,12 +303,12 @@ export function planDeploy(request: DeployRequest, account: Account, encryption?
   const logGroupArn = `arn:${partition}:logs:${region}:${accountId}:log-group:${names.logGroup}`;
 
   const statements: PolicyStatement[] = [
-    { Sid: 'ReadUploads', Effect: 'Allow', Action: 's3:GetObject', Resource: s3Arn(partition, request.bucket, `${request.prefix}*`) },
+    { Sid: 'ReadUploads', Effect: 'Allow', Action: 's3:GetObject', Resource: s3Arn(partition, request.bucket, `${iamLiteral(request.prefix)}*`) },
     // Without s3:ListBucket, S3 answers a GET of a deleted key with 403 AccessDenied instead of 404, and the
     // handler could not tell a stale event (skip it) from a real failure (retry it). Limited to the prefix.
-    { Sid: 'KnowDeletedUploads', Effect: 'Allow', Action: 's3:ListBucket', Resource: s3Arn(partition, request.bucket), ...(request.prefix ? { Condition: { StringLike: { 's3:prefix': `${request.prefix}*` } } } : {}) },
+    { Sid: 'KnowDeletedUploads', Effect: 'Allow', Action: 's3:ListBucket', Resource: s3Arn(partition, request.bucket), ...(request.prefix ? { Condition: { StringLike: { 's3:prefix': `${iamLiteral(request.prefix)}*` } } } : {}) },
     // lib-storage aborts a failed multipart upload, which is its own action.
-    { Sid: 'WriteOutputs', Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload'], Resource: s3Arn(partition, request.out.bucket, `${request.out.prefix}*`) },
+    { Sid: 'WriteOutputs', Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload'], Resource: s3Arn(partition, request.out.bucket, `${iamLiteral(request.out.prefix)}*`) },
     { Sid: 'OwnLogs', Effect: 'Allow', Action: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents'], Resource: [logGroupArn, `${logGroupArn}:*`] },
     { Sid: 'FailureQueue', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: queueArn },
   ];
