@@ -7,6 +7,10 @@ import { formatS3Uri } from '../storage/s3.js';
 /** Where a backfill keeps its manifests, reports and job records: a hidden folder next to the outputs. */
 export const BACKFILL_FOLDER = '.img-pipeline/backfill/';
 
+/** The names inside one manifest's folder; the job's role is granted these two and nothing else. */
+const MANIFEST_NAME = 'manifest.csv';
+const REPORT_NAME = 'report';
+
 /** What `backfill` read from the deployed function (GetFunction, its resource policy, its concurrency). */
 export interface DeployedFunction {
   name: string;
@@ -83,8 +87,10 @@ export function planBatchRole(fn: Pick<DeployedFunction, 'name' | 'arn' | 'proce
       Statement: [
         // The job invokes a published version: `<arn>:<version>`.
         { Sid: 'InvokeFunction', Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: [fn.arn, `${fn.arn}:*`] },
-        { Sid: 'ReadManifests', Effect: 'Allow', Action: ['s3:GetObject', 's3:GetObjectVersion'], Resource: s3Arn(account.partition, fn.processed.bucket, `${folder}*`) },
-        { Sid: 'WriteReports', Effect: 'Allow', Action: 's3:PutObject', Resource: s3Arn(account.partition, fn.processed.bucket, `${folder}*`) },
+        // Only the manifests and only the reports (`<folder><hash>/manifest.csv`, `<folder><hash>/report/job-<id>/...`):
+        // the job may neither read the job records nor overwrite a manifest.
+        { Sid: 'ReadManifests', Effect: 'Allow', Action: ['s3:GetObject', 's3:GetObjectVersion'], Resource: s3Arn(account.partition, fn.processed.bucket, `${folder}*/${MANIFEST_NAME}`) },
+        { Sid: 'WriteReports', Effect: 'Allow', Action: 's3:PutObject', Resource: s3Arn(account.partition, fn.processed.bucket, `${folder}*/${REPORT_NAME}/*`) },
       ],
     },
     tags: { [OWNER_TAG]: fn.name, [REGION_TAG]: account.region },
@@ -102,7 +108,7 @@ export function planBatchRole(fn: Pick<DeployedFunction, 'name' | 'arn' | 'proce
 export function planBackfill(request: BackfillRequest, fn: DeployedFunction, manifestSha256: string, account: Account): BackfillPlan {
   checkSource(request, fn);
   const prefix = `${fn.processed.prefix}${BACKFILL_FOLDER}${manifestSha256.slice(0, 16)}/`;
-  const key = `${prefix}manifest.csv`;
+  const key = `${prefix}${MANIFEST_NAME}`;
   if (fn.processed.bucket === fn.sourceBucket && key.startsWith(fn.sourcePrefix)) {
     // deploy refuses overlapping prefixes; this holds even for a function set up by hand.
     throw new DeployError('BACKFILL_REFUSED', `refusing to backfill: the manifest would go to ${formatS3Uri(fn.processed.bucket, key)}, under the trigger prefix ${fn.sourcePrefix}, and its upload would invoke the function`);
@@ -111,7 +117,7 @@ export function planBackfill(request: BackfillRequest, fn: DeployedFunction, man
     folder: { bucket: fn.processed.bucket, prefix },
     manifest: { bucket: fn.processed.bucket, key, arn: s3Arn(account.partition, fn.processed.bucket, key) },
     // Batch writes `<prefix>/job-<id>/manifest.json` and `results/*.csv` under this.
-    report: { bucketArn: s3Arn(account.partition, fn.processed.bucket), prefix: `${prefix}report`, scope: request.reportScope },
+    report: { bucketArn: s3Arn(account.partition, fn.processed.bucket), prefix: `${prefix}${REPORT_NAME}`, scope: request.reportScope },
     role: planBatchRole(fn, account),
     userArguments: { notify: request.notify ? 'true' : 'false' },
   };

@@ -13,7 +13,7 @@ import { packageFingerprint } from '../../deploy/package.js';
 import { checkFunctionName } from '../../deploy/plan.js';
 import { ConfigError } from '../../errors.js';
 import { folderPrefix, isS3Uri, parseS3Uri } from '../../storage/s3.js';
-import { formatEstimate, formatJobLine, formatManifest, formatOutcome, jobProgressBar } from '../backfill-report.js';
+import { formatEstimate, formatJobLine, formatManifest, formatOutcome, jobProgressBar, printable } from '../backfill-report.js';
 import { pipelineFlags } from '../options.js';
 import { createAwsClients, formatStep } from './deploy.js';
 import type { Io } from './run.js';
@@ -128,32 +128,33 @@ export async function backfillCommand(source: string | undefined, opts: Backfill
   }
 
   if (opts.out !== undefined) throw new ConfigError('FLAG_INVALID', '--out: only with --manifest-only; a backfill writes where the function was deployed to write');
+  // Every argument is checked before the first AWS call: a typo is reported as such, not as a credentials error.
+  const jobFlag = opts.cancel !== undefined ? '--cancel' : opts.status !== undefined ? '--status' : undefined;
+  if (jobFlag && source !== undefined) throw new ConfigError('FLAG_INVALID', `${jobFlag}: takes a job id, not a source; received both the source "${source}" and ${jobFlag} ${opts.cancel ?? opts.status}`);
+  const jobId = jobFlag ? checkJobId(jobFlag, (opts.cancel ?? opts.status)!) : undefined;
+  const request = jobFlag ? undefined : {
+    functionName: checkFunctionName(opts.functionName),
+    source: s3Location('the source', source),
+    reportScope: opts.report === 'all' ? 'AllTasks' as const : 'FailedTasksOnly' as const,
+    notify: opts.notify ?? false,
+    priority,
+  };
+  if (request && !opts.dryRun && !opts.yes && !deps.interactive()) {
+    throw new ConfigError('CONFIRMATION_NEEDED', 'backfill creates a Batch Operations job that costs money: pass --yes to start it without a prompt (no terminal to ask on), or --dry-run to see the plan and the estimate');
+  }
   const clients = deps.createClients(opts.region, opts.profile);
   const account = await resolveAccount(clients);
   const s3 = await deps.createS3(config, env);
   try {
     if (opts.cancel !== undefined) {
-      const id = checkJobId('--cancel', opts.cancel);
+      const id = jobId!;
       const status = await cancelJob(clients.s3control, account.accountId, id, account.region);
       if (opts.json) json(io, { command: 'backfill', mode: 'cancel', job: { id, status } });
       else io.stderr.write(`Job ${id}: ${status}. Batch Operations stops starting tasks; the ones running finish. Watch it with: img-pipeline backfill --status ${id} --wait\n`);
       return 0;
     }
-    if (opts.status !== undefined) {
-      const id = checkJobId('--status', opts.status);
-      return await follow(id, opts, io, deps, clients.s3control, s3, account, pollMs, {});
-    }
+    if (!request) return await follow(jobId!, opts, io, deps, clients.s3control, s3, account, pollMs, {});
 
-    if (!opts.dryRun && !opts.yes && !deps.interactive()) {
-      throw new ConfigError('CONFIRMATION_NEEDED', 'backfill creates a Batch Operations job that costs money: pass --yes to start it without a prompt (no terminal to ask on), or --dry-run to see the plan and the estimate');
-    }
-    const request = {
-      functionName: checkFunctionName(opts.functionName),
-      source: s3Location('the source', source),
-      reportScope: opts.report === 'all' ? 'AllTasks' as const : 'FailedTasksOnly' as const,
-      notify: opts.notify ?? false,
-      priority,
-    };
     const outcome = await runBackfill({ aws: clients, s3control: clients.s3control, s3 }, request, account, {
       config,
       fingerprint: await packageFingerprint(config),
@@ -161,7 +162,8 @@ export async function backfillCommand(source: string | undefined, opts: Backfill
       dryRun: opts.dryRun ?? false,
       ...(io.signal ? { signal: io.signal } : {}),
       confirm: (estimate, manifest, fn) => confirm(estimate, manifest, fn, opts, io, deps),
-      ...(opts.json ? {} : { onStep: (step) => io.stderr.write(`${formatStep(step)}\n`) }),
+      // A step names the first manifest key (the canary's): untrusted, so never raw on the terminal.
+      ...(opts.json ? {} : { onStep: (step) => io.stderr.write(`${printable(formatStep(step))}\n`) }),
     });
     if (outcome.kind === 'interrupted') {
       io.stderr.write('Interrupted while listing: nothing was created.\n');
@@ -209,10 +211,10 @@ function reportNotCreated(outcome: Exclude<BackfillOutcome, { kind: 'created' | 
       formatManifest(outcome.manifest, ''),
       formatEstimate(outcome.estimate, fn),
       `Plan (dry run: nothing was written)`,
-      `  role      ${plan.role.name}, assumed by batchoperations.s3.amazonaws.com: lambda:InvokeFunction on ${fn.arn}:<version>, read/write under s3://${plan.folder.bucket}/${fn.processed.prefix}.img-pipeline/backfill/`,
+      `  role      ${plan.role.name}, assumed by batchoperations.s3.amazonaws.com: lambda:InvokeFunction on ${fn.arn}:<version>, read ${plan.manifest.key.replace(/^.*\//, '')} and write ${plan.report.prefix.replace(/^.*\//, '')}/ in each s3://${plan.folder.bucket}/${fn.processed.prefix}.img-pipeline/backfill/<manifest>/`,
       `  version   a published version of ${fn.name} (the job never runs $LATEST)`,
       `  manifest  s3://${plan.manifest.bucket}/${plan.manifest.key}`,
-      `  canary    one synchronous invocation on ${outcome.manifest.first?.key ?? ''}, then its outputs checked`,
+      `  canary    one synchronous invocation on ${printable(outcome.manifest.first?.key ?? '')}, then its outputs checked`,
       `  job       LambdaInvoke, schema 2.0, report ${plan.report.scope} to s3://${plan.folder.bucket}/${plan.report.prefix}/job-<id>/`,
       '',
     ].join('\n'));

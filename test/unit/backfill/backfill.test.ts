@@ -168,8 +168,10 @@ describe('backfill: the first run', () => {
     const policy = JSON.parse(mocks.iam.commandCalls(PutRolePolicyCommand)[0]!.args[0].input.PolicyDocument!) as { Statement: { Action: unknown; Resource: unknown }[] };
     expect(policy.Statement.map((s) => [s.Action, s.Resource])).toEqual([
       ['lambda:InvokeFunction', [FUNCTION_ARN, `${FUNCTION_ARN}:*`]],
-      [['s3:GetObject', 's3:GetObjectVersion'], 'arn:aws:s3:::my-processed/.img-pipeline/backfill/*'],
-      ['s3:PutObject', 'arn:aws:s3:::my-processed/.img-pipeline/backfill/*'],
+      // Least privilege: read the manifests only, write under the report prefix only (the Lambda invoke
+      // example policy at https://docs.aws.amazon.com/AmazonS3/latest/userguide/batch-ops-iam-role-policies.html).
+      [['s3:GetObject', 's3:GetObjectVersion'], 'arn:aws:s3:::my-processed/.img-pipeline/backfill/*/manifest.csv'],
+      ['s3:PutObject', 'arn:aws:s3:::my-processed/.img-pipeline/backfill/*/report/*'],
     ]);
     expect(mocks.lambda.commandCalls(PublishVersionCommand)[0]!.args[0].input).toEqual({ FunctionName: 'ImageProcessor', CodeSha256: 'c2hh', Description: 'img-pipeline backfill' });
 
@@ -256,6 +258,23 @@ describe('backfill: the first run', () => {
     expect(out.err()).toMatch(/Plan \(dry run: nothing was written\)/);
   });
 
+  it('a first key with control characters is never printed raw (the canary step, the dry-run plan)', async () => {
+    await freshBuckets();
+    // Sorts before uploads/a.png, so it is the canary's key.
+    await putObject(s3, 'my-uploads', 'uploads/\u001b[2Jx.png', await sharp({ create: { width: 8, height: 8, channels: 3, background: '#000' } }).png().toBuffer());
+    deployedFunction();
+    const dry = captureIo();
+    expect(await backfillCommand('s3://my-uploads/uploads/', { ...base, yes: false, dryRun: true }, dry, deps())).toBe(0);
+    canarySucceeds();
+    jobsByToken();
+    const real = captureIo();
+    expect(await backfillCommand('s3://my-uploads/uploads/', base, real, deps())).toBe(0);
+    for (const out of [dry, real]) {
+      expect(out.err()).not.toContain('\u001b');
+      expect(out.err()).toContain('uploads/\\x1b[2Jx.png');
+    }
+  });
+
   it('Ctrl-C while listing: a manifest cut short never becomes a job; exit 130', async () => {
     await freshBuckets();
     deployedFunction();
@@ -310,6 +329,24 @@ describe('backfill: refusals (exit 2, nothing created)', () => {
     const noTty = await rejection(backfillCommand('s3://my-uploads/uploads/', { ...base, yes: false }, captureIo(), deps()), ImgPipelineError);
     expect(noTty).toMatchObject({ code: 'CONFIRMATION_NEEDED', kind: 'config' });
     expect(reportFatal(noTty, new PassThrough(), false)).toBe(2);
+  });
+
+  it('bad arguments are refused before any AWS call: a source with --status, a bad job id, no source, a bad function name, no TTY', async () => {
+    // No mock answers at all: a call made before the check would fail as a credentials error instead.
+    const refusals = [
+      [backfillCommand('s3://my-uploads/uploads/', { ...base, status: 'job-12345' }, captureIo(), deps()), /--status: takes a job id, not a source/],
+      [backfillCommand('s3://my-uploads/uploads/', { ...base, cancel: 'job-12345' }, captureIo(), deps()), /--cancel: takes a job id, not a source/],
+      [backfillCommand(undefined, { ...base, status: 'bad id!' }, captureIo(), deps()), /--status: expected a Batch Operations job id/],
+      [backfillCommand(undefined, base, captureIo(), deps()), /the source: expected s3:\/\/bucket\/prefix\/, received nothing/],
+      [backfillCommand('s3://my-uploads/uploads/', { ...base, functionName: 'bad name!' }, captureIo(), deps()), /bad name!/],
+      [backfillCommand('s3://my-uploads/uploads/', { ...base, yes: false }, captureIo(), deps()), /pass --yes/],
+    ] as const;
+    for (const [promise, message] of refusals) {
+      const error = await rejection(promise, ImgPipelineError);
+      expect(error.message).toMatch(message);
+      expect(reportFatal(error, new PassThrough(), false)).toBe(2);
+    }
+    expect(callNames()).toEqual([]);
   });
 });
 
