@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { SIDECAR_FOLDER } from '../pipeline/layout.js';
 
 /** Output formats the pipeline can encode, in the order they are written. */
 export const FORMATS = ['jpeg', 'png', 'webp', 'avif'] as const;
@@ -87,10 +88,15 @@ export const configSchema = z.strictObject({
   keepMetadata: z.enum(METADATA_MODES).default('none'),
   /** Keep animation (WebP output only); otherwise the first frame is used. */
   animated: z.boolean().default(false),
+  /** Write `meta/<key>.json` per image: dimensions, colour, ThumbHash and blur placeholders, outputs, srcset. */
+  sidecar: z.boolean().default(false),
   watermark: watermarkSchema.nullable().default(null),
   limits: limitsSchema.default(() => limitsSchema.parse({})),
   concurrency: z.number().int().min(1).max(64).default(() => availableParallelism()),
   s3: s3Schema.default(() => s3Schema.parse({})),
+}).refine((c) => !c.sidecar || !Object.hasOwn(c.sizes, SIDECAR_FOLDER), {
+  message: `expected no size named "${SIDECAR_FOLDER}" with sidecar on: sidecars are written under ${SIDECAR_FOLDER}/`,
+  path: ['sizes', SIDECAR_FOLDER],
 });
 
 /** A fully resolved configuration (defaults applied). */

@@ -96,7 +96,8 @@ async function processRecord(ref: ObjectRef, deps: HandlerDeps): Promise<RecordR
       height: o.height,
       bytes: o.bytes,
     }));
-    return done({ status: 'processed', bytes: report.bytesIn, outputs });
+    const sidecar = job.sidecar !== undefined ? { sidecar: { bucket: settings.processedBucket, key: joinKey(settings.processedPrefix, job.sidecar) } } : {};
+    return done({ status: 'processed', bytes: report.bytesIn, outputs, ...sidecar, ...(report.placeholder ? { placeholder: report.placeholder } : {}) });
   } catch (error) {
     return done({ status: 'failed', error: describeError(error), code: (error as { code?: string }).code ?? 'UNEXPECTED' });
   }

@@ -2,9 +2,11 @@ import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { describeError, ImgPipelineError } from '../errors.js';
-import { CONTENT_TYPES, isImageKey, outputMetadata } from '../pipeline/layout.js';
-import { createPlanner, plannedOutputs, type Job } from '../pipeline/plan.js';
-import { configureSharp, processImage, type Pipeline } from '../pipeline/process.js';
+import { CONTENT_TYPES, isImageKey, outputMetadata, SIDECAR_FOLDER } from '../pipeline/layout.js';
+import type { Placeholder } from '../pipeline/placeholder.js';
+import { createPlanner, destinationKeys, type Job } from '../pipeline/plan.js';
+import { configureSharp, processSource, type Pipeline } from '../pipeline/process.js';
+import { buildSidecar, type SidecarOutput } from '../report/sidecar.js';
 import type { Sink, Source } from '../storage/types.js';
 import { openDestination } from './destination.js';
 import { mergeListings } from './merge-listings.js';
@@ -33,6 +35,10 @@ export interface FileReport {
   detail?: string;
   bytesIn: number;
   outputs: OutputReport[];
+  /** Where its sidecar is (or, in a dry run, would be) written, with sidecars on. */
+  sidecar?: string;
+  /** Its placeholder, computed with sidecars on. */
+  placeholder?: Placeholder;
 }
 
 /** A failure of the run itself (a listing that broke off), as opposed to one file's. */
@@ -107,7 +113,7 @@ export async function runPipeline(options: RunOptions): Promise<RunReport> {
   await sink.prepare?.({ create: !dryRun });
   const destination = await openDestination(sink, {
     fingerprint: pipeline.fingerprint,
-    variants: Object.keys(pipeline.config.sizes),
+    variants: [...Object.keys(pipeline.config.sizes), ...(pipeline.config.sidecar ? [SIDECAR_FOLDER] : [])],
     listOutputs: !force,
     ...(signal ? { signal } : {}),
   });
@@ -132,7 +138,7 @@ export async function runPipeline(options: RunOptions): Promise<RunReport> {
     async function* work(): AsyncGenerator<Work> {
       try {
         for await (const { entry, source } of mergeListings(options.sources, signal)) {
-          if (!force && isImageKey(entry.key)) await destination.reach(plannedOutputs(entry.key, pipeline.config).map((o) => o.key));
+          if (!force && isImageKey(entry.key)) await destination.reach(destinationKeys(entry.key, pipeline.config));
           const planned = plan(entry, source);
           if (planned.action === 'ignore') continue;
           const job = refuseOverwritingInputs(planned, options.sources, sink);
@@ -209,7 +215,10 @@ function plannedReport(job: Exclude<Job, { action: 'ignore' }>, sink: Sink, dryR
   const { entry } = job;
   if (job.action === 'skip') return { input: entry.uri, status: 'skipped', reason: job.reason, bytesIn: entry.size, outputs: [] };
   if (job.action === 'fail') return { input: entry.uri, status: 'failed', error: job.reason, code: job.code, bytesIn: entry.size, outputs: [] };
-  if (dryRun) return { input: entry.uri, status: 'planned', bytesIn: entry.size, outputs: job.outputs.map((o) => ({ variant: o.variant, format: o.format, path: sink.uriOf(o.key) })) };
+  if (dryRun) {
+    const outputs = job.outputs.map((o) => ({ variant: o.variant, format: o.format, path: sink.uriOf(o.key) }));
+    return { input: entry.uri, status: 'planned', bytesIn: entry.size, outputs, ...(job.sidecar ? { sidecar: sink.uriOf(job.sidecar) } : {}) };
+  }
   return undefined;
 }
 
@@ -232,16 +241,30 @@ export async function executeJob(
   if (planned) return planned;
   try {
     const input = await (prefetched ?? source.read(entry, signal));
-    const results = await (cpu ? cpu(() => processImage(input, pipeline)) : processImage(input, pipeline));
+    const processed = await (cpu ? cpu(() => processSource(input, pipeline)) : processSource(input, pipeline));
     // Outputs are written side by side: on S3 each write is a round trip that would otherwise hold the slot.
     const outputs: OutputReport[] = await Promise.all(
-      results.map(async (result, i) => {
+      processed.outputs.map(async (result, i) => {
         const key = job.outputs[i]!.key;
         await sink.write(key, result.data, { contentType: CONTENT_TYPES[result.format], metadata: outputMetadata(entry) }, signal);
         return { variant: result.variant, format: result.format, path: sink.uriOf(key), width: result.width, height: result.height, bytes: result.data.length };
       }),
     );
-    return { input: entry.uri, status: 'processed', bytesIn: input.length, outputs };
+    const { placeholder } = processed;
+    // Only once every output is written (a failed write rejected above), so a sidecar never lists a missing file.
+    if (job.sidecar && placeholder) {
+      const listed: SidecarOutput[] = processed.outputs.map((o, i) => ({ variant: o.variant, format: o.format, key: job.outputs[i]!.key, width: o.width, height: o.height, bytes: o.data.length }));
+      const sidecar = buildSidecar({ key: entry.key, bytes: input.length, info: processed.input }, placeholder, listed);
+      await sink.write(job.sidecar, Buffer.from(`${JSON.stringify(sidecar, null, 2)}\n`), { contentType: 'application/json', metadata: outputMetadata(entry) }, signal);
+    }
+    return {
+      input: entry.uri,
+      status: 'processed',
+      bytesIn: input.length,
+      outputs,
+      ...(job.sidecar ? { sidecar: sink.uriOf(job.sidecar) } : {}),
+      ...(placeholder ? { placeholder } : {}),
+    };
   } catch (error) {
     const code = error instanceof ImgPipelineError ? error.code : 'UNEXPECTED';
     if (code === 'INPUT_IS_OUTPUT') return { input: entry.uri, status: 'skipped', reason: describeError(error), bytesIn: entry.size, outputs: [] };
