@@ -34,6 +34,14 @@ export const SOURCE_ETAG_METADATA = 'img-pipeline-source-etag';
 /** The destination folder that holds the sidecars; no variant may take its name while they are on. */
 export const SIDECAR_FOLDER = 'meta';
 
+/**
+ * The top-level folders a run writes under its destination: one per variant, and `meta/` with sidecars on.
+ * Scans leave them out, so a run never takes its own outputs (or sidecars) for inputs.
+ */
+export function destinationFolders(config: { sizes: Record<string, unknown>; sidecar: boolean }): string[] {
+  return [...Object.keys(config.sizes), ...(config.sidecar ? [SIDECAR_FOLDER] : [])];
+}
+
 /** The sidecar of a source key: `meta/<key, extension kept>.json`, so `a.jpg` and `a.png` never share one. */
 export function sidecarKey(relativeKey: string): string {
   return `${SIDECAR_FOLDER}/${relativeKey}.json`;

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { describeError, ImgPipelineError } from '../errors.js';
-import { CONTENT_TYPES, isImageKey, outputMetadata, SIDECAR_FOLDER } from '../pipeline/layout.js';
+import { CONTENT_TYPES, destinationFolders, isImageKey, outputMetadata } from '../pipeline/layout.js';
 import type { Placeholder } from '../pipeline/placeholder.js';
 import { createPlanner, destinationKeys, type Job } from '../pipeline/plan.js';
 import { configureSharp, processSource, type Pipeline } from '../pipeline/process.js';
@@ -113,7 +113,7 @@ export async function runPipeline(options: RunOptions): Promise<RunReport> {
   await sink.prepare?.({ create: !dryRun });
   const destination = await openDestination(sink, {
     fingerprint: pipeline.fingerprint,
-    variants: [...Object.keys(pipeline.config.sizes), ...(pipeline.config.sidecar ? [SIDECAR_FOLDER] : [])],
+    variants: destinationFolders(pipeline.config),
     listOutputs: !force,
     ...(signal ? { signal } : {}),
   });
