@@ -1,4 +1,7 @@
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { configSchema, type Limits, type SizeSpec } from '../../../src/config/schema.js';
@@ -6,7 +9,7 @@ import { InputError } from '../../../src/errors.js';
 import { decodeInput, inspectInput, sharpDecodesHevc } from '../../../src/pipeline/decode.js';
 import { decodeHeic, embedIccProfile } from '../../../src/pipeline/heic.js';
 import { rejection } from '../../helpers/errors.js';
-import { fixture } from '../../helpers/paths.js';
+import { fixture, REPO_ROOT } from '../../helpers/paths.js';
 import { colourDistance, readPixels } from '../../helpers/pixels.js';
 
 // Fixtures: scripts/make-heic-fixtures.mjs says how each was made (heif-enc / vips heifsave, then box edits).
@@ -93,5 +96,24 @@ describe('HEIC (HEVC) input through the WASM libheif', () => {
     const [r, g] = (await readPixels(tagged)).at(0, 0) as [number, number, number];
     expect(r).toBeLessThan(55);
     expect(g).toBeGreaterThan(160);
+  });
+});
+
+describe('loading the WASM decoder', () => {
+  it('happens on the first HEIC only: a JPEG-only process never loads libheif-js', async () => {
+    // A fresh process over the built library, as the CLI and the Lambda run it.
+    const script = `
+      import { createRequire } from 'node:module';
+      import { readFileSync } from 'node:fs';
+      const { preparePipeline, processImage } = await import(${JSON.stringify(join(REPO_ROOT, 'dist/pipeline/process.js'))});
+      const { validateConfig } = await import(${JSON.stringify(join(REPO_ROOT, 'dist/config/load.js'))});
+      const loaded = () => Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes('libheif-js'));
+      const pipeline = await preparePipeline(validateConfig({ concurrency: 1 }, 'test'));
+      await processImage(readFileSync(${JSON.stringify(fixture('cases/grey.jpg'))}), pipeline);
+      const afterJpeg = loaded();
+      await processImage(readFileSync(${JSON.stringify(fixture('cases/tiny.heic'))}), pipeline);
+      console.log(JSON.stringify({ afterJpeg, afterHeic: loaded() }));`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script]);
+    expect(JSON.parse(stdout)).toEqual({ afterJpeg: false, afterHeic: true });
   });
 });
