@@ -177,6 +177,10 @@ try {
   multi.writeUInt16BE(Math.max(...ids), pitm.start + 12);
   await writeFile(at('cases/multi-primary-second.heic'), multi);
 
+  // 2048x2048 flat grey (a few hundred bytes): decoding it grows the WASM memory, which detaches the pixel
+  // views of a decode in progress; two at once show whether decodes are kept apart.
+  await writeFile(at('cases/grey-2048.heic'), await heifEnc([await png('grey-2048.png', sharp({ create: { width: 2048, height: 2048, channels: 3, background: '#808080' } }))], ['-q', '30']));
+
   // A sound header whose HEVC data is cut off after 40 bytes: parses, then fails to decode.
   const whole = await heifEnc([await png('photo.png', halves(64, 48))]);
   const mdat = boxes(whole, 0, whole.length).find((b) => b.type === 'mdat');

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { deflateSync } from 'node:zlib';
-import { InputError, PipelineError } from '../errors.js';
+import { ImgPipelineError, InputError, PipelineError } from '../errors.js';
 import type { RawLayout } from './resize.js';
 
 /**
@@ -28,7 +28,6 @@ interface HeifDecodedImage {
   channels: HeifChannel[];
 }
 interface Libheif {
-  ready: Promise<unknown>;
   heif_error_Ok: unknown;
   heif_colorspace_RGB: unknown;
   heif_chroma_interleaved_RGB: unknown;
@@ -42,11 +41,14 @@ interface Libheif {
   heif_image_handle_get_height(handle: unknown): number;
   heif_image_handle_has_alpha_channel(handle: unknown): number;
   heif_image_handle_release(handle: unknown): void;
-  heif_js_decode_image2(handle: unknown, colorspace: unknown, chroma: unknown): Promise<HeifDecodedImage | undefined>;
+  /** Synchronous in 1.23; libheif-js's own code awaits it, so this does too. */
+  heif_js_decode_image2(handle: unknown, colorspace: unknown, chroma: unknown): HeifDecodedImage | undefined | Promise<HeifDecodedImage | undefined>;
   heif_image_release(image: unknown): void;
 }
 
 let loading: Promise<Libheif> | undefined;
+/** The decode in progress: the next one waits for it (see decodeHeic). */
+let previous: Promise<unknown> = Promise.resolve();
 
 /**
  * The WASM build, instantiated once per process. The `.wasm` is read from the package (not the variant
@@ -58,9 +60,8 @@ async function loadLibheif(): Promise<Libheif> {
     const require = createRequire(import.meta.url);
     const wasmBinary = await readFile(require.resolve('libheif-js/libheif-wasm/libheif.wasm'));
     const factory = require('libheif-js/libheif-wasm/libheif.js') as (options: { wasmBinary: Buffer }) => Libheif;
-    const libheif = factory({ wasmBinary });
-    await libheif.ready;
-    return libheif;
+    // Given the bytes, Emscripten instantiates synchronously: the module is usable on return.
+    return factory({ wasmBinary });
   })().catch((error: unknown) => {
     loading = undefined;
     throw new PipelineError('HEIC_DECODER_UNAVAILABLE', `cannot load the HEIC decoder (libheif-js): ${(error as Error).message}`, { cause: error });
@@ -78,7 +79,21 @@ export interface HeicPixels {
  * Decodes the primary image of a HEIC to 8-bit RGB(A). libheif applies the file's rotation, mirroring and
  * crop while decoding, and HEIF readers must ignore EXIF orientation, so the caller must not rotate again.
  */
-export async function decodeHeic(input: Buffer, maxPixels: number): Promise<HeicPixels> {
+export function decodeHeic(input: Buffer, maxPixels: number): Promise<HeicPixels> {
+  // One at a time per process: there is one WASM instance, and a second decode growing its memory would
+  // detach the views of the first one's pixels ("Cannot perform Construct on a detached ArrayBuffer").
+  const decoding = previous.then(() => decodeExclusive(input, maxPixels)).catch((error: unknown) => {
+    if (error instanceof ImgPipelineError) throw error;
+    // A trap inside the WASM (a file that drives libheif out of bounds) may leave the instance broken:
+    // the next HEIC gets a new one, and this file fails alone.
+    loading = undefined;
+    throw new InputError('INPUT_CORRUPT', `corrupt or truncated heic: the decoder failed (${(error as Error).message})`, { cause: error });
+  });
+  previous = decoding.catch(() => undefined);
+  return decoding;
+}
+
+async function decodeExclusive(input: Buffer, maxPixels: number): Promise<HeicPixels> {
   const libheif = await loadLibheif();
   const context = libheif.heif_context_alloc();
   let handle: unknown;

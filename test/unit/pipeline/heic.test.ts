@@ -117,3 +117,23 @@ describe('loading the WASM decoder', () => {
     expect(JSON.parse(stdout)).toEqual({ afterJpeg: false, afterHeic: true });
   });
 });
+
+describe('decodeHeic under concurrency', () => {
+  it('decodes several HEICs started at once, each to its own pixels (one WASM instance, one decode at a time)', async () => {
+    const [rotated, multi, p3] = await Promise.all(['cases/rotated-irot.heic', 'cases/multi-primary-second.heic', 'cases/p3.heic'].map(read));
+    const corrupt = await read('bad/truncated.heic');
+    const results = await Promise.allSettled([rotated, multi, corrupt, p3, rotated].map((input) => decodeHeic(input!, 1e6)));
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    const sizes = results.flatMap((r) => (r.status === 'fulfilled' ? [[r.value.raw.width, r.value.raw.height]] : []));
+    expect(sizes).toEqual([[32, 64], [48, 36], [32, 24], [32, 64]]);
+  });
+
+  it('keeps two large decodes apart: the second growing the WASM memory does not detach the first one\'s pixels', async () => {
+    const grey = await read('cases/grey-2048.heic');
+    const both = await Promise.all([decodeHeic(grey, 1e8), decodeHeic(grey, 1e8)]);
+    for (const { data, raw } of both) {
+      expect(raw).toEqual({ width: 2048, height: 2048, channels: 3 });
+      expect(colourDistance([...data.subarray(data.length - 3)], [128, 128, 128])).toBeLessThanOrEqual(3);
+    }
+  });
+});
