@@ -51,12 +51,15 @@ function measure(command, argv, options = {}) {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       if (code !== 0) return fail(new Error(`${command} ${argv.join(' ')} exited ${code}: ${stderr.slice(-500)}`));
       let rss;
+      let cpu;
       try {
-        rss = Number(readFileSync(rssFile, 'utf8')) / 1024;
+        const [kib, cpuSeconds] = readFileSync(rssFile, 'utf8').split(' ').map(Number);
+        rss = kib / 1024;
+        cpu = cpuSeconds;
       } catch {
         rss = undefined;
       }
-      done({ seconds, rss });
+      done({ seconds, rss, cpu });
     });
   });
 }
@@ -105,12 +108,14 @@ if (!sidecarMode && has('convert', '-version') && spawnSync('convert', ['-versio
 console.log(`img-pipeline bench: ${files.length} images in ${folder}, median of ${runs} runs, ${J} images in flight`);
 const times = contenders.map(() => []);
 const rss = contenders.map(() => []);
+const cpu = contenders.map(() => []);
 for (let r = 0; r < runs; r++) {
   // Interleaved, so drift in machine load hits every contender alike.
   for (const [i, c] of contenders.entries()) {
     const m = await c.run();
     times[i].push(m.seconds);
     if (m.rss !== undefined) rss[i].push(m.rss);
+    if (m.cpu !== undefined) cpu[i].push(m.cpu);
   }
 }
 rmSync(work, { recursive: true, force: true });
@@ -119,7 +124,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const floor = median(times[0]);
 const rows = contenders.map((c, i) => {
   const t = median(times[i]);
-  return { name: c.name, seconds: t, rate: files.length / t, vsFloor: t / floor, rss: rss[i].length ? Math.max(...rss[i]) : undefined, c };
+  return { name: c.name, seconds: t, rate: files.length / t, vsFloor: t / floor, rss: rss[i].length ? Math.max(...rss[i]) : undefined, cpu: cpu[i].length ? median(cpu[i]) : undefined, c };
 });
 const pad = Math.max(...rows.map((r) => r.name.length));
 console.log(`${'contender'.padEnd(pad)}  ${'seconds'.padStart(8)}  ${'images/s'.padStart(9)}  ${'time/floor'.padStart(10)}  peak RSS`);
@@ -128,7 +133,10 @@ for (const r of rows) {
 }
 const tool = rows.find((r) => r.c.tool);
 const sidecar = rows.find((r) => r.c.sidecar);
-if (sidecar) console.log(`\n--sidecar costs ${((1 - sidecar.rate / tool.rate) * 100).toFixed(1)}% of throughput (target < 5%)`);
+if (sidecar) {
+  const pct = (x) => `${(x * 100).toFixed(1)}%`;
+  console.log(`\n--sidecar costs ${pct(1 - sidecar.rate / tool.rate)} of throughput (wall time, target < 5%), ${pct(sidecar.cpu / tool.cpu - 1)} more CPU time (all threads, median ${tool.cpu.toFixed(1)} s -> ${sidecar.cpu.toFixed(1)} s)`);
+}
 const pillow = rows.find((r) => r.c.pillow);
 console.log(`\ntool/floor: ${tool.vsFloor.toFixed(2)} (target <= 1.2)   peak RSS: ${tool.rss?.toFixed(0)} MiB (target <= 400)`);
 if (pillow) console.log(`img-pipeline vs Python/Pillow: ${(pillow.seconds / tool.seconds).toFixed(2)}x the throughput (target >= 1.6)`);
