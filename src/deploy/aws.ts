@@ -132,7 +132,7 @@ export function explainAwsError(error: unknown, action: string, resource: string
     return new DeployError('BAD_CREDENTIALS', `AWS rejected the credentials (${name}) on ${action}: refresh them (aws sso login) or check --profile`, { cause: error });
   }
   if (ACCESS_DENIED.has(name) || httpStatusOf(error) === 403) {
-    return new DeployError('ACCESS_DENIED', `access denied: ${action} on ${resource}; the deploying identity needs this permission (see "Deploying the Lambda" in the README)`, { cause: error });
+    return new DeployError('ACCESS_DENIED', `access denied: ${action} on ${resource}; the deploying identity needs this permission (see "Permissions for the deploying user" in docs/lambda.md)`, { cause: error });
   }
   const message = (error as Error | undefined)?.message ?? String(error);
   return new DeployError('AWS_FAILED', `${action} on ${resource} failed: ${name}: ${message}`, { cause: error });

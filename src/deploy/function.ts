@@ -156,5 +156,5 @@ export async function ensureFunction(lambda: LambdaClient, plan: DeployPlan, cod
 
 /** The function's tags could not be read, so whether deploy created it is unknown: stop, naming the permission. */
 export function tagsUnreadable(functionName: string, error: { ErrorCode?: string | undefined; Message?: string | undefined }): DeployError {
-  return new DeployError('ACCESS_DENIED', `access denied: lambda:ListTags on ${functionName} (GetFunction returned ${error.ErrorCode ?? 'TagsError'}${error.Message ? `: ${error.Message}` : ''}); without its tags, img-pipeline cannot tell whether deploy created the function. The deploying identity needs this permission (see "Deploying the Lambda" in the README)`);
+  return new DeployError('ACCESS_DENIED', `access denied: lambda:ListTags on ${functionName} (GetFunction returned ${error.ErrorCode ?? 'TagsError'}${error.Message ? `: ${error.Message}` : ''}); without its tags, img-pipeline cannot tell whether deploy created the function. The deploying identity needs this permission (see "Permissions for the deploying user" in docs/lambda.md)`);
 }

@@ -12,6 +12,7 @@ export function registerDeployCommands(program: Command, io: Io, setExitCode: (c
   const deploy = program
     .command('deploy')
     .description('package the pipeline as an S3-triggered AWS Lambda and install it (safe to run again)')
+    .optionsGroup('Deploy options:')
     .option('--bucket <name>', 'the upload bucket whose new objects trigger the function')
     .option('--prefix <prefix>', 'only keys under this prefix trigger it (default: the whole bucket)')
     .option('--out <s3uri>', 'where outputs go: s3://bucket[/prefix]')
@@ -22,6 +23,7 @@ export function registerDeployCommands(program: Command, io: Io, setExitCode: (c
     .option('--sns-topic <arn>', 'publish one JSON message per image to this existing topic')
     .option('--notify-email <address>', 'create a topic and subscribe this address (confirm the email AWS sends)');
   addAccountOptions(addPipelineOptions(deploy))
+    .optionsGroup('Deploy options:')
     .option('--dry-run', 'print the whole plan and change nothing (works without credentials)')
     .option('--package-only <file>', 'build the Lambda zip into <file> and stop')
     .option('--verbose', 'print stack traces of errors')
@@ -40,9 +42,11 @@ Examples:
   const destroy = program
     .command('destroy')
     .description('remove what deploy created (its trigger entry, permission, function, role, queue, and its topic)')
+    .optionsGroup('Destroy options:')
     .option('--bucket <name>', 'the upload bucket the trigger is on')
     .option('--function-name <name>', 'Lambda function name', 'ImageProcessor');
   addAccountOptions(destroy)
+    .optionsGroup('Destroy options:')
     .option('--dry-run', 'list what would be removed and change nothing')
     .option('--verbose', 'print stack traces of errors')
     .action(async (opts: DestroyCommandOptions) => {

@@ -99,7 +99,7 @@ describe('one-line errors', () => {
 
   it('AccessDenied names the action and the resource', () => {
     const error = explainAwsError(awsError('AccessDenied', 'User is not authorized', 403), 'iam:CreateRole', 'ImageProcessor-role');
-    expect(error.message).toBe('access denied: iam:CreateRole on ImageProcessor-role; the deploying identity needs this permission (see "Deploying the Lambda" in the README)');
+    expect(error.message).toBe('access denied: iam:CreateRole on ImageProcessor-role; the deploying identity needs this permission (see "Permissions for the deploying user" in docs/lambda.md)');
     expect(explainAwsError(awsError('AccessDeniedException', 'x', 403), 'lambda:CreateFunction', 'F').code).toBe('ACCESS_DENIED');
   });
 
