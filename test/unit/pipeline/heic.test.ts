@@ -8,8 +8,10 @@ import { configSchema, type Limits, type SizeSpec } from '../../../src/config/sc
 import { InputError } from '../../../src/errors.js';
 import { decodeInput, inspectInput, sharpDecodesHevc } from '../../../src/pipeline/decode.js';
 import { decodeHeic, embedIccProfile } from '../../../src/pipeline/heic.js';
+import { processImage } from '../../../src/pipeline/process.js';
 import { rejection } from '../../helpers/errors.js';
 import { fixture, REPO_ROOT } from '../../helpers/paths.js';
+import { pipelineFor } from '../../helpers/pipeline.js';
 import { colourDistance, readPixels } from '../../helpers/pixels.js';
 
 // Fixtures: scripts/make-heic-fixtures.mjs says how each was made (heif-enc / vips heifsave, then box edits).
@@ -134,6 +136,21 @@ describe('decodeHeic under concurrency', () => {
     for (const { data, raw } of both) {
       expect(raw).toEqual({ width: 2048, height: 2048, channels: 3 });
       expect(colourDistance([...data.subarray(data.length - 3)], [128, 128, 128])).toBeLessThanOrEqual(3);
+    }
+  });
+});
+
+describe('HEIC through the whole pipeline', () => {
+  it('encodes every format with every metadata mode (EXIF is not carried over from HEIC, so orientation cannot apply twice)', async () => {
+    const input = await read('cases/rotated-irot.heic');
+    for (const keepMetadata of ['none', 'icc', 'all'] as const) {
+      const outputs = await processImage(input, await pipelineFor({ keepMetadata, formats: ['jpeg', 'webp', 'png', 'avif'] }));
+      expect(outputs).toHaveLength(8);
+      for (const output of outputs) {
+        const meta = await sharp(output.data).metadata();
+        expect([meta.autoOrient.width, meta.autoOrient.height], `${keepMetadata} ${output.format}`).toEqual([32, 64]);
+        expect(meta.orientation ?? 1).toBe(1);
+      }
     }
   });
 });
