@@ -5,7 +5,7 @@ import { describeError, ImgPipelineError } from '../errors.js';
 import { CONTENT_TYPES, destinationFolders, isImageKey, outputMetadata } from '../pipeline/layout.js';
 import type { Placeholder } from '../pipeline/placeholder.js';
 import { createPlanner, destinationKeys, type Job } from '../pipeline/plan.js';
-import { configureSharp, processSource, type Pipeline } from '../pipeline/process.js';
+import { configureSharp, processSource, type Pipeline, type ProcessedImage } from '../pipeline/process.js';
 import { buildSidecar, type SidecarOutput } from '../report/sidecar.js';
 import type { Sink, Source } from '../storage/types.js';
 import { openDestination } from './destination.js';
@@ -222,6 +222,23 @@ function plannedReport(job: Exclude<Job, { action: 'ignore' }>, sink: Sink, dryR
   return undefined;
 }
 
+/** Writes a processed job's sidecar (report/sidecar.ts) and returns what its file report adds. */
+async function writeSidecar(
+  key: string,
+  job: Exclude<Job, { action: 'ignore' }>,
+  processed: ProcessedImage,
+  bytesIn: number,
+  sink: Sink,
+  signal?: AbortSignal,
+): Promise<Pick<FileReport, 'sidecar' | 'placeholder'>> {
+  const { placeholder } = processed;
+  if (!placeholder) return {};
+  const listed: SidecarOutput[] = processed.outputs.map((o, i) => ({ variant: o.variant, format: o.format, key: job.outputs[i]!.key, width: o.width, height: o.height, bytes: o.data.length }));
+  const sidecar = buildSidecar({ key: job.entry.key, bytes: bytesIn, info: processed.input }, placeholder, listed);
+  await sink.write(key, Buffer.from(`${JSON.stringify(sidecar, null, 2)}\n`), { contentType: 'application/json', metadata: outputMetadata(job.entry) }, signal);
+  return { sidecar: sink.uriOf(key), placeholder };
+}
+
 /** Images in flight per decoding slot when storage is remote: enough to cover a download and an upload. */
 const REMOTE_JOBS_PER_SLOT = 3;
 
@@ -250,21 +267,9 @@ export async function executeJob(
         return { variant: result.variant, format: result.format, path: sink.uriOf(key), width: result.width, height: result.height, bytes: result.data.length };
       }),
     );
-    const { placeholder } = processed;
     // Only once every output is written (a failed write rejected above), so a sidecar never lists a missing file.
-    if (job.sidecar && placeholder) {
-      const listed: SidecarOutput[] = processed.outputs.map((o, i) => ({ variant: o.variant, format: o.format, key: job.outputs[i]!.key, width: o.width, height: o.height, bytes: o.data.length }));
-      const sidecar = buildSidecar({ key: entry.key, bytes: input.length, info: processed.input }, placeholder, listed);
-      await sink.write(job.sidecar, Buffer.from(`${JSON.stringify(sidecar, null, 2)}\n`), { contentType: 'application/json', metadata: outputMetadata(entry) }, signal);
-    }
-    return {
-      input: entry.uri,
-      status: 'processed',
-      bytesIn: input.length,
-      outputs,
-      ...(job.sidecar ? { sidecar: sink.uriOf(job.sidecar) } : {}),
-      ...(placeholder ? { placeholder } : {}),
-    };
+    const sidecar = job.sidecar ? await writeSidecar(job.sidecar, job, processed, input.length, sink, signal) : {};
+    return { input: entry.uri, status: 'processed', bytesIn: input.length, outputs, ...sidecar };
   } catch (error) {
     const code = error instanceof ImgPipelineError ? error.code : 'UNEXPECTED';
     if (code === 'INPUT_IS_OUTPUT') return { input: entry.uri, status: 'skipped', reason: describeError(error), bytesIn: entry.size, outputs: [] };
