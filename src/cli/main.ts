@@ -62,6 +62,7 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void): Comma
     .option('--force', 'reprocess inputs whose outputs are up to date')
     .option('--dry-run', 'list what would be processed and write nothing')
     .option('--json', 'print one JSON report on stdout (messages go to stderr)')
+    .option('--report <file>', 'also write an HTML page of the run: thumbnails, sizes, savings, failures, totals')
     .option('--quiet', 'print only failures and the summary')
     .option('--verbose', 'print skipped files too, and the stack trace and cause of each error (on stderr, never in the --json report)')
     .addHelpText('after', `
@@ -79,6 +80,7 @@ Exit codes: ${Object.entries(EXIT).map(([name, code]) => `${code} ${EXIT_MEANING
 Examples:
   img-pipeline ./photos --out ./processed
   img-pipeline ./photos --watermark "© Acme" -j 4
+  img-pipeline ./photos --report report.html        (a page of thumbnails, savings and failures)
   img-pipeline photo.jpg --format jpeg,webp,avif --sizes thumb=128x128,medium=512x512,large=1024x1024
   img-pipeline s3://my-uploads/uploads/ --out s3://my-processed/ --dry-run --json
   img-pipeline s3://bucket/in/ --out s3://bucket/out/ --endpoint http://127.0.0.1:9000 --region us-east-1`)

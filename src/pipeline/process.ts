@@ -24,6 +24,8 @@ export interface ProcessedOutput {
   data: Buffer;
   width: number;
   height: number;
+  /** The input's dimensions, oriented: the same for every output of one image. */
+  source: { width: number; height: number };
 }
 
 /** Everything one decode gave: the source's header, the outputs, and (with sidecars on) its placeholder. */
@@ -59,6 +61,7 @@ export async function processSource(input: Buffer, pipeline: Pipeline): Promise<
   const decoded = await decodeInput(input, info, Object.values(config.sizes), config.limits, keepMetadata, config.animated && config.formats.includes('webp'));
   const outputs: ProcessedOutput[] = [];
   let placeholder: Placeholder | undefined;
+  const source = { width: info.width, height: info.height };
   try {
     if (config.sidecar) placeholder = await computePlaceholder(decoded);
     for (const [variant, size] of Object.entries(config.sizes)) {
@@ -69,7 +72,7 @@ export async function processSource(input: Buffer, pipeline: Pipeline): Promise<
       const pending = marked === resized ? mark : undefined;
       for (const format of config.formats) {
         const encoded = await encodeVariant(marked, format, config, pending);
-        outputs.push({ variant, format, ...encoded });
+        outputs.push({ variant, format, ...encoded, source });
       }
     }
   } catch (error) {

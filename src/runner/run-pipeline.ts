@@ -34,6 +34,9 @@ export interface FileReport {
   /** A failure's stack and cause, printed with --verbose; left out of --json. */
   detail?: string;
   bytesIn: number;
+  /** The source's dimensions, oriented (processed files). */
+  width?: number;
+  height?: number;
   outputs: OutputReport[];
   /** Where its sidecar is (or, in a dry run, would be) written, with sidecars on. */
   sidecar?: string;
@@ -269,7 +272,7 @@ export async function executeJob(
     );
     // Only once every output is written (a failed write rejected above), so a sidecar never lists a missing file.
     const sidecar = job.sidecar ? await writeSidecar(job.sidecar, job, processed, input.length, sink, signal) : {};
-    return { input: entry.uri, status: 'processed', bytesIn: input.length, outputs, ...sidecar };
+    return { input: entry.uri, status: 'processed', bytesIn: input.length, ...processed.outputs[0]?.source, outputs, ...sidecar };
   } catch (error) {
     const code = error instanceof ImgPipelineError ? error.code : 'UNEXPECTED';
     if (code === 'INPUT_IS_OUTPUT') return { input: entry.uri, status: 'skipped', reason: describeError(error), bytesIn: entry.size, outputs: [] };
