@@ -65,9 +65,8 @@ try {
   const measure = (cliArgs) =>
     new Promise((done, fail) => {
       const rssFile = join(work, 'rss');
-      const cpuFile = join(work, 'cpu');
       rmSync(rssFile, { force: true });
-      const options = { BENCH_RSS_FILE: rssFile, BENCH_CPU_FILE: cpuFile, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ./scripts/report-rss.mjs`.trim() };
+      const options = { BENCH_RSS_FILE: rssFile, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ./scripts/report-rss.mjs`.trim() };
       const started = process.hrtime.bigint();
       const proxyCpu = process.cpuUsage();
       const child = spawn('./bin/img-pipeline.js', cliArgs, { cwd: root, env: { ...env, ...options }, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -76,10 +75,11 @@ try {
       child.on('close', (code) => {
         if (code !== 0) return fail(new Error(`img-pipeline ${cliArgs.join(' ')} exited ${code}: ${stderr.slice(-500)}`));
         const proxied = process.cpuUsage(proxyCpu);
+        const [kib, cpuSeconds] = readFileSync(rssFile, 'utf8').split(' ').map(Number);
         done({
           seconds: Number(process.hrtime.bigint() - started) / 1e9,
-          rss: Number(readFileSync(rssFile, 'utf8')) / 1024,
-          cpu: Number(readFileSync(cpuFile, 'utf8')) / 1000,
+          rss: kib / 1024,
+          cpu: cpuSeconds,
           proxyCpu: (proxied.user + proxied.system) / 1e6,
         });
       });

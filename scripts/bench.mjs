@@ -2,6 +2,8 @@
 // floor (one shrink-on-load decode per file with the same sharp, same images in flight), measured in the
 // same run, plus the tools users would otherwise pick where they are installed. Prints a table.
 // `npm run bench -- [folder] --s3`: S3 -> S3 against local -> local through a loopback S3 server instead.
+// `npm run bench -- [folder] --sidecar`: the CLI with and without --sidecar, and what the sidecars cost.
+// `npm run bench -- --heic [photo]`: time per 12 MP HEIC next to a 12 MP JPEG (scripts/bench-heic.mjs).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -13,6 +15,10 @@ if (args.includes('--s3')) {
   const forwarded = args.filter((a) => a !== '--s3');
   process.exit(spawnSync(process.execPath, [new URL('./bench-s3.mjs', import.meta.url).pathname, ...forwarded], { stdio: 'inherit' }).status ?? 1);
 }
+if (args.includes('--heic')) {
+  process.exit(spawnSync(process.execPath, [new URL('./bench-heic.mjs', import.meta.url).pathname, ...args], { stdio: 'inherit' }).status ?? 1);
+}
+const sidecarMode = args.includes('--sidecar');
 const runsAt = args.indexOf('--runs');
 const runs = runsAt >= 0 ? Number(args[runsAt + 1]) : 3;
 const folder = resolve(args.find((a, i) => !a.startsWith('--') && args[i - 1] !== '--runs') ?? 'fixtures/images');
@@ -45,12 +51,15 @@ function measure(command, argv, options = {}) {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       if (code !== 0) return fail(new Error(`${command} ${argv.join(' ')} exited ${code}: ${stderr.slice(-500)}`));
       let rss;
+      let cpu;
       try {
-        rss = Number(readFileSync(rssFile, 'utf8')) / 1024;
+        const [kib, cpuSeconds] = readFileSync(rssFile, 'utf8').split(' ').map(Number);
+        rss = kib / 1024;
+        cpu = cpuSeconds;
       } catch {
         rss = undefined;
       }
-      done({ seconds, rss });
+      done({ seconds, rss, cpu });
     });
   });
 }
@@ -69,18 +78,26 @@ const contenders = [
     run: () => measure('./bin/img-pipeline.js', [folder, '--out', join(work, 'tool'), '-j', String(J), '--watermark', '© img-pipeline', '--force', '--quiet'], { env: preload }),
   },
 ];
-if (has('/usr/bin/python3', '-c', 'import PIL')) {
+if (sidecarMode) {
+  contenders.push({
+    name: 'img-pipeline, same, with --sidecar (ThumbHash, blur URL, JSON per image)',
+    sidecar: true,
+    run: () => measure('./bin/img-pipeline.js', [folder, '--out', join(work, 'tool-sidecar'), '-j', String(J), '--watermark', '© img-pipeline', '--force', '--quiet', '--sidecar'], { env: preload }),
+  });
+}
+// The sidecar mode compares two runs of the tool only; the other tools would only add noise and time.
+if (!sidecarMode && has('/usr/bin/python3', '-c', 'import PIL')) {
   contenders.push({ name: 'Python/Pillow original (2 LANCZOS thumbs, watermark, q85, 2 processes)', pillow: true, run: () => measure('/usr/bin/python3', ['scripts/baseline_pillow.py', folder, join(work, 'pillow'), String(J), font]) });
 }
 const list = files.map((f) => JSON.stringify(join(folder, f))).join(' ');
-if (has('vipsthumbnail', '--vips-version')) {
+if (!sidecarMode && has('vipsthumbnail', '--vips-version')) {
   const out = join(work, 'vips');
   contenders.push({
     name: 'vipsthumbnail (128 and 512, no watermark, 2 processes)',
     run: () => measure('sh', ['-c', `mkdir -p ${out} && printf '%s\\n' ${list} | xargs -d '\\n' -n 1 -P ${J} sh -c 'vipsthumbnail "$0" -s 512 -o ${out}/%s-512.jpg[Q=85,strip] && vipsthumbnail "$0" -s 128 -o ${out}/%s-128.jpg[Q=85,strip]'`]),
   });
 }
-if (has('convert', '-version') && spawnSync('convert', ['-version']).stdout?.toString().includes('ImageMagick')) {
+if (!sidecarMode && has('convert', '-version') && spawnSync('convert', ['-version']).stdout?.toString().includes('ImageMagick')) {
   const out = join(work, 'magick');
   contenders.push({
     name: 'ImageMagick convert (512 then 128, no watermark, 2 processes)',
@@ -91,12 +108,14 @@ if (has('convert', '-version') && spawnSync('convert', ['-version']).stdout?.toS
 console.log(`img-pipeline bench: ${files.length} images in ${folder}, median of ${runs} runs, ${J} images in flight`);
 const times = contenders.map(() => []);
 const rss = contenders.map(() => []);
+const cpu = contenders.map(() => []);
 for (let r = 0; r < runs; r++) {
   // Interleaved, so drift in machine load hits every contender alike.
   for (const [i, c] of contenders.entries()) {
     const m = await c.run();
     times[i].push(m.seconds);
     if (m.rss !== undefined) rss[i].push(m.rss);
+    if (m.cpu !== undefined) cpu[i].push(m.cpu);
   }
 }
 rmSync(work, { recursive: true, force: true });
@@ -105,7 +124,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const floor = median(times[0]);
 const rows = contenders.map((c, i) => {
   const t = median(times[i]);
-  return { name: c.name, seconds: t, rate: files.length / t, vsFloor: t / floor, rss: rss[i].length ? Math.max(...rss[i]) : undefined, c };
+  return { name: c.name, seconds: t, rate: files.length / t, vsFloor: t / floor, rss: rss[i].length ? Math.max(...rss[i]) : undefined, cpu: cpu[i].length ? median(cpu[i]) : undefined, c };
 });
 const pad = Math.max(...rows.map((r) => r.name.length));
 console.log(`${'contender'.padEnd(pad)}  ${'seconds'.padStart(8)}  ${'images/s'.padStart(9)}  ${'time/floor'.padStart(10)}  peak RSS`);
@@ -113,6 +132,11 @@ for (const r of rows) {
   console.log(`${r.name.padEnd(pad)}  ${r.seconds.toFixed(2).padStart(8)}  ${r.rate.toFixed(1).padStart(9)}  ${r.vsFloor.toFixed(2).padStart(10)}  ${r.rss ? `${r.rss.toFixed(0)} MiB` : '-'}`);
 }
 const tool = rows.find((r) => r.c.tool);
+const sidecar = rows.find((r) => r.c.sidecar);
+if (sidecar) {
+  const pct = (x) => `${(x * 100).toFixed(1)}%`;
+  console.log(`\n--sidecar costs ${pct(1 - sidecar.rate / tool.rate)} of throughput (wall time, target < 5%), ${pct(sidecar.cpu / tool.cpu - 1)} more CPU time (all threads, median ${tool.cpu.toFixed(1)} s -> ${sidecar.cpu.toFixed(1)} s)`);
+}
 const pillow = rows.find((r) => r.c.pillow);
 console.log(`\ntool/floor: ${tool.vsFloor.toFixed(2)} (target <= 1.2)   peak RSS: ${tool.rss?.toFixed(0)} MiB (target <= 400)`);
 if (pillow) console.log(`img-pipeline vs Python/Pillow: ${(pillow.seconds / tool.seconds).toFixed(2)}x the throughput (target >= 1.6)`);

@@ -20,10 +20,13 @@ export {
 } from './config/schema.js';
 export { DEFAULT_CONFIG_FILE, loadConfig, mergeConfig, validateConfig, type LoadedConfig, type SizeOverrides } from './config/load.js';
 
-export { configureSharp, preparePipeline, processImage, type Pipeline, type ProcessedOutput } from './pipeline/process.js';
+export { configureSharp, preparePipeline, processImage, processSource, type Pipeline, type ProcessedImage, type ProcessedOutput } from './pipeline/process.js';
+export { computePlaceholder, type Placeholder } from './pipeline/placeholder.js';
+export { buildSidecar, buildSrcset, type Sidecar, type SidecarOutput } from './report/sidecar.js';
 export { inspectInput, type InputInfo } from './pipeline/decode.js';
 export {
   createPlanner,
+  destinationKeys,
   pipelineFingerprint,
   plannedOutputs,
   planJobs,
@@ -34,6 +37,7 @@ export {
 } from './pipeline/plan.js';
 export {
   CONTENT_TYPES,
+  destinationFolders,
   extensionOf,
   FORMAT_EXTENSIONS,
   IMAGE_EXTENSIONS,
@@ -44,6 +48,8 @@ export {
   outputMetadata,
   outputStem,
   relativeTo,
+  SIDECAR_FOLDER,
+  sidecarKey,
   STATE_KEY,
   unsafeKeyReason,
 } from './pipeline/layout.js';

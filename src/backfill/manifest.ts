@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Config } from '../config/schema.js';
-import { isImageKey } from '../pipeline/layout.js';
-import { createPlanner, plannedOutputs } from '../pipeline/plan.js';
+import { destinationFolders, isImageKey } from '../pipeline/layout.js';
+import { createPlanner, destinationKeys } from '../pipeline/plan.js';
 import { openDestination } from '../runner/destination.js';
 import { mergeListings } from '../runner/merge-listings.js';
 import type { Sink, Source } from '../storage/types.js';
@@ -64,7 +64,7 @@ export interface BuildManifestOptions {
   /** The function's SOURCE_PREFIX: output keys are relative to it, as the handler lays them out. */
   layoutPrefix: string;
   sink: Sink;
-  config: Pick<Config, 'sizes' | 'formats' | 'limits'>;
+  config: Pick<Config, 'sizes' | 'formats' | 'limits' | 'sidecar'>;
   fingerprint: string;
   force: boolean;
   file: string;
@@ -80,7 +80,7 @@ export async function buildManifest(options: BuildManifestOptions): Promise<Mani
   const { config, sink, signal } = options;
   const destination = await openDestination(sink, {
     fingerprint: options.fingerprint,
-    variants: Object.keys(config.sizes),
+    variants: destinationFolders(config),
     listOutputs: !options.force,
     ...(signal ? { signal } : {}),
   });
@@ -93,7 +93,7 @@ export async function buildManifest(options: BuildManifestOptions): Promise<Mani
   try {
     for await (const { entry, source } of mergeListings([options.source], signal)) {
       const key = `${below}${entry.key}`;
-      if (!options.force && isImageKey(key)) await destination.reach(plannedOutputs(key, config).map((o) => o.key));
+      if (!options.force && isImageKey(key)) await destination.reach(destinationKeys(key, config));
       const job = plan({ ...entry, key }, source);
       if (job.action === 'ignore') continue;
       if (job.action === 'skip') {

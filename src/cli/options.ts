@@ -27,6 +27,7 @@ export function addPipelineOptions(command: Command): Command {
     // should mean `all`, which keeps GPS.
     .addOption(new Option('--keep-metadata <mode>', 'none: strip all; icc: tag outputs with the sRGB profile; all: also keep EXIF and XMP, GPS included (default none)').choices(METADATA_MODES))
     .option('--animated', 'keep animation for WebP output (default: first frame only)')
+    .option('--sidecar', 'also write <out>/meta/<input path>.json per image: size, colour, ThumbHash and blur placeholders, outputs, srcset')
     .optionsGroup('Limits (untrusted input):')
     .option('--max-pixels <n>', 'refuse inputs with more pixels than this (default 100000000)')
     .option('--max-file-size <size>', 'refuse inputs larger than this: bytes, or with KB, MB or GB, e.g. 512KB (default 50MB)')
@@ -168,6 +169,7 @@ export function pipelineFlags(opts: Record<string, unknown>): PipelineFlags {
     background: str('background'),
     keepMetadata: str('keepMetadata'),
     animated: opts['animated'] === true ? true : undefined,
+    sidecar: opts['sidecar'] === true ? true : undefined,
     watermark,
     limits: Object.values(limits).some((v) => v !== undefined) ? limits : undefined,
     concurrency: number(str('concurrency')),

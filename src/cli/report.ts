@@ -8,14 +8,14 @@ export function formatFileLine(file: FileReport): string {
   switch (file.status) {
     case 'processed': {
       const bytes = file.outputs.reduce((sum, o) => sum + (o.bytes ?? 0), 0);
-      return `processed ${file.input} -> ${file.outputs.length} outputs (${formatBytes(file.bytesIn)} -> ${formatBytes(bytes)})`;
+      return `processed ${file.input} -> ${file.outputs.length} outputs${file.sidecar ? ' and a sidecar' : ''} (${formatBytes(file.bytesIn)} -> ${formatBytes(bytes)})`;
     }
     case 'skipped':
       return `skipped   ${file.input} (${file.reason ?? 'skipped'})`;
     case 'failed':
       return `failed    ${file.input}: ${file.error ?? 'unknown error'}`;
     case 'planned':
-      return `would process ${file.input} -> ${file.outputs.map((o) => o.path).join(', ')}`;
+      return `would process ${file.input} -> ${[...file.outputs.map((o) => o.path), ...(file.sidecar ? [file.sidecar] : [])].join(', ')}`;
   }
 }
 
@@ -37,6 +37,8 @@ export function toJson(report: RunReport): string {
     ...(f.error !== undefined ? { error: f.error, code: f.code } : {}),
     ...(f.reason !== undefined ? { reason: f.reason } : {}),
     outputs: f.outputs,
+    ...(f.sidecar !== undefined ? { sidecar: f.sidecar } : {}),
+    ...(f.placeholder !== undefined ? { placeholder: f.placeholder } : {}),
   }));
   const { processed, skipped, failed, planned, bytesIn, bytesOut, bytesTransferred, elapsedMs, interrupted, error } = report;
   return JSON.stringify({ processed, skipped, failed, planned, bytesIn, bytesOut, bytesTransferred, elapsedMs, interrupted, error, files });

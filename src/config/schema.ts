@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import * as z from 'zod';
+import { SIDECAR_FOLDER } from '../pipeline/layout.js';
 
 /** Output formats the pipeline can encode, in the order they are written. */
 export const FORMATS = ['jpeg', 'png', 'webp', 'avif'] as const;
@@ -90,12 +91,17 @@ export const configSchema = z.strictObject({
   keepMetadata: z.enum(METADATA_MODES).default('none')
     .describe('`none` strips EXIF, XMP and ICC; `icc` tags outputs with the sRGB profile; `all` also keeps EXIF and XMP, GPS included.'),
   animated: z.boolean().default(false).describe('Keep animation in WebP output; other formats take the first frame.'),
+  sidecar: z.boolean().default(false)
+    .describe('Also write `<out>/meta/<input key>.json` per image: source size, colour, ThumbHash and blur placeholders, outputs, srcset.'),
   watermark: watermarkSchema.nullable().default(null).describe('`null` (off), or a mark with exactly one of `text` or `image`.'),
   limits: limitsSchema.default(() => limitsSchema.parse({})).describe('Limits for untrusted input.'),
   // The default depends on the machine, so the docs name it instead of printing this machine's value.
   concurrency: z.number().int().min(1).max(64).default(() => availableParallelism())
     .meta({ description: 'Images processed at once.', defaultDescription: 'the number of CPU cores' }),
   s3: s3Schema.default(() => s3Schema.parse({})).describe('Settings for `s3://` inputs and outputs.'),
+}).refine((c) => !c.sidecar || !Object.hasOwn(c.sizes, SIDECAR_FOLDER), {
+  message: `expected no size named "${SIDECAR_FOLDER}" with sidecar on: sidecars are written under ${SIDECAR_FOLDER}/`,
+  path: ['sizes', SIDECAR_FOLDER],
 });
 
 /** A fully resolved configuration (defaults applied). */

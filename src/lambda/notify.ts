@@ -1,4 +1,5 @@
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+import type { Placeholder } from '../pipeline/placeholder.js';
 
 /** One output as reported to subscribers. */
 export interface NotifiedOutput {
@@ -20,6 +21,9 @@ export interface RecordResult {
   /** Bytes read from the source object. */
   bytes: number;
   ms: number;
+  /** With sidecars on (config `sidecar`): where the sidecar went, and the placeholder it holds. */
+  sidecar?: { bucket: string; key: string };
+  placeholder?: Placeholder;
   /** Why it was skipped or ignored. */
   reason?: string;
   error?: string;
@@ -32,6 +36,8 @@ export interface NotificationMessage {
   status: 'processed' | 'failed';
   source: { bucket: string; key: string };
   outputs: NotifiedOutput[];
+  sidecar?: { bucket: string; key: string };
+  placeholder?: Placeholder;
   error?: string;
   code?: string;
 }
@@ -44,6 +50,8 @@ export function notificationFor(result: RecordResult): NotificationMessage | und
     status: result.status,
     source: { bucket: result.bucket, key: result.key },
     outputs: result.outputs,
+    ...(result.sidecar !== undefined ? { sidecar: result.sidecar } : {}),
+    ...(result.placeholder !== undefined ? { placeholder: result.placeholder } : {}),
     ...(result.error !== undefined ? { error: result.error } : {}),
     ...(result.code !== undefined ? { code: result.code } : {}),
   };

@@ -4,7 +4,7 @@ import { describeError, StorageError } from '../errors.js';
 import { isImageKey, joinKey, relativeTo } from '../pipeline/layout.js';
 import { createPlanner } from '../pipeline/plan.js';
 import type { Pipeline } from '../pipeline/process.js';
-import { executeJob, type OutputReport } from '../runner/run-pipeline.js';
+import { executeJob, type FileReport, type OutputReport } from '../runner/run-pipeline.js';
 import { formatS3Uri, S3Source, toStorageError } from '../storage/s3.js';
 import type { Sink, SourceEntry } from '../storage/types.js';
 import { notificationFor, publishNotification, type RecordResult } from './notify.js';
@@ -98,9 +98,12 @@ async function processRecord(ref: ObjectRef, deps: HandlerDeps, onEncoded?: (res
     const job = createPlanner(pipeline.config, NOTHING_FRESH, { force: true, skipEmpty: true, maxFileSize: pipeline.config.limits.maxFileSize })(entry);
     if (job.action === 'ignore') return done({ status: 'ignored', reason: 'not an image (by extension)' });
     const source = new S3Source({ client: deps.s3, bucket: ref.bucket, prefix: settings.sourcePrefix });
-    const processed = (outputs: OutputReport[]) => done({
+    const sidecar = job.sidecar !== undefined ? { sidecar: { bucket: settings.processedBucket, key: joinKey(settings.processedPrefix, job.sidecar) } } : {};
+    const processed = (outputs: OutputReport[], placeholder: FileReport['placeholder']) => done({
       status: 'processed',
       bytes: size,
+      ...sidecar,
+      ...(placeholder ? { placeholder } : {}),
       outputs: outputs.map((o, i) => ({
         variant: o.variant,
         format: o.format,
@@ -111,7 +114,7 @@ async function processRecord(ref: ObjectRef, deps: HandlerDeps, onEncoded?: (res
         bytes: o.bytes,
       })),
     });
-    const report = await executeJob(job, source, deps.sink, pipeline, false, undefined, onEncoded ? { onEncoded: (outputs) => onEncoded(processed(outputs)) } : {});
+    const report = await executeJob(job, source, deps.sink, pipeline, false, undefined, onEncoded ? { onEncoded: (outputs, extra) => onEncoded(processed(outputs, extra.placeholder)) } : {});
     if (report.status === 'skipped') return done({ status: 'skipped', bytes: 0, reason: report.reason ?? 'skipped' });
     if (report.status === 'failed') {
       const superseded = report.code ? SUPERSEDED[report.code] : undefined;
@@ -120,7 +123,7 @@ async function processRecord(ref: ObjectRef, deps: HandlerDeps, onEncoded?: (res
       if (report.code === 'S3_ACCESS_DENIED' && report.error?.includes(` on ${entry.uri}`)) return done({ status: 'failed', bytes: 0, ...sourceDenied(entry.uri) });
       return done({ status: 'failed', bytes: 0, error: report.error ?? 'failed', ...(report.code ? { code: report.code } : {}) });
     }
-    return { ...processed(report.outputs), bytes: report.bytesIn };
+    return { ...processed(report.outputs, report.placeholder), bytes: report.bytesIn };
   } catch (error) {
     return done({ status: 'failed', error: describeError(error), code: (error as { code?: string }).code ?? 'UNEXPECTED' });
   }

@@ -3,7 +3,8 @@ import type { OutputFormat } from '../config/schema.js';
 
 /**
  * The output layout, shared by the local CLI, the S3 backfill and the Lambda:
- * `<out>/<variant>/<key relative to the input root, extension replaced by the format's>`.
+ * `<out>/<variant>/<key relative to the input root, extension replaced by the format's>`, and with
+ * sidecars on, `<out>/meta/<key relative to the input root>.json` (sidecarKey).
  */
 
 /** Extensions picked up when scanning, compared case-insensitively. */
@@ -29,6 +30,22 @@ export const CONTENT_TYPES: Record<OutputFormat, string> = {
 export const OUTPUT_MARKER = 'img-pipeline-output';
 export const SOURCE_KEY_METADATA = 'img-pipeline-source';
 export const SOURCE_ETAG_METADATA = 'img-pipeline-source-etag';
+
+/** The destination folder that holds the sidecars; no variant may take its name while they are on. */
+export const SIDECAR_FOLDER = 'meta';
+
+/**
+ * The top-level folders a run writes under its destination: one per variant, and `meta/` with sidecars on.
+ * Scans leave them out, so a run never takes its own outputs (or sidecars) for inputs.
+ */
+export function destinationFolders(config: { sizes: Record<string, unknown>; sidecar: boolean }): string[] {
+  return [...Object.keys(config.sizes), ...(config.sidecar ? [SIDECAR_FOLDER] : [])];
+}
+
+/** The sidecar of a source key: `meta/<key, extension kept>.json`, so `a.jpg` and `a.png` never share one. */
+export function sidecarKey(relativeKey: string): string {
+  return `${SIDECAR_FOLDER}/${relativeKey}.json`;
+}
 
 /** Records the pipeline config that the outputs under a destination were made with. */
 export const STATE_KEY = '.img-pipeline.json';

@@ -3,8 +3,9 @@ import { availableParallelism } from 'node:os';
 import sharp from 'sharp';
 import type { Config, OutputFormat } from '../config/schema.js';
 import { ConfigError, ImgPipelineError, PipelineError } from '../errors.js';
-import { decodeInput, inspectInput } from './decode.js';
+import { decodeInput, inspectInput, type InputInfo } from './decode.js';
 import { encodeVariant } from './encode.js';
+import { computePlaceholder, type Placeholder } from './placeholder.js';
 import { pipelineFingerprint } from './plan.js';
 import { resizeVariant } from './resize.js';
 import { blendMark, prepareWatermark, type Watermarker } from './watermark.js';
@@ -27,6 +28,13 @@ export interface ProcessedOutput {
   source: { width: number; height: number };
 }
 
+/** Everything one decode gave: the source's header, the outputs, and (with sidecars on) its placeholder. */
+export interface ProcessedImage {
+  input: InputInfo;
+  outputs: ProcessedOutput[];
+  placeholder?: Placeholder;
+}
+
 /** Loads the watermark (if any) and fingerprints the config. Throws ConfigError for a bad watermark. */
 export async function preparePipeline(config: Config, options: { fontfile?: string } = {}): Promise<Pipeline> {
   let markImage: Buffer | undefined;
@@ -42,13 +50,20 @@ export async function preparePipeline(config: Config, options: { fontfile?: stri
 
 /** Decodes `input` once and derives every variant and format from those pixels. */
 export async function processImage(input: Buffer, pipeline: Pipeline): Promise<ProcessedOutput[]> {
+  return (await processSource(input, pipeline)).outputs;
+}
+
+/** processImage, also returning the source's header and, with `config.sidecar`, its placeholder (from the same decode). */
+export async function processSource(input: Buffer, pipeline: Pipeline): Promise<ProcessedImage> {
   const { config, watermark } = pipeline;
   const keepMetadata = config.keepMetadata === 'all';
   const info = await inspectInput(input, config.limits);
   const decoded = await decodeInput(input, info, Object.values(config.sizes), config.limits, keepMetadata, config.animated && config.formats.includes('webp'));
   const outputs: ProcessedOutput[] = [];
+  let placeholder: Placeholder | undefined;
   const source = { width: info.width, height: info.height };
   try {
+    if (config.sidecar) placeholder = await computePlaceholder(decoded);
     for (const [variant, size] of Object.entries(config.sizes)) {
       const resized = await resizeVariant(decoded, size, keepMetadata);
       const mark = watermark ? await watermark.markFor(resized.width, resized.height) : undefined;
@@ -64,7 +79,7 @@ export async function processImage(input: Buffer, pipeline: Pipeline): Promise<P
     if (error instanceof ImgPipelineError) throw error;
     throw new PipelineError('PIPELINE_FAILED', `processing failed: ${(error as Error).message}`, { cause: error });
   }
-  return outputs;
+  return { input: info, outputs, ...(placeholder ? { placeholder } : {}) };
 }
 
 /**

@@ -3,9 +3,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Config } from '../config/schema.js';
 import { describeError, ImgPipelineError, StorageError } from '../errors.js';
-import { CONTENT_TYPES, isImageKey, outputMetadata } from '../pipeline/layout.js';
-import { createPlanner, plannedOutputs, type Job } from '../pipeline/plan.js';
-import { configureSharp, processImage, type Pipeline } from '../pipeline/process.js';
+import { CONTENT_TYPES, destinationFolders, isImageKey, outputMetadata } from '../pipeline/layout.js';
+import type { Placeholder } from '../pipeline/placeholder.js';
+import { createPlanner, destinationKeys, type Job } from '../pipeline/plan.js';
+import { configureSharp, processSource, type Pipeline, type ProcessedImage } from '../pipeline/process.js';
+import { buildSidecar, type SidecarOutput } from '../report/sidecar.js';
 import type { Sink, Source } from '../storage/types.js';
 import { openDestination, type Destination } from './destination.js';
 import { ByteBudget, type Release } from './byte-budget.js';
@@ -37,6 +39,10 @@ export interface FileReport {
   width?: number;
   height?: number;
   outputs: OutputReport[];
+  /** Where its sidecar is (or, in a dry run, would be) written, with sidecars on. */
+  sidecar?: string;
+  /** Its placeholder, computed with sidecars on. */
+  placeholder?: Placeholder;
 }
 
 /** A failure of the run itself (a listing that broke off), as opposed to one file's. */
@@ -151,7 +157,7 @@ export async function runPipeline(options: RunOptions): Promise<RunReport> {
   try {
     destination = await openDestination(sink, {
       fingerprint: pipeline.fingerprint,
-      variants: Object.keys(pipeline.config.sizes),
+      variants: destinationFolders(pipeline.config),
       listOutputs: !force,
       ...(signal ? { signal } : {}),
     });
@@ -181,7 +187,7 @@ export async function runPipeline(options: RunOptions): Promise<RunReport> {
       try {
         for (let next = await firstEntry; !next.done; next = await listing.next()) {
           const { entry, source } = next.value;
-          if (!force && isImageKey(entry.key)) await destination.reach(plannedOutputs(entry.key, pipeline.config).map((o) => o.key));
+          if (!force && isImageKey(entry.key)) await destination.reach(destinationKeys(entry.key, pipeline.config));
           const planned = plan(entry, source);
           if (planned.action === 'ignore') continue;
           total += 1;
@@ -281,7 +287,10 @@ function plannedReport(job: RunnableJob, sink: Sink, dryRun: boolean): FileRepor
   const { entry } = job;
   if (job.action === 'skip') return { input: entry.uri, status: 'skipped', reason: job.reason, bytesIn: entry.size, outputs: [] };
   if (job.action === 'fail') return { input: entry.uri, status: 'failed', error: job.reason, code: job.code, bytesIn: entry.size, outputs: [] };
-  if (dryRun) return { input: entry.uri, status: 'planned', bytesIn: entry.size, outputs: job.outputs.map((o) => ({ variant: o.variant, format: o.format, path: sink.uriOf(o.key) })) };
+  if (dryRun) {
+    const outputs = job.outputs.map((o) => ({ variant: o.variant, format: o.format, path: sink.uriOf(o.key) }));
+    return { input: entry.uri, status: 'planned', bytesIn: entry.size, outputs, ...(job.sidecar ? { sidecar: sink.uriOf(job.sidecar) } : {}) };
+  }
   return undefined;
 }
 
@@ -302,8 +311,34 @@ export interface JobStages {
   beforeWrite?: Promise<void>;
   /** The upload slots: each write runs within one. */
   upload?: LimitFunction;
-  /** Called with the encoded outputs before they are written (the Lambda publishes meanwhile). */
-  onEncoded?: (outputs: OutputReport[]) => void;
+  /**
+   * Called with the encoded outputs (and the sidecar and placeholder the report will carry) before they
+   * are written (the Lambda publishes meanwhile).
+   */
+  onEncoded?: (outputs: OutputReport[], extra: SidecarReport) => void;
+}
+
+/** Writes a processed job's sidecar (report/sidecar.ts) and returns what its file report adds. */
+async function writeSidecar(
+  key: string,
+  job: Exclude<Job, { action: 'ignore' }>,
+  processed: ProcessedImage,
+  bytesIn: number,
+  sink: Sink,
+  signal?: AbortSignal,
+): Promise<void> {
+  const { placeholder } = processed;
+  if (!placeholder) return;
+  const listed: SidecarOutput[] = processed.outputs.map((o, i) => ({ variant: o.variant, format: o.format, key: job.outputs[i]!.key, width: o.width, height: o.height, bytes: o.data.length }));
+  const sidecar = buildSidecar({ key: job.entry.key, bytes: bytesIn, info: processed.input }, placeholder, listed);
+  await sink.write(key, Buffer.from(`${JSON.stringify(sidecar, null, 2)}\n`), { contentType: 'application/json', metadata: outputMetadata(job.entry) }, signal);
+}
+
+/** What a processed job's file report adds when it has a sidecar: where it goes, and its placeholder. */
+type SidecarReport = Pick<FileReport, 'sidecar' | 'placeholder'>;
+
+function sidecarReport(job: RunnableJob, processed: ProcessedImage, sink: Sink): SidecarReport {
+  return job.sidecar && processed.placeholder ? { sidecar: sink.uriOf(job.sidecar), placeholder: processed.placeholder } : {};
 }
 
 /** Runs `task` within `limit` when there is one. */
@@ -326,24 +361,27 @@ export async function executeJob(
   // The input is held only in here: once encoded, it is garbage while the uploads go on.
   const decodeAndEncode = async () => {
     const input = await within(stages.download, () => source.read(entry, signal));
-    const results = await within(stages.cpu, async () => {
+    const processed = await within(stages.cpu, async () => {
       // Read but not yet decoding when Ctrl-C came: nothing is written, and the next run picks it up.
       if (signal?.aborted) throw new StorageError('INTERRUPTED', `${entry.uri} was not started before the interruption`);
-      const processed = await processImage(input, pipeline);
-      releaseOutputs = await stages.admitOutputs?.(processed.reduce((sum, r) => sum + r.data.length, 0));
-      return processed;
+      const image = await processSource(input, pipeline);
+      releaseOutputs = await stages.admitOutputs?.(image.outputs.reduce((sum, r) => sum + r.data.length, 0));
+      return image;
     });
-    return { results, bytesIn: input.length };
+    return { processed, bytesIn: input.length };
   };
   try {
-    const { results, bytesIn } = await decodeAndEncode();
+    const { processed, bytesIn } = await decodeAndEncode();
     stages.onLeaveCpu?.();
-    const outputs: OutputReport[] = results.map((result, i) => ({ variant: result.variant, format: result.format, path: sink.uriOf(job.outputs[i]!.key), width: result.width, height: result.height, bytes: result.data.length }));
-    stages.onEncoded?.(outputs);
+    const outputs: OutputReport[] = processed.outputs.map((result, i) => ({ variant: result.variant, format: result.format, path: sink.uriOf(job.outputs[i]!.key), width: result.width, height: result.height, bytes: result.data.length }));
+    const extra = sidecarReport(job, processed, sink);
+    stages.onEncoded?.(outputs, extra);
     await stages.beforeWrite;
     // Outputs are written side by side: on S3 each write is a round trip that would otherwise hold the slot.
-    await Promise.all(results.map((result, i) => within(stages.upload, () => sink.write(job.outputs[i]!.key, result.data, { contentType: CONTENT_TYPES[result.format], metadata: outputMetadata(entry) }, signal))));
-    return { input: entry.uri, status: 'processed', bytesIn, ...results[0]?.source, outputs };
+    await Promise.all(processed.outputs.map((result, i) => within(stages.upload, () => sink.write(job.outputs[i]!.key, result.data, { contentType: CONTENT_TYPES[result.format], metadata: outputMetadata(entry) }, signal))));
+    // Only once every output is written (a failed write rejected above), so a sidecar never lists a missing file.
+    if (job.sidecar) await within(stages.upload, () => writeSidecar(job.sidecar!, job, processed, bytesIn, sink, signal));
+    return { input: entry.uri, status: 'processed', bytesIn, ...processed.outputs[0]?.source, outputs, ...extra };
   } catch (error) {
     const code = error instanceof ImgPipelineError ? error.code : 'UNEXPECTED';
     if (code === 'INPUT_IS_OUTPUT') return { input: entry.uri, status: 'skipped', reason: describeError(error), bytesIn: entry.size, outputs: [] };

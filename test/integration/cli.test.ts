@@ -192,7 +192,7 @@ describe('correctness of the outputs', () => {
 describe('bad input', () => {
   it('fails each bad file alone with a one-line reason naming it, processes the good ones, exit 1', async () => {
     const bad = ['empty.jpg', 'not-an-image.jpg', 'truncated.jpg', 'pixel-bomb.png', 'vector.svg', 'gzipped-svg.jpg'];
-    const dir = await workspace({ ...Object.fromEntries(bad.map((b) => [`in/${b}`, `bad/${b}`])), 'in/tiny.heic': 'cases/tiny.heic', 'in/good.jpg': 'cases/grey.jpg', 'in/zz-good.png': 'cases/transparent.png' });
+    const dir = await workspace({ ...Object.fromEntries(bad.map((b) => [`in/${b}`, `bad/${b}`])), 'in/broken.heic': 'bad/truncated.heic', 'in/tiny.heic': 'cases/tiny.heic', 'in/good.jpg': 'cases/grey.jpg', 'in/zz-good.png': 'cases/transparent.png' });
     const before = await hashTree(join(dir, 'in'));
     const result = await runCli(['in', '--out', 'out'], { cwd: dir });
     expect(result.code).toBe(1);
@@ -205,15 +205,16 @@ describe('bad input', () => {
       'vector.svg': /SVG.*refused/,
       // Gzipped SVG (SVGZ), which librsvg reads, named .jpg.
       'gzipped-svg.jpg': /refused.*SVG/,
-      'tiny.heic': /unsupported format heic: this sharp build decodes AVIF but not HEIC/,
+      'broken.heic': /corrupt or truncated heic/,
     };
     for (const [name, reason] of Object.entries(reasons)) {
       const matching = lines.filter((l) => l.includes(`in/${name}`) && l.startsWith('failed'));
       expect(matching, name).toHaveLength(1);
       expect(matching[0], name).toMatch(reason);
     }
-    expect(result.stderr).toMatch(/2 processed, 0 skipped, 7 failed/);
-    expect((await listFiles(join(dir, 'out'))).filter((f) => !f.startsWith('.'))).toEqual(['medium/good.jpg', 'medium/zz-good.jpg', 'thumb/good.jpg', 'thumb/zz-good.jpg']);
+    // The HEIC decodes (pipeline/heic.ts) between the failures around it.
+    expect(result.stderr).toMatch(/3 processed, 0 skipped, 7 failed/);
+    expect((await listFiles(join(dir, 'out'))).filter((f) => !f.startsWith('.'))).toEqual(['medium/good.jpg', 'medium/tiny.jpg', 'medium/zz-good.jpg', 'thumb/good.jpg', 'thumb/tiny.jpg', 'thumb/zz-good.jpg']);
     expect(await hashTree(join(dir, 'in'))).toEqual(before);
   });
 
@@ -587,5 +588,78 @@ describe('interruption', () => {
     const outputs = await expectOnlyCompleteImages(join(dir, 'out'), true);
     expect(outputs.length).toBeGreaterThanOrEqual(6);
     expect(outputs.length).toBeLessThan(240);
+  });
+});
+
+describe('HEIC input and --sidecar', () => {
+  it('processes iPhone-style HEIC next to JPEG: upright, sRGB, the primary image', async () => {
+    const dir = await workspace({ 'in/rot.heic': 'cases/rotated-irot.heic', 'in/p3.heic': 'cases/p3.heic', 'in/multi.heic': 'cases/multi-primary-second.heic', 'in/a.jpg': 'cases/grey.jpg' });
+    const result = await runCli(['in', '--out', 'out', '--json'], { cwd: dir });
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ processed: 4, failed: 0 });
+    const rot = await readPixels(join(dir, 'out/medium/rot.jpg'));
+    expect([rot.width, rot.height]).toEqual([32, 64]);
+    expect(colourDistance(rot.at(16, 8), [220, 20, 20])).toBeLessThanOrEqual(16);
+    expect(colourDistance((await readPixels(join(dir, 'out/medium/p3.jpg'))).at(10, 10), [0xc8, 0x64, 0x32])).toBeLessThanOrEqual(6);
+    const multi = await readPixels(join(dir, 'out/medium/multi.jpg'));
+    expect([multi.width, multi.height]).toEqual([48, 36]);
+  });
+
+  it('writes meta/<path>.json after the outputs, with the placeholder also in --json; reruns skip, a missing or stale sidecar is redone', async () => {
+    const dir = await workspace({ 'in/2024/cat.PNG': 'images/2024/cat.PNG', 'in/rot.heic': 'cases/rotated-irot.heic' });
+    const result = await runCli(['in', '--out', 'out', '--sidecar', '-f', 'jpeg,webp', '--json'], { cwd: dir });
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout) as { files: { input: string; sidecar: string; placeholder: { thumbhash: string } }[] };
+    const cat = report.files.find((f) => f.input.endsWith('cat.PNG'))!;
+    expect(cat.sidecar).toBe(join(dir, 'out/meta/2024/cat.PNG.json'));
+    const sidecar = JSON.parse(await readFile(cat.sidecar, 'utf8'));
+    expect(sidecar).toMatchObject({
+      source: { key: '2024/cat.PNG', format: 'png', width: 320, height: 240, aspectRatio: 1.3333 },
+      placeholder: { thumbhash: cat.placeholder.thumbhash },
+      srcset: { jpeg: 'thumb/2024/cat.jpg 128w, medium/2024/cat.jpg 320w', webp: 'thumb/2024/cat.webp 128w, medium/2024/cat.webp 320w' },
+    });
+    expect(sidecar.color).toMatch(/^#[0-9a-f]{6}$/);
+    for (const output of sidecar.outputs as { key: string; bytes: number; width: number }[]) {
+      const path = join(dir, 'out', output.key);
+      expect((await stat(path)).size).toBe(output.bytes);
+      expect((await readMetadata(path)).width).toBe(output.width);
+      // Written after every output it lists.
+      expect((await stat(cat.sidecar)).mtimeMs).toBeGreaterThanOrEqual((await stat(path)).mtimeMs);
+    }
+    // The HEIC's sidecar gives the upright size.
+    expect(JSON.parse(await readFile(join(dir, 'out/meta/rot.heic.json'), 'utf8')).source).toMatchObject({ format: 'heic', width: 32, height: 64, aspectRatio: 0.5 });
+
+    const run = async () => JSON.parse((await runCli(['in', '--out', 'out', '--sidecar', '-f', 'jpeg,webp', '--json'], { cwd: dir })).stdout);
+    expect(await run()).toMatchObject({ processed: 0, skipped: 2 });
+    await writeFile(join(dir, 'out/meta/rot.heic.json'), '');
+    await utimes(join(dir, 'out/meta/rot.heic.json'), new Date(2001, 0, 1), new Date(2001, 0, 1));
+    await writeFile(join(dir, 'out/meta/2024/cat.PNG.json'), '').then(() => import('node:fs/promises')).then((fs) => fs.rm(join(dir, 'out/meta/2024/cat.PNG.json')));
+    expect(await run()).toMatchObject({ processed: 2, skipped: 0 });
+    expect(JSON.parse(await readFile(join(dir, 'out/meta/rot.heic.json'), 'utf8')).source.key).toBe('rot.heic');
+    // Outputs without sidecars are not up to date for a run that wants them.
+    const plain = await workspace({ 'in/a.jpg': 'cases/grey.jpg' });
+    await runCli(['in', '--out', 'out'], { cwd: plain });
+    const withSidecar = JSON.parse((await runCli(['in', '--out', 'out', '--sidecar', '--json'], { cwd: plain })).stdout);
+    expect(withSidecar).toMatchObject({ processed: 1 });
+  });
+
+  it('writes no sidecar when an output it would list cannot be written, and never scans meta/ as input', async () => {
+    const dir = await workspace({ 'photos/a.jpg': 'cases/grey.jpg', 'photos/b.jpg': 'cases/grey.jpg', 'photos/meta/c.jpg': 'cases/grey.jpg' });
+    // A folder where the medium output of b.jpg should go: that write fails.
+    await mkdir(join(dir, 'photos/medium/b.jpg'), { recursive: true });
+    const result = await runCli(['photos', '--out', 'photos', '--sidecar', '--json'], { cwd: dir });
+    const report = JSON.parse(result.stdout) as { processed: number; failed: number; files: { input: string; status: string }[] };
+    expect(report).toMatchObject({ processed: 1, failed: 1 });
+    // photos/meta/ is where this run's sidecars go: never an input.
+    expect(report.files.map((f) => basename(f.input)).sort()).toEqual(['a.jpg', 'b.jpg']);
+    expect(await exists(join(dir, 'photos/meta/a.jpg.json'))).toBe(true);
+    expect(await exists(join(dir, 'photos/meta/b.jpg.json'))).toBe(false);
+  });
+
+  it('--dry-run names the sidecar it would write', async () => {
+    const dir = await workspace({ 'in/a.jpg': 'cases/grey.jpg' });
+    const result = await runCli(['in', '--out', 'out', '--sidecar', '--dry-run'], { cwd: dir });
+    expect(result.stdout + result.stderr).toMatch(/would process .*in\/a\.jpg -> .*thumb\/a\.jpg, .*medium\/a\.jpg, .*out\/meta\/a\.jpg\.json/);
+    expect(await exists(join(dir, 'out'))).toBe(false);
   });
 });

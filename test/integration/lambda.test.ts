@@ -153,7 +153,10 @@ describe.skipIf(!HOST_FITS)(`the Lambda zip${SKIPPED}`, () => {
     expect(names).toEqual(expect.arrayContaining([
       'index.mjs', 'config.json', 'fonts/DejaVuSans-Bold.ttf', 'fonts/fonts.conf',
       'node_modules/sharp/package.json', 'node_modules/@img/sharp-linux-x64/package.json',
+      // The HEIC decoder, loaded on the first HEIC only: the WASM build, not the asm.js or base64 ones.
+      'node_modules/libheif-js/libheif-wasm/libheif.js', 'node_modules/libheif-js/libheif-wasm/libheif.wasm',
     ]));
+    expect(names.filter((n) => n.startsWith('node_modules/libheif-js/'))).toHaveLength(5);
     expect(names.some((n) => n.startsWith('node_modules/@img/sharp-libvips-linux-x64/lib/libvips-cpp.so'))).toBe(true);
     expect(names.some((n) => n.includes('/.bin/') || n.endsWith('.d.ts'))).toBe(false);
     for (const entry of entries) {
@@ -344,6 +347,38 @@ describe.skipIf(!HOST_FITS)(`index.handler, unpacked and run in its own node pro
     expect(await listKeys(client, PROCESSED, `${PROCESSED_PREFIX}thumb/stale/`)).toEqual([]);
     expect(sns.messages).toHaveLength(0);
   });
+});
+
+describe.skipIf(!HOST_FITS)(`a zip whose config asks for sidecars, run on a HEIC upload${SKIPPED}`, () => {
+  it('decodes the HEIC with the WASM from the zip, writes meta/<key>.json after the outputs, and publishes the placeholder', async () => {
+    const withSidecar = await buildLambdaPackage({ config: validateConfig({ sidecar: true, formats: ['jpeg', 'webp'] }, 'test'), arch: 'x86_64', sharp: 'host', env: process.env });
+    const dir = await makeTempDir('img-pipeline-fn-sidecar-');
+    await unzipTo(withSidecar.zip, dir);
+    const heic = await readFile(fixture('cases/rotated-irot.heic'));
+    await put(UPLOADS, 'uploads/phone/IMG 1.heic', heic);
+    sns.messages.length = 0;
+    events += 1;
+    const run = await runLambda(dir, { Records: [s3Record(UPLOADS, 'uploads/phone/IMG 1.heic', heic)] }, { ...env, PROCESSED_PREFIX: 'sc/' }, join(work, `event-${events}.json`));
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const keys = (await listKeys(client, PROCESSED, 'sc/')).map((k) => k.key);
+    expect(keys).toEqual(['sc/medium/phone/IMG 1.jpg', 'sc/medium/phone/IMG 1.webp', 'sc/meta/phone/IMG 1.heic.json', 'sc/thumb/phone/IMG 1.jpg', 'sc/thumb/phone/IMG 1.webp']);
+    const head = await headObject(client, PROCESSED, 'sc/meta/phone/IMG 1.heic.json');
+    expect(head.ContentType).toBe('application/json');
+    // Marked like every output, so the backfill and the Lambda never take it for an input.
+    expect(head.Metadata?.[OUTPUT_MARKER]).toBe('true');
+    const sidecar = JSON.parse((await getObject(client, PROCESSED, 'sc/meta/phone/IMG 1.heic.json')).toString('utf8'));
+    // Upright (irot applied once), and keys relative to the processed prefix, as the CLI writes them.
+    expect(sidecar).toMatchObject({ source: { key: 'phone/IMG 1.heic', format: 'heic', width: 32, height: 64 }, srcset: { jpeg: 'thumb/phone/IMG%201.jpg 32w' } });
+    const upright = await readPixels(await getObject(client, PROCESSED, 'sc/medium/phone/IMG 1.jpg'));
+    expect(upright.at(16, 8)[0]).toBeGreaterThan(150);
+    const message = sns.messages[0]!.message as Record<string, unknown>;
+    expect(message).toMatchObject({
+      status: 'processed',
+      sidecar: { bucket: PROCESSED, key: 'sc/meta/phone/IMG 1.heic.json' },
+      placeholder: { thumbhash: sidecar.placeholder.thumbhash, dataURL: sidecar.placeholder.dataURL, color: sidecar.color },
+    });
+  }, 120_000);
 });
 
 describe('deploy and destroy from the terminal', () => {

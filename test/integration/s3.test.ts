@@ -534,3 +534,27 @@ describe('unsafe keys', () => {
     }
   });
 });
+
+describe('S3 -> S3 with --sidecar', () => {
+  it('writes meta/<key>.json beside the variants, marked and typed as JSON, and a rerun lists meta/ and writes nothing', async () => {
+    const args = ['s3://uploads/uploads/', '--out', 's3://processed/sc/', '--json', '--sidecar', '--max-file-size', '200KB', '--s3-page-size', '3'];
+    const first = await cli(args);
+    const files = report(first).files as (RunReport['files'][number] & { placeholder?: { thumbhash: string } })[];
+    const cat = files.find((f) => f.input === 's3://uploads/uploads/2024/cat.PNG')!;
+    expect(cat).toMatchObject({ status: 'processed', sidecar: 's3://processed/sc/meta/2024/cat.PNG.json' });
+    const head = await headObject(direct, 'processed', 'sc/meta/2024/cat.PNG.json');
+    expect(head.ContentType).toBe('application/json');
+    expect(head.Metadata?.[OUTPUT_MARKER]).toBe('true');
+    const sidecar = JSON.parse((await getObject(direct, 'processed', 'sc/meta/2024/cat.PNG.json')).toString('utf8'));
+    expect(sidecar).toMatchObject({ source: { key: '2024/cat.PNG', width: 200, height: 100, aspectRatio: 2 }, placeholder: { thumbhash: cat.placeholder!.thumbhash } });
+    expect(sidecar.outputs.map((o: { key: string }) => o.key)).toEqual(['thumb/2024/cat.jpg', 'medium/2024/cat.jpg']);
+    expect((await listKeys(direct, 'processed', 'sc/meta/')).map((k) => k.key).sort()).toEqual(['sc/meta/2024/cat.PNG.json', 'sc/meta/a/b/deep.webp.json', 'sc/meta/my photo é+1.jpg.json']);
+
+    proxy.reset();
+    const rerun = await cli(args);
+    expect(report(rerun)).toMatchObject({ processed: 0, skipped: 6 });
+    expect(proxy.requests.filter((r) => r.method === 'PUT')).toEqual([]);
+    const prefixes = new Set(proxy.requests.filter((r) => r.op === 'list' && r.bucket === 'processed').map((r) => r.query.get('prefix')));
+    expect([...prefixes].sort()).toEqual(['sc/medium/', 'sc/meta/', 'sc/thumb/']);
+  });
+});

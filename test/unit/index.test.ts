@@ -16,6 +16,7 @@ const run = promisify(execFile);
 const PUBLIC_API = [
   'loadConfig', 'validateConfig', 'mergeConfig', 'configSchema', 'FORMATS',
   'preparePipeline', 'processImage', 'runPipeline', 'createPlanner', 'planJobs',
+  'processSource', 'buildSidecar', 'sidecarKey', 'destinationKeys',
   'outputKey', 'isImageKey', 'extensionOf', 'outputStem', 'outputMetadata', 'IMAGE_EXTENSIONS', 'FORMAT_EXTENSIONS',
   'LocalSource', 'LocalSink', 'S3Source', 'S3Sink', 'parseS3Uri', 'openSources', 'openSink',
   'ImgPipelineError', 'ConfigError', 'InputError', 'PipelineError', 'StorageError', 'DeployError',

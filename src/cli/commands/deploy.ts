@@ -15,7 +15,7 @@ import { planDocument } from '../../deploy/document.js';
 import { buildLambdaPackage, packageFingerprint, type LambdaPackage, type PackageOptions } from '../../deploy/package.js';
 import { checkDeployRequest, parseArchitecture, planDeploy, type DeployPlan } from '../../deploy/plan.js';
 import { ConfigError } from '../../errors.js';
-import { STATE_KEY } from '../../pipeline/layout.js';
+import { SIDECAR_FOLDER, STATE_KEY } from '../../pipeline/layout.js';
 import { isS3Uri, parseS3Uri } from '../../storage/s3.js';
 import { pipelineFlags } from '../options.js';
 import type { Io } from './run.js';
@@ -90,6 +90,7 @@ function formatPlan(plan: DeployPlan, config: Config, offline: string | undefine
     '',
     `Trigger      s3:ObjectCreated:* on s3://${request.bucket}/${request.prefix}  ->  ${fn.arn}${plan.notification.filterPrefix !== request.prefix ? `  (filter prefix ${plan.notification.filterPrefix}, URL-encoded as S3 requires)` : ''}`,
     `Outputs      s3://${request.out.bucket}/${request.out.prefix}<variant>/<key relative to ${request.prefix || 'the bucket'}>  (variants ${variants}; formats ${config.formats.join(', ')})`,
+    ...(config.sidecar ? [`Sidecars     s3://${request.out.bucket}/${request.out.prefix}${SIDECAR_FOLDER}/<key relative to ${request.prefix || 'the bucket'}>.json`] : []),
     `Function     ${fn.name}: ${fn.runtime}, ${fn.architecture}, ${fn.memory} MB, ${fn.timeout} s, handler ${fn.handler}`,
     'Environment',
     ...Object.entries(fn.environment).map(([k, v]) => `  ${k}=${v}`),

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { loadConfig } from '../../config/load.js';
 import { preparePipeline } from '../../pipeline/process.js';
-import { IMAGE_EXTENSIONS } from '../../pipeline/layout.js';
+import { destinationFolders, IMAGE_EXTENSIONS } from '../../pipeline/layout.js';
 import { runPipeline, type RunEvent, type RunReport } from '../../runner/run-pipeline.js';
 import type { Config } from '../../config/schema.js';
 import { ConfigError, describeError } from '../../errors.js';
@@ -92,7 +92,7 @@ async function runImages(inputs: string[], opts: RunCommandOptions, io: Io, page
   const { layer, sizeOverrides } = pipelineFlags(opts);
   const { config } = await loadConfig({ cwd: io.cwd, file: opts.config, flags: layer, sizeOverrides });
   const s3 = await s3AccessFor([...inputs, opts.out], config, opts, io.env ?? process.env);
-  const sources = await openSources(inputs, opts.out, { s3, variants: Object.keys(config.sizes), signal: io.signal });
+  const sources = await openSources(inputs, opts.out, { s3, variants: destinationFolders(config), signal: io.signal });
   let sink = openSink(opts.out, { s3 });
   const pipeline = await preparePipeline(config);
 

@@ -231,6 +231,16 @@ describe('deploy: refused and offline', () => {
     }
   });
 
+  it('--dry-run names where the sidecars go when the config asks for them, under the output prefix', async () => {
+    mocks.sts.on(GetCallerIdentityCommand).rejects(awsError('CredentialsProviderError', 'Could not load credentials from any providers'));
+    const withSidecar = io();
+    expect(await deployCommand({ ...options, dryRun: true, sidecar: true }, withSidecar, deps())).toBe(0);
+    expect(withSidecar.out()).toMatch(/Sidecars\s+s3:\/\/my-processed\/meta\/<key relative to uploads\/>\.json/);
+    const without = io();
+    expect(await deployCommand({ ...options, dryRun: true }, without, deps())).toBe(0);
+    expect(without.out()).not.toContain('Sidecars');
+  });
+
   it('--dry-run with credentials compares against what exists and writes nothing', async () => {
     existingDeployment('c2hhLW9mLXRoZS1vbGQtemlw');
     const out = io();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { configSchema, type ConfigInput } from '../../../src/config/schema.js';
-import { createPlanner, planJobs, pipelineFingerprint, plannedOutputs, type DestinationIndex, type PlanOptions } from '../../../src/pipeline/plan.js';
+import { createPlanner, destinationKeys, planJobs, pipelineFingerprint, plannedOutputs, type DestinationIndex, type PlanOptions } from '../../../src/pipeline/plan.js';
 import type { SourceEntry } from '../../../src/storage/types.js';
 
 const config = (input: ConfigInput = {}) => configSchema.parse({ concurrency: 1, ...input });
@@ -138,5 +138,36 @@ describe('pipelineFingerprint', () => {
 
   it('ignores settings that do not change output pixels (concurrency, limits)', () => {
     expect(pipelineFingerprint(config({ concurrency: 7, limits: { maxPixels: 10 } }))).toBe(base);
+  });
+});
+
+describe('sidecars in the plan', () => {
+  const withSidecar = config({ sidecar: true });
+  const outputs = (sidecarAt?: number) => new Map([['thumb/a.jpg', 2_000], ['medium/a.jpg', 2_100], ...(sidecarAt === undefined ? [] : [['meta/a.jpg.json', sidecarAt] as [string, number]])]);
+
+  it('names the sidecar meta/<key>.json, extension kept, after the outputs', () => {
+    const [job] = planJobs(withSidecar, [entry('2024/cat.PNG')], nothing, options);
+    expect(job).toMatchObject({ action: 'process', sidecar: 'meta/2024/cat.PNG.json' });
+    expect(destinationKeys('2024/cat.PNG', withSidecar)).toEqual(['thumb/2024/cat.jpg', 'medium/2024/cat.jpg', 'meta/2024/cat.PNG.json']);
+    expect(planJobs(config(), [entry('a.jpg')], nothing, options)[0]).not.toHaveProperty('sidecar');
+  });
+
+  it('redoes an image whose sidecar is missing, older than the source or the state, or older than its outputs', () => {
+    const action = (sidecarAt: number | undefined, over: Partial<DestinationIndex> = {}) => planJobs(withSidecar, [entry('a.jpg')], { outputs: outputs(sidecarAt), freshSince: 1_500, ...over }, options)[0]!.action;
+    expect(action(2_200)).toBe('skip');
+    expect(action(undefined)).toBe('process');
+    expect(action(900)).toBe('process');
+    expect(action(2_200, { freshSince: 2_150 })).toBe('process');
+    // Written before the medium output (2_100): it may describe other bytes.
+    expect(action(2_050)).toBe('process');
+    // Without sidecars, the same destination is up to date.
+    expect(planJobs(config(), [entry('a.jpg')], { outputs: outputs(undefined), freshSince: 1_500 }, options)[0]!.action).toBe('skip');
+  });
+
+  it('refuses a size named "meta" while sidecars are on, naming the field', () => {
+    const result = configSchema.safeParse({ sidecar: true, sizes: { meta: { width: 10, height: 10 } } });
+    expect(result.success).toBe(false);
+    expect(result.error?.issues[0]).toMatchObject({ path: ['sizes', 'meta'] });
+    expect(configSchema.safeParse({ sizes: { meta: { width: 10, height: 10 } } }).success).toBe(true);
   });
 });
