@@ -30,7 +30,9 @@ const sizeSchema = z.strictObject({
   position: z.enum(CROP_POSITIONS).default('center'),
 });
 
-const variantName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'expected a name of letters, digits, - or _');
+/** A size's name, which is also its output folder's: nothing that could name another path. */
+export const VARIANT_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
+const variantName = z.string().regex(VARIANT_NAME, 'expected a name of letters, digits, - or _');
 
 const watermarkSchema = z
   .strictObject({

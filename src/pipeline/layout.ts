@@ -34,6 +34,13 @@ export const SOURCE_ETAG_METADATA = 'img-pipeline-source-etag';
 export const STATE_KEY = '.img-pipeline.json';
 
 /**
+ * Written into every local `<variant>/` folder that receives an output: local files have nowhere to carry
+ * OUTPUT_MARKER, so the folder carries it. A scan never enters a folder holding it, whatever the sizes are
+ * called now, wherever `--out` points, and even after the folder was moved or renamed.
+ */
+export const OUTPUT_FOLDER_MARKER = '.img-pipeline-output.json';
+
+/**
  * Where a key's extension starts (the index of its dot), or -1 when it has none. Only the last segment
  * counts, and a leading dot names a hidden file (`.env`), not an extension.
  */

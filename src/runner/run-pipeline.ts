@@ -114,7 +114,7 @@ export async function runPipeline(options: RunOptions): Promise<RunReport> {
   try {
     let writable: Promise<void> = Promise.resolve();
     if (!dryRun && !destination.stateMatches && !signal?.aborted) {
-      await recordState(sink, pipeline.fingerprint);
+      await recordState(sink, pipeline.fingerprint, Object.keys(pipeline.config.sizes), destination.stateText);
       writable = pastTimeResolution(sink.timeResolutionMs);
     }
     const plan = createPlanner(pipeline.config, destination, { force, maxFileSize: pipeline.config.limits.maxFileSize });

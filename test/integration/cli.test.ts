@@ -1,11 +1,11 @@
-import { chmod, copyFile, mkdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { canRunUnprivileged, runCli, spawnCli, waitFor } from '../helpers/cli.js';
 import { fixture } from '../helpers/paths.js';
 import { colourDistance, differingBox, meanColour, readMetadata, readPixels, type Rgb } from '../helpers/pixels.js';
-import { hashTree, listFiles, makeTempDir, removeTempDirs } from '../helpers/temp.js';
+import { FOLDER_MARKER, hashTree, listFiles as listAllFiles, listOutputFiles as listFiles, makeTempDir, removeTempDirs } from '../helpers/temp.js';
 
 afterAll(removeTempDirs);
 
@@ -460,10 +460,33 @@ describe('local folders: what is scanned, and where outputs may go', () => {
     const other = await runCli(['photos', '--out', 'other', '--verbose'], { cwd: dir });
     expect(other.code).toBe(0);
     expect((await listFiles(join(dir, 'other'))).filter((f) => !f.startsWith('.'))).toEqual(['medium/a.jpg', 'thumb/a.jpg']);
-    expect(other.stderr).toContain(`skipped   ${join(dir, 'photos/processed')}/ (an img-pipeline output folder: it holds .img-pipeline.json)`);
-    expect((await runCli(['photos', '--out', 'third'], { cwd: dir })).stderr).not.toContain('output folder');
-    // Named as the input, it is processed like any folder.
-    expect(JSON.parse((await runCli(['photos/processed', '--out', 'fourth', '--json'], { cwd: dir })).stdout)).toMatchObject({ processed: 2 });
+    expect(other.stderr).toContain(`skipped   ${join(dir, 'photos/processed')}/ (it holds img-pipeline outputs, which are never inputs)`);
+    expect((await runCli(['photos', '--out', 'third'], { cwd: dir })).stderr).not.toContain('img-pipeline outputs');
+    // Named as the input, its variant folders are still outputs: nothing in it is an input.
+    const named = await runCli(['photos/processed', '--out', 'fourth', '--json'], { cwd: dir });
+    expect(JSON.parse(named.stdout)).toMatchObject({ processed: 0, failed: 0 });
+    expect(named.stderr).toMatch(/no images found under photos\/processed .*left out as earlier img-pipeline outputs: .*processed\/medium, .*processed\/thumb/);
+  });
+
+  it('never takes its own outputs for inputs, whatever the sizes are called now and wherever --out points', async () => {
+    const dir = await workspace({ 'photos/a.jpg': 'cases/grey.jpg', 'photos/2024/cat.PNG': 'images/2024/cat.PNG' });
+    expect((await runCli(['photos', '--out', 'photos'], { cwd: dir })).code).toBe(0);
+    expect((await listAllFiles(join(dir, 'photos'))).filter((f) => FOLDER_MARKER.test(f))).toEqual(['medium/.img-pipeline-output.json', 'thumb/.img-pipeline-output.json']);
+    // New sizes: thumb/ and medium/ are no longer this run's variant folders, but they hold outputs.
+    const renamed = await runCli(['photos', '--out', 'photos', '--sizes', 'large=1024x1024', '--json'], { cwd: dir });
+    expect(renamed.code).toBe(0);
+    expect(JSON.parse(renamed.stdout)).toMatchObject({ processed: 2, failed: 0 });
+    expect((await listFiles(join(dir, 'photos/large'))).filter((f) => !f.startsWith('.'))).toEqual(['2024/cat.jpg', 'a.jpg']);
+    // --out elsewhere: the state file in photos/ still names every variant folder it ever had.
+    const elsewhere = await runCli(['photos', '--out', 'other', '--json'], { cwd: dir });
+    expect(JSON.parse(elsewhere.stdout)).toMatchObject({ processed: 2, failed: 0 });
+    expect((await listFiles(join(dir, 'other'))).filter((f) => !f.split('/').pop()!.startsWith('.'))).toEqual(['medium/2024/cat.jpg', 'medium/a.jpg', 'thumb/2024/cat.jpg', 'thumb/a.jpg']);
+    // A variant folder moved away (and the state file gone) still carries its marker.
+    await rename(join(dir, 'photos/thumb'), join(dir, 'photos/old-thumbs'));
+    await rm(join(dir, 'photos/.img-pipeline.json'));
+    const moved = await runCli(['photos', '--out', 'third', '--sizes', 'small=64x64', '--json'], { cwd: dir });
+    expect(JSON.parse(moved.stdout)).toMatchObject({ processed: 2, failed: 0 });
+    expect((await listFiles(join(dir, 'third'))).filter((f) => !f.split('/').pop()!.startsWith('.'))).toEqual(['small/2024/cat.jpg', 'small/a.jpg']);
   });
 
   it('processes an input named twice once, and a collision names the other input by its full path', async () => {
@@ -513,7 +536,7 @@ describe('local folders: what is scanned, and where outputs may go', () => {
       expect(doc).toMatchObject({ processed: 2, failed: 1 });
       expect(doc.error).toBeUndefined();
       expect(doc.files.find((f: { status: string }) => f.status === 'failed')).toMatchObject({ input: join(dir, 'in/b'), code: 'LOCAL_UNREADABLE', error: expect.stringMatching(new RegExp(`cannot read the folder ${join(dir, 'in/b')}.*EACCES`)) });
-      expect(await listFiles(join(dir, 'out/thumb'))).toEqual(['a.jpg', 'z.jpg']);
+      expect(await listFiles(join(dir, 'out'))).toEqual(['.img-pipeline.json', 'medium/a.jpg', 'medium/z.jpg', 'thumb/a.jpg', 'thumb/z.jpg']);
       expect(result.stderr).not.toMatch(/stopped early/);
     });
 

@@ -11,7 +11,7 @@ import type { OutputReport, RunReport } from '../../src/runner/run-pipeline.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { BIN } from '../helpers/paths.js';
 import { getObject, headObject, listKeys, putObject, s3Env, startS3Server, testClient, TEST_REGION, type S3Server } from '../helpers/s3-server.js';
-import { listFiles, makeTempDir, removeTempDirs } from '../helpers/temp.js';
+import { listOutputFiles, makeTempDir, removeTempDirs } from '../helpers/temp.js';
 
 /** The `--json` document (toJson writes the report's fields; files carry no bytesIn). */
 type JsonReport = RunReport;
@@ -217,7 +217,7 @@ describe('S3 and local folders', () => {
     const json = report(result);
     expect(json.files.map((f) => f.input).sort()).toEqual(['s3://uploads/uploads/2024/cat.PNG', 's3://uploads/uploads/a/b/deep.webp']);
     expect(json.files[0]!.outputs[0]!.path.startsWith(out)).toBe(true);
-    expect(await listFiles(out)).toEqual(['.img-pipeline.json', 'medium/b/deep.jpg', 'medium/cat.jpg', 'thumb/b/deep.jpg', 'thumb/cat.jpg']);
+    expect(await listOutputFiles(out)).toEqual(['.img-pipeline.json', 'medium/b/deep.jpg', 'medium/cat.jpg', 'thumb/b/deep.jpg', 'thumb/cat.jpg']);
     expect((await sharp(join(out, 'thumb', 'cat.jpg')).metadata()).width).toBe(128);
   });
 
@@ -526,7 +526,7 @@ describe('unsafe keys', () => {
       const failed = json.files.filter((f) => f.status === 'failed');
       expect(failed.map((f) => `${f.code} ${f.input}`).sort()).toEqual(keys.slice(1).map((k) => `UNSAFE_KEY s3://b/${k}`).sort());
       expect(failed.find((f) => f.input.endsWith('/escaped.jpg'))!.error).toContain('".." segment');
-      expect(await listFiles(base)).toEqual(['deep/out/.img-pipeline.json', 'deep/out/medium/ok.jpg', 'deep/out/thumb/ok.jpg']);
+      expect(await listOutputFiles(base)).toEqual(['deep/out/.img-pipeline.json', 'deep/out/medium/ok.jpg', 'deep/out/thumb/ok.jpg']);
     } finally {
       fake.close();
     }

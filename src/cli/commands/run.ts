@@ -90,7 +90,7 @@ export async function runCommand(inputs: string[], opts: RunCommandOptions, io: 
   }
   if (json) io.stdout.write(`${toJson(report)}\n`);
   const outputFolders = sources.flatMap((s) => s.skippedFolders ?? []);
-  if (opts.verbose && !json) for (const folder of outputFolders) io.stderr.write(`skipped   ${folder}/ (an img-pipeline output folder: it holds .img-pipeline.json)\n`);
+  if (opts.verbose && !json) for (const folder of outputFolders) io.stderr.write(`skipped   ${folder}/ (it holds img-pipeline outputs, which are never inputs)\n`);
   if (foundNothing(report)) io.stderr.write(`${noImagesMessage(inputs, outputFolders)}\n`);
   if (report.error) io.stderr.write(`img-pipeline: the run stopped early: ${report.error.message}. The files listed before it are in the report; run again to finish the rest.\n`);
   // Always, --quiet included: it drops the per-file lines, not the summary (see --help).
