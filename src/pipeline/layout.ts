@@ -33,6 +33,9 @@ export const SOURCE_ETAG_METADATA = 'img-pipeline-source-etag';
 /** Records the pipeline config that the outputs under a destination were made with. */
 export const STATE_KEY = '.img-pipeline.json';
 
+/** Held by the run writing a destination, so a second run on the same `--out` is refused (runner/run-lock.ts). */
+export const LOCK_KEY = '.img-pipeline.lock';
+
 /**
  * Written into every local `<variant>/` folder that receives an output: local files have nowhere to carry
  * OUTPUT_MARKER, so the folder carries it. A scan never enters a folder holding it, whatever the sizes are

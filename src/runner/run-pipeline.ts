@@ -9,6 +9,7 @@ import type { Sink, Source } from '../storage/types.js';
 import { openDestination } from './destination.js';
 import { mergeListings } from './merge-listings.js';
 import { runJobs } from './run-jobs.js';
+import { acquireRunLock } from './run-lock.js';
 import { recordState } from './state-file.js';
 
 export type FileStatus = 'processed' | 'skipped' | 'failed' | 'planned';
@@ -75,6 +76,8 @@ export interface RunOptions {
   /** Keep every file's report (for `--json`); off, only counts are kept and memory stays flat. */
   collectFiles?: boolean;
   events?: EventEmitter<{ event: [RunEvent] }>;
+  /** The command line, recorded in the destination's lock so a refused second run can name this one. */
+  command?: string;
 }
 
 /**
@@ -97,14 +100,27 @@ type Work = { job: Exclude<Job, { action: 'ignore' }>; source: Source; input?: P
  */
 export async function runPipeline(options: RunOptions): Promise<RunReport> {
   const started = performance.now();
-  const { sink, pipeline, signal } = options;
-  const force = options.force ?? false;
+  const { sink } = options;
   const dryRun = options.dryRun ?? false;
   const report: RunReport = { processed: 0, skipped: 0, failed: 0, planned: 0, bytesIn: 0, bytesOut: 0, elapsedMs: 0, interrupted: false, files: [] };
   configureSharp(options.concurrency);
   // A destination that cannot take outputs (a file in its place, no write access) fails here, before
   // anything is read or written; a dry run only checks, and creates nothing.
   await sink.prepare?.({ create: !dryRun });
+  // One run at a time per destination: a second one would mix its outputs with ours under our state file.
+  const lock = dryRun ? undefined : await acquireRunLock(sink, { command: options.command ?? 'img-pipeline (library call)' });
+  try {
+    return await runLocked(options, report, started);
+  } finally {
+    await lock?.release();
+  }
+}
+
+/** runPipeline once the destination is prepared and locked. */
+async function runLocked(options: RunOptions, report: RunReport, started: number): Promise<RunReport> {
+  const { sink, pipeline, signal } = options;
+  const force = options.force ?? false;
+  const dryRun = options.dryRun ?? false;
   const destination = await openDestination(sink, {
     fingerprint: pipeline.fingerprint,
     variants: Object.keys(pipeline.config.sizes),

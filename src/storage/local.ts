@@ -292,6 +292,23 @@ export class LocalSink implements Sink {
     }
   }
 
+  async createExclusive(key: string, data: Buffer): Promise<boolean> {
+    const path = this.pathOf(key);
+    try {
+      await writeFile(path, data, { flag: 'wx' });
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw new StorageError('LOCAL_WRITE_FAILED', `cannot write ${path}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  async remove(key: string): Promise<void> {
+    await unlink(this.pathOf(key)).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw new StorageError('LOCAL_WRITE_FAILED', `cannot delete ${this.pathOf(key)}: ${error.message}`, { cause: error });
+    });
+  }
+
   uriOf(key: string): string {
     return this.pathOf(key);
   }

@@ -18,7 +18,7 @@ export interface S3Location {
 }
 
 /** The IAM action a request needs, named in AccessDenied messages. */
-export type S3Action = 's3:ListBucket' | 's3:GetObject' | 's3:PutObject';
+export type S3Action = 's3:ListBucket' | 's3:GetObject' | 's3:PutObject' | 's3:DeleteObject';
 
 /** Whether a CLI argument names an S3 location rather than a local path. */
 export function isS3Uri(value: string): boolean {
@@ -443,6 +443,34 @@ export class S3Sink extends S3Prefix implements Sink {
       await this.fail(error, 's3:PutObject', this.uriOf(key));
     }
     this.transferred += data.length;
+  }
+
+  /**
+   * PutObject with `If-None-Match: *`: S3 answers 412 PreconditionFailed when the key exists, and 409
+   * ConditionalRequestConflict when another conditional write to it is in flight
+   * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html). Stores that ignore the
+   * header (s3rver, older MinIO) overwrite instead; run-lock.ts reads the lock back to catch that.
+   */
+  async createExclusive(key: string, data: Buffer): Promise<boolean> {
+    const { PutObjectCommand } = await loadSdk();
+    try {
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: joinKey(this.folder, key), Body: data, ContentType: 'application/json', CacheControl: 'no-cache', IfNoneMatch: '*' }));
+      return true;
+    } catch (error) {
+      const e = error as SdkError;
+      const status = e.$metadata?.httpStatusCode;
+      if (status === 412 || status === 409 || e.name === 'PreconditionFailed' || e.name === 'ConditionalRequestConflict') return false;
+      return this.fail(error, 's3:PutObject', this.uriOf(key));
+    }
+  }
+
+  async remove(key: string): Promise<void> {
+    const { DeleteObjectCommand } = await loadSdk();
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: joinKey(this.folder, key) }));
+    } catch (error) {
+      await this.fail(error, 's3:DeleteObject', this.uriOf(key));
+    }
   }
 
   uriOf(key: string): string {

@@ -33,7 +33,8 @@ async function expectOnlyCompleteImages(out: string, allowTemps: boolean): Promi
     await expect(sharp(join(out, file), { failOn: 'truncated' }).raw().toBuffer(), file).resolves.toBeInstanceOf(Buffer);
   }
   const hidden = files.filter((f) => !visible.includes(f) && f !== '.img-pipeline.json');
-  if (allowTemps) for (const f of hidden) expect(f).toMatch(TEMP_NAME);
+  // A run killed outright leaves its lock too, which the next run takes over.
+  if (allowTemps) for (const f of hidden.filter((h) => h !== '.img-pipeline.lock')) expect(f).toMatch(TEMP_NAME);
   else expect(hidden).toEqual([]);
   return visible;
 }
@@ -610,5 +611,26 @@ describe('interruption', () => {
     const outputs = await expectOnlyCompleteImages(join(dir, 'out'), true);
     expect(outputs.length).toBeGreaterThanOrEqual(6);
     expect(outputs.length).toBeLessThan(240);
+    // Its lock is left behind, and taken over: the dead run's pid is checked.
+    expect(await exists(join(dir, 'out/.img-pipeline.lock'))).toBe(true);
+    const rerun = await runCli(['in', '--out', 'out', '-j', '2', '-f', 'jpeg,webp', '--quiet'], { cwd: dir, timeoutMs: 120_000 });
+    expect(rerun.code).toBe(0);
+    expect(await exists(join(dir, 'out/.img-pipeline.lock'))).toBe(false);
+  });
+
+  it('refuses a second run on an --out that a live run is writing (exit 2, naming it), and releases the lock at the end', async () => {
+    const dir = await manyCopies(8, 'images/landscape.jpg');
+    const { child, done } = spawnCli(['in', '--out', 'out', '-j', '1', '-f', 'avif', '--watermark', 'A'], { cwd: dir });
+    await waitFor(() => exists(join(dir, 'out/.img-pipeline.lock')));
+    const second = await runCli(['in', '--out', 'out', '--json'], { cwd: dir });
+    expect(second.code).toBe(2);
+    expect(second.stderr).toContain(`img-pipeline: another img-pipeline run is writing to ${join(dir, 'out')} (pid ${child.pid} on this machine, started `);
+    expect(second.stderr).toContain(': img-pipeline "in" --out "out"); wait for it to finish, or choose another --out');
+    child.kill('SIGINT');
+    expect((await done).code).toBe(130);
+    expect(await exists(join(dir, 'out/.img-pipeline.lock'))).toBe(false);
+    // The state file still names the first run's settings: the refused run wrote nothing.
+    const fresh = await runCli(['in', '--out', 'out', '-j', '1', '-f', 'avif', '--watermark', 'A', '--dry-run', '--json'], { cwd: dir });
+    expect(JSON.parse(fresh.stdout).skipped).toBeGreaterThan(0);
   });
 });

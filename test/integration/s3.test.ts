@@ -2,11 +2,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { OUTPUT_MARKER, SOURCE_ETAG_METADATA, SOURCE_KEY_METADATA, STATE_KEY } from '../../src/pipeline/layout.js';
+import { LOCK_KEY, OUTPUT_MARKER, SOURCE_ETAG_METADATA, SOURCE_KEY_METADATA, STATE_KEY } from '../../src/pipeline/layout.js';
 import type { OutputReport, RunReport } from '../../src/runner/run-pipeline.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { BIN } from '../helpers/paths.js';
@@ -44,6 +45,11 @@ function cli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; endpoi
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** Accepted PUTs of outputs to the processed bucket: not the state file, not the run lock. */
+function outputPuts() {
+  return proxy.successfulPuts('processed').filter((r) => !r.key.endsWith(STATE_KEY) && !r.key.endsWith(LOCK_KEY));
 }
 
 function report(result: Result): JsonReport {
@@ -163,12 +169,14 @@ describe('S3 -> S3 backfill', () => {
     const rerun = await cli(args);
     expect(rerun.code).toBe(1); // the two bad objects still fail
     expect(report(rerun)).toMatchObject({ processed: 0, skipped: 6, failed: 2 });
-    expect(proxy.requests.filter((r) => r.method === 'PUT')).toEqual([]);
+    expect(proxy.requests.filter((r) => r.method === 'PUT' && !r.key.endsWith(LOCK_KEY))).toEqual([]);
     expect(proxy.requests.filter((r) => r.op === 'head')).toEqual([]);
     // The destination is read once: the state file, then each variant folder's listing in step with the
     // sources. --s3-page-size 3 reaches the destination too: six outputs a folder take two pages each,
     // so the resume works across destination pages.
-    expect(proxy.requests.filter((r) => r.op === 'get' && r.bucket === 'processed').map((r) => r.key)).toEqual([`site/${STATE_KEY}`]);
+    expect(proxy.requests.filter((r) => r.op === 'get' && r.bucket === 'processed' && !r.key.endsWith(LOCK_KEY)).map((r) => r.key)).toEqual([`site/${STATE_KEY}`]);
+    // The lock: read before it is created, read back, and read before it is deleted.
+    expect(proxy.requests.filter((r) => r.op === 'get' && r.key === `site/${LOCK_KEY}`)).toHaveLength(3);
     const lists = proxy.requests.filter((r) => r.op === 'list' && r.bucket === 'processed');
     expect([...new Set(lists.map((r) => r.query.get('prefix')))].sort()).toEqual(['site/medium/', 'site/thumb/']);
     for (const variant of ['thumb', 'medium']) {
@@ -181,7 +189,7 @@ describe('S3 -> S3 backfill', () => {
     proxy.reset();
     const forced = await cli([...args, '--force']);
     expect(report(forced)).toMatchObject({ processed: 3, failed: 2 });
-    expect(proxy.successfulPuts('processed')).toHaveLength(12);
+    expect(outputPuts()).toHaveLength(12);
   });
 
   it('lists every planned file with --dry-run and writes nothing', async () => {
@@ -206,6 +214,46 @@ describe('S3 -> S3 backfill', () => {
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(result.stderr).toContain('inside the source s3://uploads/uploads/');
     expect(proxy.requests).toEqual([]);
+  });
+});
+
+describe('one run per S3 destination (the lock object)', () => {
+  const lockOf = (pid: number) => JSON.stringify({ tool: 'img-pipeline', pid, hostname: hostname(), startedAt: '2026-01-01T00:00:00.000Z', command: 'img-pipeline "s3://uploads/uploads/" --out "s3://processed/locked/" --watermark A', token: 'theirs' });
+  const keysUnder = async (prefix: string) => (await listKeys(direct, 'processed', prefix)).map((k) => k.key);
+
+  it('refuses a run while a live run holds the lock (exit 2, naming it), writing nothing', async () => {
+    // This test process stands for the other run: it is alive, on this machine.
+    await putObject(direct, 'processed', `held/${LOCK_KEY}`, lockOf(process.pid));
+    const result = await cli(['s3://uploads/uploads/', '--out', 's3://processed/held/']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`img-pipeline: another img-pipeline run is writing to s3://processed/held/ (pid ${process.pid} on this machine, started 2026-01-01T00:00:00.000Z: img-pipeline "s3://uploads/uploads/" --out "s3://processed/locked/" --watermark A)`);
+    expect(await keysUnder('held/')).toEqual([`held/${LOCK_KEY}`]);
+  });
+
+  it('creates the lock with If-None-Match: * and deletes it at the end; a dead run\'s lock is taken over', async () => {
+    const fresh = await cli(['s3://uploads/uploads/2024/', '--out', 's3://processed/lock-new/']);
+    expect(fresh.code, fresh.stderr).toBe(0);
+    const create = proxy.requests.find((r) => r.op === 'put' && r.key === `lock-new/${LOCK_KEY}`)!;
+    expect(create.headers['if-none-match']).toBe('*');
+    expect(proxy.requests.some((r) => r.method === 'DELETE' && r.key === `lock-new/${LOCK_KEY}` && r.status === 204)).toBe(true);
+    expect(await keysUnder('lock-new/')).not.toContain(`lock-new/${LOCK_KEY}`);
+
+    const dead = spawn(process.execPath, ['-e', '0']);
+    await new Promise((resolve) => dead.on('close', resolve));
+    await putObject(direct, 'processed', `lock-stale/${LOCK_KEY}`, lockOf(dead.pid!));
+    const takeover = await cli(['s3://uploads/uploads/2024/', '--out', 's3://processed/lock-stale/']);
+    expect(takeover.code, takeover.stderr).toBe(0);
+    expect(await keysUnder('lock-stale/')).toEqual(['lock-stale/.img-pipeline.json', 'lock-stale/medium/cat.jpg', 'lock-stale/thumb/cat.jpg']);
+  });
+
+  it('is refused when S3 answers the conditional write 412 PreconditionFailed (another run created it first)', async () => {
+    // What AWS answers when the key exists (s3rver ignores If-None-Match on PUT, so the proxy plays AWS):
+    // https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
+    proxy.rule = (r) => (r.op === 'put' && r.key === `lock-race/${LOCK_KEY}` ? { kind: 'error', status: 412, code: 'PreconditionFailed', message: 'At least one of the pre-conditions you specified did not hold', extra: { Condition: 'If-None-Match' } } : undefined);
+    const result = await cli(['s3://uploads/uploads/2024/', '--out', 's3://processed/lock-race/']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/another img-pipeline run is starting on s3:\/\/processed\/lock-race\//);
+    expect(await keysUnder('lock-race/')).toEqual([]);
   });
 });
 
@@ -243,7 +291,7 @@ describe('S3 and local folders', () => {
     proxy.reset();
     const rerun = await cli(args);
     expect(report(rerun)).toMatchObject({ processed: 0, skipped: 2 });
-    expect(proxy.requests.filter((r) => r.method === 'PUT')).toEqual([]);
+    expect(proxy.requests.filter((r) => r.method === 'PUT' && !r.key.endsWith(LOCK_KEY))).toEqual([]);
   });
 });
 
@@ -315,10 +363,10 @@ describe('faults', () => {
     for (const file of json.files.filter((f) => f.status === 'processed')) await expectOutputsIntact(file.outputs);
 
     // Every output landed by exactly one accepted PUT; nothing else is under the prefix.
-    const puts = proxy.successfulPuts('processed').map((r) => r.key).filter((k) => !k.endsWith('.img-pipeline.json')).sort();
+    const puts = outputPuts().map((r) => r.key).sort();
     const expected = names.flatMap((k) => ['thumb', 'medium'].map((v) => `faults/${v}/${k.slice('faults/'.length)}`)).sort();
     expect(puts).toEqual(expected);
-    expect((await listKeys(direct, 'processed', 'faults/')).map((k) => k.key).filter((k) => !k.endsWith('.img-pipeline.json'))).toEqual(expected);
+    expect((await listKeys(direct, 'processed', 'faults/')).map((k) => k.key).filter((k) => !k.endsWith(STATE_KEY))).toEqual(expected);
     // The faults did happen.
     expect(proxy.requests.filter((r) => r.fault === 'cut-response')).toHaveLength(3);
     expect(proxy.requests.filter((r) => r.fault === 'cut-request')).toHaveLength(3);
@@ -370,7 +418,7 @@ describe('faults', () => {
     };
     const killed = await cli(args, { onSpawn: (c) => (child = c) });
     expect(killed.code).toBeNull();
-    const done = proxy.successfulPuts('processed').filter((r) => !r.key.endsWith('.img-pipeline.json')).length;
+    const done = outputPuts().length;
     expect(done).toBeGreaterThanOrEqual(4);
     expect(done).toBeLessThan(20);
 
@@ -380,7 +428,7 @@ describe('faults', () => {
     const json = report(rerun);
     expect(json.processed + json.skipped).toBe(10);
     expect(json.skipped).toBeGreaterThanOrEqual(Math.floor(done / 2));
-    expect(proxy.successfulPuts('processed')).toHaveLength(json.processed * 2);
+    expect(outputPuts()).toHaveLength(json.processed * 2);
     expect((await listKeys(direct, 'processed', 'slow/')).filter((k) => !k.key.endsWith('.img-pipeline.json'))).toHaveLength(20);
   });
 });
@@ -436,7 +484,7 @@ describe('listing', () => {
     // The two pages listed before it were processed, and are reported.
     expect(json.processed).toBe(4);
     expect(json.files.map((f) => f.input)).toEqual(['p00', 'p01', 'p02', 'p03'].map((k) => `s3://uploads/listfail/${k}.jpg`));
-    expect(proxy.successfulPuts('processed').filter((r) => !r.key.endsWith(STATE_KEY))).toHaveLength(8);
+    expect(outputPuts()).toHaveLength(8);
     expect(result.stderr).toMatch(/the run stopped early: SlowDown: s3:ListBucket/);
     expect(result.stderr).toMatch(/4 processed, 0 skipped, 0 failed/);
   });

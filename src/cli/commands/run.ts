@@ -83,6 +83,7 @@ export async function runCommand(inputs: string[], opts: RunCommandOptions, io: 
       signal: io.signal,
       collectFiles: json,
       events,
+      command: `img-pipeline ${inputs.map((a) => JSON.stringify(a)).join(' ')} --out ${JSON.stringify(opts.out)}`,
     });
   } finally {
     stop();
