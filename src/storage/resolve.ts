@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { DEFAULT_SIZES } from '../config/schema.js';
@@ -56,19 +56,30 @@ export function refuseLoop(input: string, out: string, variants: readonly string
   );
 }
 
-/** One spelling per input: `photos`, `./photos/` and `/abs/photos` name one folder, listed once. */
-function distinctInputs(inputs: readonly string[]): string[] {
-  const seen = new Set<string>();
-  return inputs.filter((input) => {
-    let id = resolve(input);
-    if (isS3Uri(input)) {
-      const { bucket, prefix } = parseS3Uri(input);
-      id = formatS3Uri(bucket, prefix);
-    }
-    if (seen.has(id)) return false;
-    seen.add(id);
-    return true;
-  });
+/** Where an input reads from, spelled one way: a real path (symlinks resolved), or bucket and folder. */
+type InputPlace = { kind: 'local'; path: string; folder: boolean } | { kind: 's3'; bucket: string; prefix: string };
+
+async function placeOf(input: string): Promise<InputPlace> {
+  if (isS3Uri(input)) return { kind: 's3', ...parseS3Uri(input) };
+  const path = await realpath(input).catch(() => resolve(input));
+  return { kind: 'local', path, folder: await stat(path).then((info) => info.isDirectory(), () => false) };
+}
+
+/** Whether everything `inner` lists is also listed by `outer` (the same place included). */
+function covers(outer: InputPlace, inner: InputPlace): boolean {
+  if (outer.kind === 'local' && inner.kind === 'local') return outer.path === inner.path || (outer.folder && isInside(outer.path, inner.path));
+  if (outer.kind === 's3' && inner.kind === 's3') return outer.bucket === inner.bucket && (outer.prefix === inner.prefix || inner.prefix.startsWith(folderPrefix(outer.prefix)));
+  return false;
+}
+
+/**
+ * Each image once, at one path: an input that another input already lists (`dir dir/sub dir/sub/a.png`, a
+ * symlink to a folder given next to it, `s3://b/in/ s3://b/in/sub/`) is dropped, so its images take the key
+ * they have under the outermost input. Of two inputs naming the same place, the first given stays.
+ */
+async function distinctInputs(inputs: readonly string[]): Promise<string[]> {
+  const places = await Promise.all(inputs.map(placeOf));
+  return inputs.filter((_, i) => !places.some((other, j) => j !== i && covers(other, places[i]!) && (!covers(places[i]!, other) || j < i)));
 }
 
 /**
@@ -89,7 +100,7 @@ async function refuseLocalLoop(input: string, variantFolders: readonly string[])
 }
 
 /**
- * Opens each input once (repeated inputs are dropped), local or `s3://`. Local scans leave out the folders
+ * Opens each input once (repeated and nested inputs are dropped: distinctInputs), local or `s3://`. Local scans leave out the folders
  * the run writes (`<out>/<variant>/` for each variant, and the state file), so a run never processes its
  * own outputs whatever `--out` is (`.` or the input folder itself included); a local input inside one of
  * those folders, and an S3 `out` inside an S3 input, are refused. Each S3 input answers one small listing
@@ -97,7 +108,7 @@ async function refuseLocalLoop(input: string, variantFolders: readonly string[])
  */
 export async function openSources(inputs: readonly string[], out: string, options: OpenOptions = {}): Promise<Source[]> {
   const variants = options.variants ?? Object.keys(DEFAULT_SIZES);
-  const unique = distinctInputs(inputs);
+  const unique = await distinctInputs(inputs);
   for (const input of unique) refuseLoop(input, out, variants);
   const outRoot = isS3Uri(out) ? undefined : resolve(out);
   const variantFolders = outRoot === undefined ? [] : variants.map((v) => join(outRoot, v));

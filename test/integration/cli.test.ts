@@ -1,4 +1,4 @@
-import { chmod, copyFile, mkdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -488,6 +488,19 @@ describe('local folders: what is scanned, and where outputs may go', () => {
     const moved = await runCli(['photos', '--out', 'third', '--sizes', 'small=64x64', '--json'], { cwd: dir });
     expect(JSON.parse(moved.stdout)).toMatchObject({ processed: 2, failed: 0 });
     expect((await listFiles(join(dir, 'third'))).filter((f) => !f.split('/').pop()!.startsWith('.'))).toEqual(['small/2024/cat.jpg', 'small/a.jpg']);
+  });
+
+  it('processes an image reached through nested inputs or a symlink once, at its path under the outermost input', async () => {
+    const dir = await workspace({ 'dir/top.jpg': 'cases/grey.jpg', 'dir/sub/a.png': 'cases/transparent.png', 'dir/sub/b.jpg': 'cases/grey.jpg' });
+    const nested = await runCli(['dir/sub/a.png', 'dir/sub', 'dir', '--out', 'o', '--json'], { cwd: dir });
+    expect(nested.code, nested.stderr).toBe(0);
+    expect(JSON.parse(nested.stdout)).toMatchObject({ processed: 3, skipped: 0, failed: 0 });
+    expect((await listFiles(join(dir, 'o'))).filter((f) => f.startsWith('thumb/'))).toEqual(['thumb/sub/a.jpg', 'thumb/sub/b.jpg', 'thumb/top.jpg']);
+    await symlink(join(dir, 'dir'), join(dir, 'link'));
+    const linked = await runCli(['dir', 'link', 'link/sub', '--out', 'o2', '--json'], { cwd: dir });
+    expect(linked.code, linked.stderr).toBe(0);
+    expect(JSON.parse(linked.stdout)).toMatchObject({ processed: 3, skipped: 0, failed: 0 });
+    expect(JSON.parse(linked.stdout).files.map((f: { input: string }) => f.input).sort()).toEqual(['sub/a.png', 'sub/b.jpg', 'top.jpg'].map((f) => join(dir, 'dir', f)));
   });
 
   it('processes an input named twice once, and a collision names the other input by its full path', async () => {
