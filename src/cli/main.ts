@@ -4,6 +4,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { describeError, ImgPipelineError } from '../errors.js';
 import { runCommand, type Io, type RunCommandOptions } from './commands/run.js';
 import { registerDeployCommands } from './commands/register-deploy.js';
+import { escapeControl } from './terminal-text.js';
 import { addPipelineOptions, addS3Options } from './options.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -20,8 +21,9 @@ const USAGE_CODES = new Set(['LOCAL_NOT_FOUND', 'LOCAL_OUT_NOT_FOLDER', 'LOCAL_O
 
 /** Maps an error that escaped a command to its exit code, printing one line (the stack only with --verbose). */
 export function reportFatal(error: unknown, stderr: NodeJS.WritableStream, verbose: boolean): number {
-  stderr.write(`img-pipeline: ${describeError(error)}\n`);
-  if (verbose && error instanceof Error) stderr.write(`${error.stack ?? ''}\n${error.cause ? `caused by: ${String((error.cause as Error).stack ?? error.cause)}\n` : ''}`);
+  const safe = (text: string) => escapeControl(text, { keepNewlines: true });
+  stderr.write(`img-pipeline: ${safe(describeError(error))}\n`);
+  if (verbose && error instanceof Error) stderr.write(safe(`${error.stack ?? ''}\n${error.cause ? `caused by: ${String((error.cause as Error).stack ?? error.cause)}\n` : ''}`));
   if (error instanceof ImgPipelineError) {
     // Config, missing inputs and refused setups are found before anything is written.
     return error.kind === 'config' || USAGE_CODES.has(error.code) ? EXIT.usage : EXIT.failed;

@@ -1,4 +1,5 @@
 import type { FileReport, RunReport } from '../runner/run-pipeline.js';
+import { escapeControl, escapeJsonText } from './terminal-text.js';
 
 /** A value with one decimal below 100 and none from 100 on, judged after rounding (99.96 reads 100). */
 function roundForDisplay(value: number): string {
@@ -37,19 +38,20 @@ function formatSaving(bytesIn: number, bytesOut: number): string {
   return percent > 0 ? `${percent}% larger` : `${-percent}% smaller`;
 }
 
-/** One line per file, for logs and non-TTY output. */
+/** One line per file, for logs and non-TTY output; names are escaped (escapeControl), so it stays one line. */
 export function formatFileLine(file: FileReport): string {
+  const input = escapeControl(file.input);
   switch (file.status) {
     case 'processed': {
       const bytes = file.outputs.reduce((sum, o) => sum + (o.bytes ?? 0), 0);
-      return `processed ${file.input} -> ${file.outputs.length} outputs (${formatBytes(file.bytesIn)} -> ${formatBytes(bytes)})`;
+      return `processed ${input} -> ${file.outputs.length} output${file.outputs.length === 1 ? '' : 's'} (${formatBytes(file.bytesIn)} -> ${formatBytes(bytes)})`;
     }
     case 'skipped':
-      return `skipped   ${file.input} (${file.reason ?? 'skipped'})`;
+      return `skipped   ${input} (${escapeControl(file.reason ?? 'skipped')})`;
     case 'failed':
-      return `failed    ${file.input}: ${file.error ?? 'unknown error'}`;
+      return `failed    ${input}: ${escapeControl(file.error ?? 'unknown error')}`;
     case 'planned':
-      return `would process ${file.input} -> ${file.outputs.map((o) => o.path).join(', ')}`;
+      return `would process ${input} -> ${file.outputs.map((o) => escapeControl(o.path)).join(', ')}`;
   }
 }
 
@@ -73,5 +75,5 @@ export function toJson(report: RunReport): string {
     outputs: f.outputs,
   }));
   const { processed, skipped, failed, planned, bytesIn, bytesOut, bytesTransferred, elapsedMs, interrupted, error } = report;
-  return JSON.stringify({ processed, skipped, failed, planned, bytesIn, bytesOut, bytesTransferred, elapsedMs, interrupted, error, files });
+  return escapeJsonText(JSON.stringify({ processed, skipped, failed, planned, bytesIn, bytesOut, bytesTransferred, elapsedMs, interrupted, error, files }));
 }

@@ -248,6 +248,28 @@ describe('bad input', () => {
   });
 });
 
+describe('hostile file names', () => {
+  it('escapes control characters in every line (one line per file), and --json keeps the exact names', async () => {
+    const names = ['esc\u001b[2J\u001b]0;pwned\u0007.jpg', 'new\nline.jpg', 'cr\rback.jpg', 'del\u007f.jpg', 'c1\u0085\u009b31m.jpg', 'bidi\u202egpj.jpg'];
+    const dir = await workspace();
+    await mkdir(join(dir, 'in'));
+    for (const name of names) await copyFile(fixture('cases/grey.jpg'), join(dir, 'in', name));
+    await writeFile(join(dir, 'in', 'bad\u001b[31m.jpg'), 'not a jpeg');
+    const result = await runCli(['in', '--out', 'out'], { cwd: dir });
+    expect(result.code).toBe(1);
+    expect(result.stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e]/);
+    const lines = result.stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(names.length + 2);
+    expect(lines).toContain(`processed ${join(dir, 'in')}/new\\nline.jpg -> 2 outputs (${lines.find((l) => l.includes('new\\nline'))!.split('(')[1]}`);
+    expect(lines.some((l) => l.startsWith(`processed ${join(dir, 'in')}/esc\\x1b[2J\\x1b]0;pwned\\x07.jpg -> `))).toBe(true);
+    expect(lines.some((l) => l.includes('bidi\\u202egpj.jpg') && l.includes('c1') === false)).toBe(true);
+    expect(lines.some((l) => l.startsWith(`failed    ${join(dir, 'in')}/bad\\x1b[31m.jpg: `))).toBe(true);
+    const json = await runCli(['in', '--out', 'out2', '--json'], { cwd: dir });
+    expect(json.stdout.trimEnd()).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202e]/);
+    expect(JSON.parse(json.stdout).files.map((f: { input: string }) => f.input).sort()).toEqual([...names, 'bad\u001b[31m.jpg'].map((n) => join(dir, 'in', n)).sort());
+  });
+});
+
 describe('exit code 2: usage and config errors, nothing written', () => {
   it.each([
     ['a bad config value flag', ['--quality', '500'], /quality: .*100.*received 500/],

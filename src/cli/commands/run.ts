@@ -10,6 +10,7 @@ import { isS3Uri } from '../../storage/s3.js';
 import { chooseProgressMode, renderProgress } from '../progress.js';
 import { formatSummary, toJson } from '../report.js';
 import { pipelineFlags } from '../options.js';
+import { escapeControl } from '../terminal-text.js';
 
 export interface RunCommandOptions extends Record<string, unknown> {
   out: string;
@@ -55,7 +56,7 @@ function foundNothing(report: RunReport): boolean {
 /** Says that nothing was found, and what the scan left out, so an empty run is never silent. */
 function noImagesMessage(inputs: readonly string[], outputFolders: readonly string[]): string {
   const left = outputFolders.length === 0 ? '' : `; left out as earlier img-pipeline outputs: ${outputFolders.slice(0, 3).join(', ')}${outputFolders.length > 3 ? ` and ${outputFolders.length - 3} more` : ''}`;
-  return `img-pipeline: no images found under ${[...new Set(inputs)].join(', ')} (images are picked by extension: ${[...IMAGE_EXTENSIONS].join(' ')})${left}`;
+  return escapeControl(`img-pipeline: no images found under ${[...new Set(inputs)].join(', ')} (images are picked by extension: ${[...IMAGE_EXTENSIONS].join(' ')})${left}`);
 }
 
 /** `img-pipeline run`: returns the exit code (0 all good, 1 some files failed or a listing failed, 130 interrupted). */
@@ -91,9 +92,9 @@ export async function runCommand(inputs: string[], opts: RunCommandOptions, io: 
   }
   if (json) io.stdout.write(`${toJson(report)}\n`);
   const outputFolders = sources.flatMap((s) => s.skippedFolders ?? []);
-  if (opts.verbose && !json) for (const folder of outputFolders) io.stderr.write(`skipped   ${folder}/ (it holds img-pipeline outputs, which are never inputs)\n`);
+  if (opts.verbose && !json) for (const folder of outputFolders) io.stderr.write(`skipped   ${escapeControl(folder)}/ (it holds img-pipeline outputs, which are never inputs)\n`);
   if (foundNothing(report)) io.stderr.write(`${noImagesMessage(inputs, outputFolders)}\n`);
-  if (report.error) io.stderr.write(`img-pipeline: the run stopped early: ${report.error.message}. The files listed before it are in the report; run again to finish the rest.\n`);
+  if (report.error) io.stderr.write(`img-pipeline: the run stopped early: ${escapeControl(report.error.message)}. The files listed before it are in the report; run again to finish the rest.\n`);
   // Always, --quiet included: it drops the per-file lines, not the summary (see --help).
   io.stderr.write(`${formatSummary(report, opts.dryRun ?? false)}\n`);
   if (report.interrupted) return 130;
