@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
-import { describeError, ImgPipelineError } from '../errors.js';
+import { describeError, ImgPipelineError, SetupError } from '../errors.js';
 import { runCommand, type Io, type RunCommandOptions } from './commands/run.js';
 import { registerDeployCommands } from './commands/register-deploy.js';
 import { escapeControl } from './terminal-text.js';
@@ -9,7 +9,7 @@ import { addPipelineOptions, addS3Options } from './options.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-/** Exit codes: 0 success, 1 some inputs failed, 2 usage or config error (nothing written), 130 interrupted. */
+/** Exit codes: 0 success, 1 some inputs failed, 2 usage or config error, or a run that could not start (nothing written), 130 interrupted. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 
 /**
@@ -24,6 +24,7 @@ export function reportFatal(error: unknown, stderr: NodeJS.WritableStream, verbo
   const safe = (text: string) => escapeControl(text, { keepNewlines: true });
   stderr.write(`img-pipeline: ${safe(describeError(error))}\n`);
   if (verbose && error instanceof Error) stderr.write(safe(`${error.stack ?? ''}\n${error.cause ? `caused by: ${String((error.cause as Error).stack ?? error.cause)}\n` : ''}`));
+  if (error instanceof SetupError) return EXIT.usage;
   if (error instanceof ImgPipelineError) {
     // Config, missing inputs and refused setups are found before anything is written.
     return error.kind === 'config' || USAGE_CODES.has(error.code) ? EXIT.usage : EXIT.failed;
@@ -63,7 +64,8 @@ Output layout: <out>/<variant>/<path relative to the input, with the format's ex
 S3: the standard AWS credential chain (environment, profiles, SSO, roles), or --profile. Outputs carry
   x-amz-meta-img-pipeline-output and are never processed again; a destination inside the source is refused.
 
-Exit codes: 0 all processed or skipped, 1 some inputs failed, 2 usage or config error, 130 interrupted.
+Exit codes: 0 all processed or skipped, 1 some inputs failed, 2 usage or config error, or the run could
+  not start (source not listable, destination unusable, credentials refused), 130 interrupted.
 
 Examples:
   img-pipeline ./photos --out ./processed

@@ -319,7 +319,8 @@ describe('setup errors: one line, the right exit code, nothing written', () => {
     expect(missing.stderr).toBe('img-pipeline: NoSuchBucket: the bucket no-such-bucket does not exist (s3:ListBucket on s3://no-such-bucket/in/)\n');
     expect(credentials.code).toBe(2);
     expect(credentials.stderr).toMatch(/^img-pipeline: no AWS credentials found .*--profile.*\n$/);
-    expect(unreachable.code).toBe(1);
+    // Nothing could start: a usage-level failure (exit 2), not "some files failed" (exit 1).
+    expect(unreachable.code).toBe(2);
     expect(unreachable.stderr).toMatch(/^img-pipeline: cannot reach the S3 endpoint http:\/\/127\.0\.0\.1:1 \(ECONNREFUSED\).*\n$/);
 
     proxy.reset();
@@ -328,6 +329,21 @@ describe('setup errors: one line, the right exit code, nothing written', () => {
     expect(region.code).toBe(2);
     expect(region.stderr).toMatch(/^img-pipeline: the bucket uploads is in another region .*--region eu-west-1\n$/);
     expect(await listKeys(direct, 'processed', 'x/')).toEqual([]);
+  });
+
+  it('exit 2 with one JSON document carrying the error under --json: refused credentials, an unreachable endpoint', async () => {
+    const refused = s3Env({ AWS_ACCESS_KEY_ID: 'AKIAWRONGWRONGWRONG1', AWS_SECRET_ACCESS_KEY: 'wrong' });
+    const [credentials, unreachable] = await Promise.all([
+      cli(['s3://uploads/uploads/', '--out', 's3://processed/x/', '--json'], { env: refused }),
+      cli(['s3://uploads/uploads/', '--out', 's3://processed/x/', '--json', '--max-attempts', '1'], { endpoint: 'http://127.0.0.1:1' }),
+    ]);
+    for (const result of [credentials, unreachable]) {
+      expect(result.code, result.stderr).toBe(2);
+      const doc = JSON.parse(result.stdout);
+      expect(doc).toMatchObject({ processed: 0, skipped: 0, failed: 0, files: [], error: { code: expect.stringMatching(/^S3_/), message: expect.any(String) } });
+    }
+    expect(JSON.parse(credentials.stdout).error.code).toBe('S3_CREDENTIALS_REFUSED');
+    expect(JSON.parse(unreachable.stdout).error).toMatchObject({ code: 'S3_UNREACHABLE', message: expect.stringContaining('cannot reach the S3 endpoint http://127.0.0.1:1') });
   });
 });
 

@@ -4,7 +4,7 @@ import { preparePipeline } from '../../pipeline/process.js';
 import { IMAGE_EXTENSIONS } from '../../pipeline/layout.js';
 import { runPipeline, type RunEvent, type RunReport } from '../../runner/run-pipeline.js';
 import type { Config } from '../../config/schema.js';
-import { ConfigError } from '../../errors.js';
+import { ConfigError, describeError, ImgPipelineError, SetupError } from '../../errors.js';
 import { openSink, openSources, type S3Access } from '../../storage/resolve.js';
 import { isS3Uri } from '../../storage/s3.js';
 import { chooseProgressMode, renderProgress } from '../progress.js';
@@ -59,8 +59,25 @@ function noImagesMessage(inputs: readonly string[], outputFolders: readonly stri
   return escapeControl(`img-pipeline: no images found under ${[...new Set(inputs)].join(', ')} (images are picked by extension: ${[...IMAGE_EXTENSIONS].join(' ')})${left}`);
 }
 
-/** `img-pipeline run`: returns the exit code (0 all good, 1 some files failed or a listing failed, 130 interrupted). */
+/**
+ * `img-pipeline run`: returns the exit code (0 all good, 1 some files failed or a listing failed, 130
+ * interrupted). A run that cannot start throws (SetupError unless it is a config error); with --json,
+ * stdout still gets one document, carrying the `error`.
+ */
 export async function runCommand(inputs: string[], opts: RunCommandOptions, io: Io): Promise<number> {
+  try {
+    return await runOrThrow(inputs, opts, io);
+  } catch (error) {
+    if (opts.json) {
+      const code = error instanceof ImgPipelineError ? error.code : 'UNEXPECTED';
+      const empty: RunReport = { processed: 0, skipped: 0, failed: 0, planned: 0, bytesIn: 0, bytesOut: 0, elapsedMs: 0, interrupted: false, error: { message: describeError(error), code }, files: [] };
+      io.stdout.write(`${toJson(empty)}\n`);
+    }
+    throw error instanceof ConfigError ? error : new SetupError(error);
+  }
+}
+
+async function runOrThrow(inputs: string[], opts: RunCommandOptions, io: Io): Promise<number> {
   const { layer, sizeOverrides } = pipelineFlags(opts);
   const { config } = await loadConfig({ cwd: io.cwd, file: opts.config, flags: layer, sizeOverrides });
   const s3 = await s3AccessFor([...inputs, opts.out], config, opts, io.env ?? process.env);
