@@ -30,6 +30,18 @@ export interface OpenOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Refuses a location that would name the wrong place: an empty one (it would mean the current folder) or
+ * a URI of a scheme other than s3:// (`file:///tmp/x` would become a folder named `file:`).
+ */
+export function checkLocation(value: string, what: string): void {
+  if (value.trim() === '') throw new ConfigError('LOCATION_INVALID', `${what}: expected a folder path or s3://bucket/prefix/, received an empty value`);
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1];
+  if (scheme !== undefined && !isS3Uri(value)) {
+    throw new ConfigError('LOCATION_INVALID', `${what}: expected a local path or an s3://bucket/prefix/ URI, received "${value}" (${scheme}:// is not supported${scheme.toLowerCase() === 'file' ? '; write the path itself' : ''})`);
+  }
+}
+
 function s3Access(options: OpenOptions, uri: string): S3Access {
   if (!options.s3) throw new ConfigError('S3_NOT_CONFIGURED', `${uri} is an S3 location, but no S3 client was set up for this run`);
   return options.s3;
@@ -108,6 +120,8 @@ async function refuseLocalLoop(input: string, variantFolders: readonly string[])
  */
 export async function openSources(inputs: readonly string[], out: string, options: OpenOptions = {}): Promise<Source[]> {
   const variants = options.variants ?? Object.keys(DEFAULT_SIZES);
+  checkLocation(out, '--out');
+  for (const input of inputs) checkLocation(input, 'input');
   const unique = await distinctInputs(inputs);
   for (const input of unique) refuseLoop(input, out, variants);
   const outRoot = isS3Uri(out) ? undefined : resolve(out);
@@ -128,6 +142,7 @@ export async function openSources(inputs: readonly string[], out: string, option
 
 /** The destination named by `--out`: a local folder or an `s3://` prefix. */
 export function openSink(out: string, options: OpenOptions = {}): Sink {
+  checkLocation(out, '--out');
   if (!isS3Uri(out)) return new LocalSink(out);
   const { bucket, prefix } = parseS3Uri(out);
   const { client, cacheControl, pageSize, endpoint } = s3Access(options, out);

@@ -292,6 +292,20 @@ describe('exit code 2: usage and config errors, nothing written', () => {
     expect(await exists(join(dir, 'out'))).toBe(false);
   });
 
+  it('refuses an empty --out and --out or inputs of a scheme other than s3://, writing nothing anywhere', async () => {
+    const dir = await workspace({ 'in/grey.jpg': 'cases/grey.jpg' });
+    const empty = await runCli(['in', '--out', ''], { cwd: dir });
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toBe('img-pipeline: --out: expected a folder path or s3://bucket/prefix/, received an empty value\n');
+    const file = await runCli(['in', '--out', 'file:///tmp/x'], { cwd: dir });
+    expect(file.code).toBe(2);
+    expect(file.stderr).toBe('img-pipeline: --out: expected a local path or an s3://bucket/prefix/ URI, received "file:///tmp/x" (file:// is not supported; write the path itself)\n');
+    const input = await runCli(['gs://bucket/in/', '--out', 'out'], { cwd: dir });
+    expect(input.code).toBe(2);
+    expect(input.stderr).toMatch(/^img-pipeline: input: expected a local path or an s3:\/\/bucket\/prefix\/ URI, received "gs:\/\/bucket\/in\/"/);
+    expect(await listFiles(dir)).toEqual(['in/grey.jpg']);
+  });
+
   it('--keep-metadata takes a mode, never the input after it', async () => {
     const dir = await workspace({ 'in/grey.jpg': 'cases/grey.jpg' });
     const result = await runCli(['--keep-metadata', 'in', '--out', 'out'], { cwd: dir });
