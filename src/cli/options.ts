@@ -22,6 +22,7 @@ export function addPipelineOptions(command: Command): Command {
     // A required value: `--keep-metadata photos` must not take the input as its mode, and no bare flag
     // should mean `all`, which keeps GPS.
     .addOption(new Option('--keep-metadata <mode>', 'none: strip all; icc: tag outputs with the sRGB profile; all: also keep EXIF and XMP, GPS included (default none)').choices(METADATA_MODES))
+    .option('--png-palette', 'PNG as 256 dithered colours: smaller files, banding in gradients (default: lossless truecolour)')
     .option('--animated', 'keep animation for WebP output (default: first frame only)')
     .option('--max-pixels <n>', 'refuse inputs with more pixels than this (default 100000000)')
     .option('--max-file-size <size>', 'refuse inputs larger than this, e.g. 50MB (default 50MB)')
@@ -155,6 +156,7 @@ export function pipelineFlags(opts: Record<string, unknown>): PipelineFlags {
     background: str('background'),
     keepMetadata: str('keepMetadata'),
     animated: opts['animated'] === true ? true : undefined,
+    pngPalette: opts['pngPalette'] === true ? true : undefined,
     watermark,
     limits: Object.values(limits).some((v) => v !== undefined) ? limits : undefined,
     concurrency: number(str('concurrency')),

@@ -87,6 +87,11 @@ export const configSchema = z.strictObject({
   /** JPEG has no alpha: transparent pixels are flattened onto this colour. */
   background: z.string().regex(/^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/, 'expected a hex colour like #ffffff').default('#ffffff'),
   keepMetadata: z.enum(METADATA_MODES).default('none'),
+  /**
+   * PNG output as a 256-colour palette with dithering: several times smaller, but banding in smooth
+   * gradients (skies). Off: PNG is lossless truecolour, with alpha where the input has it.
+   */
+  pngPalette: z.boolean().default(false),
   /** Keep animation (WebP output only); otherwise the first frame is used. */
   animated: z.boolean().default(false),
   watermark: watermarkSchema.nullable().default(null),

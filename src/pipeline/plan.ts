@@ -51,9 +51,10 @@ const COLLISION_WINDOW = 4096;
 
 /** The settings that change output pixels, hashed: a different hash means existing outputs are stale. */
 export function pipelineFingerprint(config: Config, watermarkImage?: Buffer): string {
-  const { sizes, formats, quality, background, keepMetadata, animated, watermark } = config;
+  const { sizes, formats, quality, background, keepMetadata, animated, watermark, pngPalette } = config;
   const hash = createHash('sha256');
-  hash.update(JSON.stringify({ layout: 1, sizes, formats, quality, background, keepMetadata, animated, watermark: watermark && { ...watermark, image: undefined } }));
+  // `pngPalette` only when set, so that fingerprints (and up-to-date outputs) from before it existed still match.
+  hash.update(JSON.stringify({ layout: 1, sizes, formats, quality, background, keepMetadata, animated, watermark: watermark && { ...watermark, image: undefined }, ...(pngPalette ? { pngPalette } : {}) }));
   if (watermarkImage) hash.update(watermarkImage);
   return hash.digest('hex').slice(0, 16);
 }
