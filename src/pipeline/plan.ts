@@ -53,8 +53,9 @@ const COLLISION_WINDOW = 4096;
 export function pipelineFingerprint(config: Config, watermarkImage?: Buffer): string {
   const { sizes, formats, quality, background, keepMetadata, animated, watermark, pngPalette } = config;
   const hash = createHash('sha256');
-  // `pngPalette` only when set, so that fingerprints (and up-to-date outputs) from before it existed still match.
-  hash.update(JSON.stringify({ layout: 1, sizes, formats, quality, background, keepMetadata, animated, watermark: watermark && { ...watermark, image: undefined }, ...(pngPalette ? { pngPalette } : {}) }));
+  // The PNG encoding only where PNG is written: PNG outputs from before it was lossless are stale, others not.
+  const png = formats.includes('png') ? { png: pngPalette ? 'palette' : 'lossless' } : {};
+  hash.update(JSON.stringify({ layout: 1, sizes, formats, quality, background, keepMetadata, animated, watermark: watermark && { ...watermark, image: undefined }, ...png }));
   if (watermarkImage) hash.update(watermarkImage);
   return hash.digest('hex').slice(0, 16);
 }
