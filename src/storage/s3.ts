@@ -209,8 +209,41 @@ function isAbort(signal: AbortSignal | undefined): boolean {
   return signal?.aborted ?? false;
 }
 
+/**
+ * Per-request abort signals that follow one run signal through a single listener. The SDK adds an
+ * 'abort' listener to the signal of every request in flight: with the run's one signal, a run with a dozen
+ * downloads and uploads in flight passed Node's limit of 10 (MaxListenersExceededWarning). Each request
+ * gets its own child signal instead, dropped when the request settles.
+ */
+class RequestSignals {
+  private readonly children = new Set<AbortController>();
+  private parent: AbortSignal | undefined;
+  private readonly onAbort = () => {
+    for (const child of this.children) child.abort(this.parent?.reason);
+  };
+
+  /** Runs `send` with a signal that aborts when `signal` does; `send` alone when there is no signal. */
+  async around<T>(signal: AbortSignal | undefined, send: (child: AbortSignal | undefined) => Promise<T>): Promise<T> {
+    if (!signal) return send(undefined);
+    if (signal !== this.parent) {
+      this.parent?.removeEventListener('abort', this.onAbort);
+      this.parent = signal;
+      signal.addEventListener('abort', this.onAbort, { once: true });
+    }
+    const child = new AbortController();
+    if (signal.aborted) child.abort(signal.reason);
+    this.children.add(child);
+    try {
+      return await send(child.signal);
+    } finally {
+      this.children.delete(child);
+    }
+  }
+}
+
 /** Shared by source and sink: paged listing and error mapping. */
 abstract class S3Prefix {
+  protected readonly signals = new RequestSignals();
   readonly uri: string;
   protected readonly client: S3Client;
   protected readonly bucket: string;
@@ -247,7 +280,7 @@ abstract class S3Prefix {
     const { ListObjectsV2Command } = await loadSdk();
     const fetchPage = (token: string | undefined): Promise<ListObjectsV2CommandOutput | undefined> => {
       const command = new ListObjectsV2Command({ Bucket: this.bucket, Prefix: listPrefix, ContinuationToken: token, ...(this.pageSize ? { MaxKeys: this.pageSize } : {}) });
-      const page = this.client.send(command, { abortSignal: signal }).catch((error: unknown) => {
+      const page = this.signals.around(signal, (abortSignal) => this.client.send(command, { abortSignal })).catch((error: unknown) => {
         if (isAbort(signal)) return undefined;
         return this.fail(error, 's3:ListBucket', formatS3Uri(this.bucket, listPrefix));
       });
@@ -287,7 +320,7 @@ export class S3Source extends S3Prefix implements Source {
   async check(signal?: AbortSignal): Promise<void> {
     const { ListObjectsV2Command } = await loadSdk();
     try {
-      await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix, MaxKeys: 1 }), { abortSignal: signal });
+      await this.signals.around(signal, (abortSignal) => this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix, MaxKeys: 1 }), { abortSignal }));
     } catch (error) {
       if (isAbort(signal)) return;
       await this.fail(error, 's3:ListBucket', this.uri);
@@ -309,7 +342,12 @@ export class S3Source extends S3Prefix implements Source {
    * A body cut off midway is downloaded again (the SDK retries requests, not broken bodies), up to the
    * client's maxAttempts (`--max-attempts`).
    */
-  async read(entry: SourceEntry, signal?: AbortSignal): Promise<Buffer> {
+  read(entry: SourceEntry, signal?: AbortSignal): Promise<Buffer> {
+    // One request signal for the headers and the body alike: Ctrl-C also stops a body halfway down.
+    return this.signals.around(signal, (abortSignal) => this.download(entry, signal, abortSignal));
+  }
+
+  private async download(entry: SourceEntry, signal: AbortSignal | undefined, abortSignal: AbortSignal | undefined): Promise<Buffer> {
     const key = this.fullKey(entry);
     const { GetObjectCommand } = await loadSdk();
     const attempts = await this.maxAttempts();
@@ -317,7 +355,7 @@ export class S3Source extends S3Prefix implements Source {
       let response;
       try {
         // IfMatch: the ETag recorded on the outputs is then the ETag of the bytes they were made from.
-        response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, ...(entry.etag ? { IfMatch: entry.etag } : {}) }), { abortSignal: signal });
+        response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, ...(entry.etag ? { IfMatch: entry.etag } : {}) }), { abortSignal });
       } catch (error) {
         if (signal?.aborted) throw interrupted(entry.uri, error);
         return this.fail(error, 's3:GetObject', entry.uri);
