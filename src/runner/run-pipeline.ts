@@ -157,7 +157,7 @@ async function runLocked(options: RunOptions, report: RunReport, started: number
           // Read ahead where a read is a download (S3): runJobs pulls at most `concurrency` items beyond those
           // running, so their downloads overlap the images being processed instead of leaving a core idle,
           // and memory stays bounded. A local read is quick, and reading ahead would only add to peak memory.
-          const input = job.action === 'process' && !dryRun && source.readAhead ? source.read(job.entry, signal) : undefined;
+          const input = job.action === 'process' && !dryRun && source.readAhead && !signal?.aborted ? source.read(job.entry, signal) : undefined;
           input?.catch(() => undefined); // awaited by executeJob; this only keeps an early failure from being "unhandled"
           yield { job, source, ...(input ? { input } : {}) };
         }
@@ -174,8 +174,10 @@ async function runLocked(options: RunOptions, report: RunReport, started: number
     // `concurrency`, and the others wait on downloads and uploads meanwhile instead of idling a core.
     const remote = options.sources.some((s) => s.readAhead) || sink.remote === true;
     const cpu = pLimit(options.concurrency);
+    const items = work();
     await runJobs(
-      work(),
+      // Without `return`: runJobs stopping on Ctrl-C must not close the listing, whose rest is counted below.
+      { [Symbol.asyncIterator]: () => ({ next: () => items.next() }) },
       async ({ job, source, input }) => {
         if (job.action === 'process' && !dryRun) await writable;
         record(await executeJob(job, source, sink, pipeline, dryRun, signal, input, cpu));
@@ -187,6 +189,9 @@ async function runLocked(options: RunOptions, report: RunReport, started: number
         onDropped: ({ job }) => record(plannedReport(job, sink, dryRun) ?? interruptedReport(job)),
       },
     );
+    // Ctrl-C: what was already listed (the pages received) is still reported, as not done, so the counts
+    // add up to what was found. The listing itself ends at the next page.
+    for await (const { job } of items) record(plannedReport(job, sink, dryRun) ?? interruptedReport(job));
   } finally {
     await destination.close();
   }

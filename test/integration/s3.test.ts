@@ -421,6 +421,26 @@ describe('faults', () => {
     expect(written.sort()).toEqual(reported.sort());
   });
 
+  it('on Ctrl-C reports every object already listed, the unfinished ones as interrupted, so the counts add up', async () => {
+    await Promise.all(Array.from({ length: 40 }, async (_, i) => putObject(direct, 'uploads', `counted/c${String(i).padStart(2, '0')}.jpg`, await image('jpeg', 64, 48, i))));
+    let child: ChildProcess | undefined;
+    proxy.rule = (r) => (r.op === 'get' && r.key.startsWith('counted/') ? { kind: 'delay', ms: 300 } : undefined);
+    proxy.onComplete = (r) => {
+      if (r.op === 'put' && r.key.startsWith('counted/thumb/') && proxy.onComplete) {
+        proxy.onComplete = undefined;
+        child?.kill('SIGINT');
+      }
+    };
+    const result = await cli(['s3://uploads/counted/', '--out', 's3://processed/counted/', '--json', '-j', '1'], { onSpawn: (c) => (child = c) });
+    expect(result.code, result.stderr).toBe(130);
+    const json = report(result);
+    expect(json.files).toHaveLength(40);
+    expect(json.processed + json.skipped + json.failed).toBe(40);
+    expect(json.failed).toBe(0);
+    expect(json.processed).toBeLessThan(40);
+    expect(json.files.filter((f) => f.status === 'skipped').every((f) => f.reason === 'interrupted before it was processed')).toBe(true);
+  });
+
   it('finishes the rest when a run killed halfway is started again', async () => {
     const names = Array.from({ length: 10 }, (_, i) => `slow/p${String(i).padStart(2, '0')}.jpg`);
     await Promise.all(names.map(async (key, i) => putObject(direct, 'uploads', key, await image('jpeg', 100, 80, i))));
