@@ -83,7 +83,7 @@ async function runOrThrow(inputs: string[], opts: RunCommandOptions, io: Io): Pr
   const s3 = await s3AccessFor([...inputs, opts.out], config, opts, io.env ?? process.env);
   const sources = await openSources(inputs, opts.out, { s3, variants: Object.keys(config.sizes), signal: io.signal });
   const sink = openSink(opts.out, { s3 });
-  const pipeline = await preparePipeline(config);
+  const pipeline = await preparePipeline(config, { onWarning: (message) => io.stderr.write(`img-pipeline: warning: ${escapeControl(message)}\n`) });
 
   const events = new EventEmitter<{ event: [RunEvent] }>();
   const json = opts.json ?? false;
