@@ -5,7 +5,7 @@ import { describeError, ImgPipelineError, SetupError } from '../errors.js';
 import { runCommand, type Io, type RunCommandOptions } from './commands/run.js';
 import { registerDeployCommands } from './commands/register-deploy.js';
 import { escapeControl } from './terminal-text.js';
-import { addPipelineOptions, addS3Options } from './options.js';
+import { addPipelineOptions, addS3Options, refuseContradictions } from './options.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -73,7 +73,9 @@ Examples:
   img-pipeline photo.jpg --format jpeg,webp,avif --sizes thumb=128x128,medium=512x512,large=1024x1024
   img-pipeline s3://my-uploads/uploads/ --out s3://my-processed/ --dry-run --json
   img-pipeline s3://bucket/in/ --out s3://bucket/out/ --endpoint http://127.0.0.1:9000 --region us-east-1`)
-    .action(async (inputs: string[], opts: RunCommandOptions) => {
+    .action(async (inputs: string[], opts: RunCommandOptions, command: Command) => {
+      // commander keeps the raw argv but leaves it out of its types; only it shows `--x` and `--no-x` together.
+      refuseContradictions((command.parent as unknown as { rawArgs?: string[] } | null)?.rawArgs ?? []);
       setExitCode(await runCommand(inputs, opts, io));
     });
   registerDeployCommands(program, io, setExitCode);

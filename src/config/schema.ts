@@ -62,7 +62,11 @@ const s3Schema = z.strictObject({
   region: z.string().min(1).optional(),
   profile: z.string().min(1).optional(),
   /** An S3-compatible endpoint; a bare `host:port` would parse as a URL with scheme `host:`, so the scheme is checked. */
-  endpoint: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL, such as http://127.0.0.1:9000' }).optional(),
+  endpoint: z
+    .url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL, such as http://127.0.0.1:9000' })
+    // A path would be taken for part of every key, and the bucket would not be found ("NoSuchBucket").
+    .refine((url) => !URL.canParse(url) || ['', '/'].includes(new URL(url).pathname), { message: 'expected an endpoint without a path, such as http://127.0.0.1:9000 (the bucket goes in s3://bucket/prefix/)' })
+    .optional(),
   maxAttempts: z.number().int().min(1).max(20).default(5),
   /** The SDK's retry modes; `adaptive` also rate-limits the client after throttling (503 SlowDown). */
   retryMode: z.enum(['standard', 'adaptive']).default('standard'),

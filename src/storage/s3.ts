@@ -25,16 +25,20 @@ export function isS3Uri(value: string): boolean {
   return /^s3:\/\//i.test(value);
 }
 
-// Lenient on purpose: older us-east-1 buckets may hold upper case and underscores, and S3-compatible
-// stores have their own rules. The server has the last word.
-const BUCKET_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/;
+// S3's naming rules (lower-case letters, digits, dots and hyphens, a letter or digit at each end, at most
+// 63 characters): https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html. A name
+// outside them can only fail later with a confusing region or signature error. The 3-character minimum is
+// left to the server (S3-compatible stores differ); buckets created in us-east-1 before March 2018 may have
+// other names, and are not supported.
+const BUCKET_PATTERN = /^[a-z0-9](?:[a-z0-9.-]{0,61}[a-z0-9])?$/;
 
 /** Splits `s3://bucket/prefix` into its bucket and prefix; throws ConfigError for anything else. */
 export function parseS3Uri(uri: string): S3Location {
   const match = /^s3:\/\/([^/]*)(?:\/(.*))?$/is.exec(uri);
   const bucket = match?.[1] ?? '';
   if (!match || !BUCKET_PATTERN.test(bucket)) {
-    throw new ConfigError('S3_URI_INVALID', `expected an S3 URI like s3://bucket/prefix/, received "${uri}"`);
+    const why = match && bucket !== '' ? ` ("${bucket}" is not a valid bucket name: up to 63 lower-case letters, digits, dots and hyphens)` : '';
+    throw new ConfigError('S3_URI_INVALID', `expected an S3 URI like s3://bucket/prefix/, received "${uri}"${why}`);
   }
   return { bucket, prefix: match[2] ?? '' };
 }

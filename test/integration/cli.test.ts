@@ -283,6 +283,12 @@ describe('exit code 2: usage and config errors, nothing written', () => {
     ['--crop without --fit cover', ['--crop', 'attention'], /^img-pipeline: --crop attention needs --fit cover/],
     ['a name twice in --sizes', ['--sizes', 'a=10x10,a=64x64'], /^img-pipeline: --sizes: expected each name once, received "a" twice/],
     ['a bare --keep-metadata', ['--keep-metadata'], /option '--keep-metadata <mode>' argument missing/],
+    ['--watermark with --no-watermark', ['--watermark', 'x', '--no-watermark'], /^img-pipeline: --watermark and --no-watermark contradict each other: give one of them\n$/],
+    ['--quiet with --verbose', ['--verbose', '--quiet'], /^img-pipeline: --quiet and --verbose contradict each other: give one of them\n/],
+    ['a bad --crop, named as the flag', ['--fit', 'cover', '--crop', 'bogus'], /^img-pipeline: --crop: expected one of center, attention, entropy, received "bogus"\n$/],
+    ['a bad --max-file-size, with the format', ['--max-file-size', '10XB'], /^img-pipeline: --max-file-size: expected a size such as 500KB, 50MB or 1GB .*received "10XB"\n$/],
+    ['an --endpoint with a path', ['--endpoint', 'http://127.0.0.1:9000/bucket'], /s3\.endpoint: expected an endpoint without a path/],
+    ['an invalid bucket name', ['--out', 's3://Bad_Bucket/x/'], /"Bad_Bucket" is not a valid bucket name/],
   ])('%s', async (_what, args, message) => {
     const dir = await workspace({ 'in/grey.jpg': 'cases/grey.jpg' });
     const result = await runCli(['in', '--out', 'out', ...args], { cwd: dir });
@@ -322,8 +328,17 @@ describe('exit code 2: usage and config errors, nothing written', () => {
     expect(result.stderr).toContain('img-pipeline.config.json');
     expect(result.stderr).toMatch(/quality: expected number, received "high" \(string\)/);
     expect(result.stderr).toMatch(/sizes\.thumb\.width: .*1.*received -3 \(number\)/);
-    expect(result.stdout).toBe('');
+    // --json: still one document, carrying the error.
+    expect(JSON.parse(result.stdout)).toMatchObject({ processed: 0, files: [], error: { code: 'CONFIG_INVALID', message: expect.stringContaining('sizes.thumb.width') } });
     expect(await exists(join(dir, 'out'))).toBe(false);
+  });
+
+  it('accepts a config file saved with a UTF-8 byte order mark', async () => {
+    const dir = await workspace({ 'in/grey.jpg': 'cases/grey.jpg' });
+    await writeFile(join(dir, 'bom.json'), `\uFEFF${JSON.stringify({ sizes: { tiny: { width: 16, height: 16 } } })}`);
+    const result = await runCli(['in', '--out', 'out', '--config', 'bom.json'], { cwd: dir });
+    expect(result.code, result.stderr).toBe(0);
+    expect(await listFiles(join(dir, 'out'))).toEqual(['.img-pipeline.json', 'tiny/grey.jpg']);
   });
 
   it('a missing --config file', async () => {

@@ -106,6 +106,6 @@ describe('pipelineFlags', () => {
     });
     expect(flags('--max-file-size', '512k').layer.limits).toMatchObject({ maxFileSize: 512 * 1024 });
     expect(flags('--max-file-size', '1234').layer.limits).toMatchObject({ maxFileSize: 1234 });
-    expect(flags('--max-file-size', 'lots').layer.limits).toMatchObject({ maxFileSize: 'lots' });
+    expect(() => flags('--max-file-size', 'lots')).toThrow('--max-file-size: expected a size such as 500KB, 50MB or 1GB (a number of bytes, optionally followed by B, KB, MB or GB), received "lots"');
   });
 });
