@@ -12,12 +12,23 @@ const { version } = JSON.parse(readFileSync(new URL('../../package.json', import
 /** Exit codes: 0 success, 1 some inputs failed, 2 usage or config error, or a run that could not start (nothing written), 130 interrupted. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 
+/** What each exit code means, for --help and the generated table in docs/cli.md. */
+export const EXIT_MEANINGS: Record<keyof typeof EXIT, string> = {
+  ok: 'all processed or skipped (or nothing found)',
+  failed: 'some inputs failed, the others were processed',
+  usage: 'usage or config error, or a run that could not start (no source listable, destination unusable or locked, credentials refused); nothing written',
+  interrupted: 'interrupted (Ctrl-C)',
+};
+
+/** Where the documentation is: the package ships docs/, and the repository has the same folder. */
+export const DOCS_POINTER = 'Docs: docs/ in the package (node_modules/img-pipeline/docs/), starting with docs/cli.md for every option.';
+
 /**
  * Storage errors that mean nothing could start because of what was asked for: a missing input (local path
  * or bucket), an output folder that cannot be one or cannot be written, or S3 settings that cannot work.
  * They are raised before anything is written.
  */
-const USAGE_CODES = new Set(['LOCAL_NOT_FOUND', 'LOCAL_OUT_NOT_FOLDER', 'LOCAL_OUT_UNWRITABLE', 'S3_NO_SUCH_BUCKET', 'S3_NO_CREDENTIALS', 'S3_NO_REGION', 'S3_WRONG_REGION', 'OUT_LOCKED', 'DEPLOY_REFUSED', 'NO_CREDENTIALS', 'NO_REGION', 'NO_SUCH_BUCKET', 'WRONG_REGION']);
+export const USAGE_CODES = new Set(['LOCAL_NOT_FOUND', 'LOCAL_OUT_NOT_FOLDER', 'LOCAL_OUT_UNWRITABLE', 'S3_NO_SUCH_BUCKET', 'S3_NO_CREDENTIALS', 'S3_NO_REGION', 'S3_WRONG_REGION', 'OUT_LOCKED', 'DEPLOY_REFUSED', 'NO_CREDENTIALS', 'NO_REGION', 'NO_SUCH_BUCKET', 'WRONG_REGION']);
 
 /** Maps an error that escaped a command to its exit code, printing one line (the stack only with --verbose). */
 export function reportFatal(error: unknown, stderr: NodeJS.WritableStream, verbose: boolean): number {
@@ -46,14 +57,17 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void): Comma
     .command('run', { isDefault: true })
     .description('process images: img-pipeline [run] <input...> --out <dir>')
     .argument('<input...>', 'image files or folders (scanned recursively; images picked by extension), or s3://bucket/prefix/')
+    .optionsGroup('Run options:')
     .option('-o, --out <dir>', 'output folder or s3://bucket/prefix/', './processed')
     .addOption(new Option('-j, --concurrency <n>', 'images processed at once (default: number of CPU cores)'));
   addS3Options(addPipelineOptions(run))
+    .optionsGroup('Run options:')
     .option('--force', 'reprocess inputs whose outputs are up to date')
     .option('--dry-run', 'list what would be processed and write nothing')
     .option('--json', 'print one JSON report on stdout (messages go to stderr)')
+    .option('--report <file>', 'also write an HTML page of the run: thumbnails, sizes, savings, failures, totals')
     .option('--quiet', 'print only failures and the summary')
-    .option('--verbose', 'print skipped files too, and stack traces of errors')
+    .option('--verbose', 'print skipped files too, and the stack trace and cause of each error (on stderr, never in the --json report)')
     .addHelpText('after', `
 Output layout: <out>/<variant>/<path relative to the input, with the format's extension>
   photos/2024/cat.PNG  ->  processed/thumb/2024/cat.jpg, processed/medium/2024/cat.jpg
@@ -64,12 +78,12 @@ Output layout: <out>/<variant>/<path relative to the input, with the format's ex
 S3: the standard AWS credential chain (environment, profiles, SSO, roles), or --profile. Outputs carry
   x-amz-meta-img-pipeline-output and are never processed again; a destination inside the source is refused.
 
-Exit codes: 0 all processed or skipped, 1 some inputs failed, 2 usage or config error, or the run could
-  not start (source not listable, destination unusable, credentials refused), 130 interrupted.
+Exit codes: ${Object.entries(EXIT).map(([name, code]) => `${code} ${EXIT_MEANINGS[name as keyof typeof EXIT]}`).join('; ')}.
 
 Examples:
   img-pipeline ./photos --out ./processed
   img-pipeline ./photos --watermark "© Acme" -j 4
+  img-pipeline ./photos --report report.html        (a page of thumbnails, savings and failures)
   img-pipeline photo.jpg --format jpeg,webp,avif --sizes thumb=128x128,medium=512x512,large=1024x1024
   img-pipeline s3://my-uploads/uploads/ --out s3://my-processed/ --dry-run --json
   img-pipeline s3://bucket/in/ --out s3://bucket/out/ --endpoint http://127.0.0.1:9000 --region us-east-1`)
@@ -91,7 +105,9 @@ Examples:
   img-pipeline s3://my-uploads/uploads/ --out s3://my-processed/
 
 Run \`img-pipeline run --help\` for all options: sizes, formats, quality, watermark, metadata, limits, S3,
---force, --dry-run, --json, --quiet and --verbose. \`img-pipeline deploy --help\` covers the Lambda.`);
+--force, --dry-run, --json, --quiet and --verbose. \`img-pipeline deploy --help\` covers the Lambda.
+
+${DOCS_POINTER}`);
   return program;
 }
 

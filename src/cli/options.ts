@@ -4,13 +4,16 @@ import { ConfigError } from '../errors.js';
 
 /** The pipeline flags, shared by `run` and `deploy` so both build the same config. */
 export function addPipelineOptions(command: Command): Command {
+  // Help groups (commander's optionsGroup) head the --help sections and the tables of docs/cli.md.
   return command
+    .optionsGroup('Image options:')
     .option('-c, --config <file>', 'JSON config file (default: ./img-pipeline.config.json if present)')
-    .option('--sizes <list>', 'named boxes, e.g. thumb=128x128,medium=512x512 (default as shown)')
+    .option('--sizes <list>', 'named boxes name=WIDTHxHEIGHT, comma-separated, each name once (default thumb=128x128,medium=512x512)')
     .option('--fit <fit>', `how an image fits each box: ${FITS.join(' | ')} (default inside)`)
     .option('--crop <strategy>', `which part a cover crop keeps: ${CROP_POSITIONS.join(' | ')} (needs --fit cover; default center)`)
     .option('-f, --format <list>', `output formats, comma-separated: ${FORMATS.join(', ')} (jpg = jpeg; default jpeg)`)
     .option('-q, --quality <1-100>', 'encoder quality for jpeg, webp and avif (default 85)')
+    .optionsGroup('Watermark options:')
     .option('--watermark <text>', 'draw this text on every output')
     .option('--watermark-image <file>', 'overlay this image (PNG with alpha) on every output')
     .option('--watermark-position <gravity>', `${GRAVITIES.join(' | ')} (default bottom-right)`)
@@ -18,20 +21,23 @@ export function addPipelineOptions(command: Command): Command {
     .option('--watermark-size <0-1>', 'watermark width as a fraction of the output width (default 0.3)')
     .option('--watermark-margin <0-0.25>', 'gap to the edges as a fraction of the shorter side (default 0.03)')
     .option('--no-watermark', 'no watermark, even if the config file sets one')
+    .optionsGroup('Image options:')
     .option('--background <hex>', 'colour that transparency is flattened onto for JPEG (default #ffffff)')
     // A required value: `--keep-metadata photos` must not take the input as its mode, and no bare flag
     // should mean `all`, which keeps GPS.
     .addOption(new Option('--keep-metadata <mode>', 'none: strip all; icc: tag outputs with the sRGB profile; all: also keep EXIF and XMP, GPS included (default none)').choices(METADATA_MODES))
     .option('--png-palette', 'PNG as 256 dithered colours: smaller files, banding in gradients (default: lossless truecolour)')
     .option('--animated', 'keep animation for WebP output (default: first frame only)')
+    .optionsGroup('Limits (untrusted input):')
     .option('--max-pixels <n>', 'refuse inputs with more pixels than this (default 100000000)')
-    .option('--max-file-size <size>', 'refuse inputs larger than this, e.g. 50MB (default 50MB)')
+    .option('--max-file-size <size>', 'refuse inputs larger than this: bytes, or with KB, MB or GB, e.g. 512KB (default 50MB)')
     .option('--allow-svg', 'process SVG input (refused by default: untrusted markup)');
 }
 
 /** Flags for S3 inputs and outputs (the `s3` config section); `run` has them, `deploy` may add them too. */
 export function addS3Options(command: Command): Command {
   return command
+    .optionsGroup('S3 options:')
     .option('--profile <name>', 'AWS profile for S3 (default: the standard credential chain)')
     .option('--region <region>', 'AWS region of the buckets (default: AWS_REGION or the profile\'s region)')
     .option('--endpoint <url>', 'S3-compatible endpoint, path-style (MinIO, R2, LocalStack); AWS_ENDPOINT_URL_S3 also works')
@@ -44,6 +50,7 @@ export function addS3Options(command: Command): Command {
 /** The account flags of `deploy` and `destroy`, which must name the same region and profile. */
 export function addAccountOptions(command: Command): Command {
   return command
+    .optionsGroup('AWS account options:')
     .option('--region <region>', 'AWS region (default: from the environment or profile)')
     .option('--profile <name>', 'AWS shared config profile');
 }

@@ -23,11 +23,10 @@ export const METADATA_MODES = ['none', 'icc', 'all'] as const;
 const dimension = z.number().int().min(1).max(16384);
 
 const sizeSchema = z.strictObject({
-  width: dimension,
-  height: dimension,
-  fit: z.enum(FITS).default('inside'),
-  /** Where a `cover` crop keeps its pixels; `attention` uses sharp's saliency strategy. */
-  position: z.enum(CROP_POSITIONS).default('center'),
+  width: dimension.describe('Box width in pixels.'),
+  height: dimension.describe('Box height in pixels.'),
+  fit: z.enum(FITS).default('inside').describe('`inside` keeps the aspect ratio and fits in the box; `cover` fills the box and crops; `contain` fits and pads.'),
+  position: z.enum(CROP_POSITIONS).default('center').describe('What a `cover` crop keeps: the `center`, the most salient part (`attention`, sharp\'s strategy) or the busiest (`entropy`).'),
 });
 
 /** A size's name, which is also its output folder's: nothing that could name another path. */
@@ -36,41 +35,35 @@ const variantName = z.string().regex(VARIANT_NAME, 'expected a name of letters, 
 
 const watermarkSchema = z
   .strictObject({
-    text: z.string().min(1).max(200).optional(),
-    image: z.string().min(1).optional(),
-    position: z.enum(GRAVITIES).default('bottom-right'),
-    opacity: z.number().min(0).max(1).default(0.6),
-    /** Width of the mark as a fraction of the output width. */
-    size: z.number().gt(0).max(1).default(0.3),
-    /** Gap to the edges as a fraction of the output's shorter side. */
-    margin: z.number().min(0).max(0.25).default(0.03),
+    text: z.string().min(1).max(200).optional().describe('Text to draw, in the bundled DejaVu Sans Bold.'),
+    image: z.string().min(1).optional().describe('Image to overlay instead (PNG with alpha), as a path relative to the config file.'),
+    position: z.enum(GRAVITIES).default('bottom-right').describe('Where the mark sits.'),
+    opacity: z.number().min(0).max(1).default(0.6).describe('Opacity of the mark.'),
+    size: z.number().gt(0).max(1).default(0.3).describe('Width of the mark as a fraction of the output width.'),
+    margin: z.number().min(0).max(0.25).default(0.03).describe('Gap to the edges as a fraction of the output\'s shorter side.'),
   })
   .refine((w) => Boolean(w.text) !== Boolean(w.image), {
     message: 'expected exactly one of watermark.text or watermark.image',
   });
 
 const limitsSchema = z.strictObject({
-  /** Decoding stops before allocating anything larger (pixel bombs). */
-  maxPixels: z.number().int().min(1).default(100_000_000),
-  /** Larger inputs are refused without being read. */
-  maxFileSize: z.number().int().min(1).default(50 * 1024 * 1024),
-  /** SVG is untrusted markup: off unless asked for. */
-  allowSvg: z.boolean().default(false),
+  maxPixels: z.number().int().min(1).default(100_000_000).describe('Inputs with more pixels are refused from the header, before any pixel is allocated (pixel bombs).'),
+  maxFileSize: z.number().int().min(1).default(50 * 1024 * 1024).describe('Inputs larger than this many bytes are refused without being read or downloaded.'),
+  allowSvg: z.boolean().default(false).describe('Process SVG input, which is refused by default: it is markup that can reference other files and URLs.'),
 });
 
 const s3Schema = z.strictObject({
-  region: z.string().min(1).optional(),
-  profile: z.string().min(1).optional(),
-  /** An S3-compatible endpoint; a bare `host:port` would parse as a URL with scheme `host:`, so the scheme is checked. */
-  endpoint: z
-    .url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL, such as http://127.0.0.1:9000' })
-    // A path would be taken for part of every key, and the bucket would not be found ("NoSuchBucket").
+  region: z.string().min(1).optional().describe('Region of the buckets (unset: `AWS_REGION`, else the profile\'s).'),
+  profile: z.string().min(1).optional().describe('AWS profile (unset: the standard credential chain).'),
+  // A bare `host:port` would parse as a URL with scheme `host:`, so the scheme is checked; a path would be
+  // taken for part of every key, and the bucket would not be found ("NoSuchBucket").
+  endpoint: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL, such as http://127.0.0.1:9000' })
     .refine((url) => !URL.canParse(url) || ['', '/'].includes(new URL(url).pathname), { message: 'expected an endpoint without a path, such as http://127.0.0.1:9000 (the bucket goes in s3://bucket/prefix/)' })
-    .optional(),
-  maxAttempts: z.number().int().min(1).max(20).default(5),
-  /** The SDK's retry modes; `adaptive` also rate-limits the client after throttling (503 SlowDown). */
-  retryMode: z.enum(['standard', 'adaptive']).default('standard'),
-  cacheControl: z.string().min(1).default('public, max-age=31536000, immutable'),
+    .optional()
+    .describe('An S3-compatible endpoint (MinIO, R2, LocalStack), addressed path-style, without a path.'),
+  maxAttempts: z.number().int().min(1).max(20).default(5).describe('Attempts per S3 request, retries included.'),
+  retryMode: z.enum(['standard', 'adaptive']).default('standard').describe('The SDK\'s retry mode: `adaptive` also slows the client down after throttling (`503 SlowDown`).'),
+  cacheControl: z.string().min(1).default('public, max-age=31536000, immutable').describe('`Cache-Control` of every uploaded output.'),
 });
 
 /** The original Python Lambda's two boxes. */
@@ -84,24 +77,25 @@ export const configSchema = z.strictObject({
   sizes: z
     .record(variantName, sizeSchema)
     .refine((s) => Object.keys(s).length > 0, { message: 'expected at least one size' })
-    .default(() => ({ ...DEFAULT_SIZES })),
+    .default(() => ({ ...DEFAULT_SIZES }))
+    .describe('Named boxes; each name (letters, digits, `-`, `_`) is an output folder `<out>/<name>/`.'),
   formats: z.array(formatName).min(1).default(['jpeg'])
-    .refine((f) => new Set(f).size === f.length, { message: 'expected each format at most once' }),
-  quality: z.number().int().min(1).max(100).default(85),
-  /** JPEG has no alpha: transparent pixels are flattened onto this colour. */
-  background: z.string().regex(/^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/, 'expected a hex colour like #ffffff').default('#ffffff'),
-  keepMetadata: z.enum(METADATA_MODES).default('none'),
-  /**
-   * PNG output as a 256-colour palette with dithering: several times smaller, but banding in smooth
-   * gradients (skies). Off: PNG is lossless truecolour, with alpha where the input has it.
-   */
-  pngPalette: z.boolean().default(false),
-  /** Keep animation (WebP output only); otherwise the first frame is used. */
-  animated: z.boolean().default(false),
-  watermark: watermarkSchema.nullable().default(null),
-  limits: limitsSchema.default(() => limitsSchema.parse({})),
-  concurrency: z.number().int().min(1).max(64).default(() => availableParallelism()),
-  s3: s3Schema.default(() => s3Schema.parse({})),
+    .refine((f) => new Set(f).size === f.length, { message: 'expected each format at most once' })
+    .describe('Output formats, each at most once, written side by side; `jpg` is taken for `jpeg`.'),
+  quality: z.number().int().min(1).max(100).default(85).describe('Encoder quality for jpeg, webp and avif.'),
+  background: z.string().regex(/^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/, 'expected a hex colour like #ffffff').default('#ffffff')
+    .describe('Hex colour that transparency is flattened onto for JPEG, which has no alpha.'),
+  keepMetadata: z.enum(METADATA_MODES).default('none')
+    .describe('`none` strips EXIF, XMP and ICC; `icc` tags outputs with the sRGB profile; `all` also keeps EXIF and XMP, GPS included.'),
+  pngPalette: z.boolean().default(false)
+    .describe('PNG as a 256-colour palette with dithering: several times smaller, but banding in smooth gradients (skies). Off: lossless truecolour, with alpha where the input has it.'),
+  animated: z.boolean().default(false).describe('Keep animation in WebP output; other formats take the first frame.'),
+  watermark: watermarkSchema.nullable().default(null).describe('`null` (off), or a mark with exactly one of `text` or `image`.'),
+  limits: limitsSchema.default(() => limitsSchema.parse({})).describe('Limits for untrusted input.'),
+  // The default depends on the machine, so the docs name it instead of printing this machine's value.
+  concurrency: z.number().int().min(1).max(64).default(() => availableParallelism())
+    .meta({ description: 'Images processed at once.', defaultDescription: 'the number of CPU cores' }),
+  s3: s3Schema.default(() => s3Schema.parse({})).describe('Settings for `s3://` inputs and outputs.'),
 });
 
 /** A fully resolved configuration (defaults applied). */

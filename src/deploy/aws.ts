@@ -1,9 +1,11 @@
+import type { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import type { IAMClient } from '@aws-sdk/client-iam';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { STSClient } from '@aws-sdk/client-sts';
+import pRetry from 'p-retry';
 import { DeployError } from '../errors.js';
 import { isNoCredentials, isNoRegion } from '../storage/s3.js';
 
@@ -14,16 +16,12 @@ export interface AwsClients {
   lambda: LambdaClient;
   s3: S3Client;
   sqs: SQSClient;
+  logs: CloudWatchLogsClient;
   /** SNS in the deploy region. */
   sns: SNSClient;
   /** SNS in another region: a topic given with --sns-topic is only reachable through its own region's endpoint. */
   snsIn: (region: string) => SNSClient;
 }
-
-/** Waits between polls; injected so tests never wait. */
-export type Sleep = (ms: number) => Promise<void>;
-
-export const realSleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** What a step is about: the same words for a dry run's plan and for what the step did. */
 export interface StepTarget {
@@ -31,12 +29,16 @@ export interface StepTarget {
   name: string;
   /** What a first deploy would create. */
   detail?: string;
+  arn?: string;
+  /** The exact settings, for the JSON plan. */
+  settings?: Record<string, unknown>;
 }
 
 export type StepStatus =
   | 'created' | 'updated' | 'unchanged'
   | 'would create' | 'would update'
-  | 'deleted' | 'would delete' | 'absent' | 'kept';
+  | 'deleted' | 'would delete' | 'absent' | 'kept'
+  | 'passed';
 
 /** What one idempotent step did (or, with --dry-run, would do). */
 export interface StepResult {
@@ -44,17 +46,25 @@ export interface StepResult {
   name: string;
   status: StepStatus;
   detail?: string;
+  arn?: string;
+  settings?: Record<string, unknown>;
 }
 
 /** A step's result for `target`; `detail` replaces the target's own (undefined: keep it, '': drop it). */
 export function stepResult(target: StepTarget, status: StepStatus, detail?: string): StepResult {
   const text = detail ?? target.detail;
-  return { resource: target.resource, name: target.name, status, ...(text ? { detail: text } : {}) };
+  return {
+    resource: target.resource, name: target.name, status,
+    ...(text ? { detail: text } : {}),
+    ...(target.arn ? { arn: target.arn } : {}),
+    ...(target.settings ? { settings: target.settings } : {}),
+  };
 }
 
 export interface StepOptions {
   dryRun: boolean;
-  sleep: Sleep;
+  /** Progress that is not a step's result: why deploy is waiting. */
+  log: (line: string) => void;
 }
 
 /** The error names each service uses for "no such resource"; `attempt` turns them into undefined. */
@@ -63,6 +73,7 @@ export const MISSING = {
   lambda: ['ResourceNotFoundException'],
   sqs: ['QueueDoesNotExist', 'AWS.SimpleQueueService.NonExistentQueue'],
   sns: ['NotFoundException', 'NotFound', 'ResourceNotFoundException'],
+  logs: ['ResourceNotFoundException'],
 } as const;
 
 export type TagList = { Key?: string | undefined; Value?: string | undefined }[];
@@ -77,19 +88,39 @@ export function tagMap(tags: TagList | undefined): Record<string, string> {
   return Object.fromEntries((tags ?? []).flatMap((t) => (t.Key === undefined ? [] : [[t.Key, t.Value ?? '']])));
 }
 
+/** How long to keep retrying one kind of eventual consistency, and how the waits grow. */
+export interface RetryPolicy {
+  /** Gives up once this much time has passed since the first call. */
+  maxRetryTime: number;
+  /** The first wait; each next one doubles, with jitter, up to `maxTimeout`. */
+  minTimeout: number;
+  maxTimeout: number;
+}
+
 /**
- * Retries `call` while `isRetryable(error)`, up to `attempts` calls, sleeping `delayMs` between them; the
- * last error is rethrown as it is. For AWS's eventual consistency (a new role not yet visible to Lambda).
+ * IAM changes can take minutes to reach Lambda: public reports show more than 5 minutes for a new role
+ * (https://github.com/hashicorp/terraform-provider-aws/issues/44517).
  */
-export async function retryWhile<T>(isRetryable: (error: unknown) => boolean, options: { attempts: number; delayMs: number; sleep: Sleep }, call: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      return await call();
-    } catch (error) {
-      if (attempt >= options.attempts || !isRetryable(error)) throw error;
-      await options.sleep(options.delayMs);
-    }
-  }
+export const IAM_PROPAGATION: RetryPolicy = { maxRetryTime: 300_000, minTimeout: 2_000, maxTimeout: 30_000 };
+
+/**
+ * Retries `call` while `isRetryable(error)`, with exponential backoff and jitter (p-retry), until
+ * `policy.maxRetryTime`; the last error is rethrown as it is. Before each wait, `onWait` gets the seconds
+ * waited so far, to say why nothing seems to happen.
+ */
+export async function retryAws<T>(call: () => Promise<T>, options: { isRetryable: (error: unknown) => boolean; policy: RetryPolicy; onWait: (waitedSeconds: number) => void }): Promise<T> {
+  const started = performance.now();
+  return pRetry(call, {
+    retries: Number.POSITIVE_INFINITY,
+    factor: 2,
+    randomize: true,
+    ...options.policy,
+    shouldRetry: ({ error }) => {
+      if (!options.isRetryable(error)) return false;
+      options.onWait(Math.round((performance.now() - started) / 1000));
+      return true;
+    },
+  });
 }
 
 interface AwsErrorShape {
@@ -132,11 +163,51 @@ export function explainAwsError(error: unknown, action: string, resource: string
     return new DeployError('BAD_CREDENTIALS', `AWS rejected the credentials (${name}) on ${action}: refresh them (aws sso login) or check --profile`, { cause: error });
   }
   if (ACCESS_DENIED.has(name) || httpStatusOf(error) === 403) {
-    return new DeployError('ACCESS_DENIED', `access denied: ${action} on ${resource}; the deploying identity needs this permission (see "Deploying the Lambda" in the README)`, { cause: error });
+    return new DeployError('ACCESS_DENIED', `access denied: ${action} on ${resource}; the deploying identity needs this permission (see "Permissions for the deploying user" in docs/lambda.md)`, { cause: error });
   }
   const message = (error as Error | undefined)?.message ?? String(error);
+  const quota = QUOTAS.find((q) => q.test(name, message));
+  if (quota) {
+    return new DeployError('QUOTA_EXCEEDED', `${action} on ${resource}: the account's ${quota.quota} quota is too low (${message.trim()}). ${quota.raise}`, { cause: error });
+  }
   return new DeployError('AWS_FAILED', `${action} on ${resource} failed: ${name}: ${message}`, { cause: error });
 }
+
+const SERVICE_QUOTAS = 'Service Quotas console (https://console.aws.amazon.com/servicequotas/home)';
+
+/**
+ * Quotas a new account hits first: its Lambda concurrency (10 instead of 1,000) and memory (3,008 MB
+ * instead of 10,240) start reduced, and AWS names them only in the message
+ * (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html,
+ * https://github.com/alexcasalboni/aws-lambda-power-tuning/pull/181).
+ */
+const QUOTAS: { test: (name: string, message: string) => boolean; quota: string; raise: string }[] = [
+  {
+    test: (_name, message) => /UnreservedConcurrentExecution below its minimum value/i.test(message),
+    quota: 'Lambda "Concurrent executions"',
+    raise: `Raise it in the ${SERVICE_QUOTAS} > AWS Lambda > Concurrent executions, for this region`,
+  },
+  {
+    test: (_name, message) => /'MemorySize' value failed to satisfy constraint/i.test(message),
+    quota: 'Lambda memory (new accounts are held at 3008 MB until AWS lifts it)',
+    raise: `Deploy with --memory 3008 or less, or ask AWS Support to lift it (${SERVICE_QUOTAS} > AWS Lambda)`,
+  },
+  {
+    test: (name) => name === 'CodeStorageExceededException',
+    quota: 'Lambda "Function and layer storage"',
+    raise: `Delete old function versions, or raise it in the ${SERVICE_QUOTAS} > AWS Lambda > Function and layer storage`,
+  },
+  {
+    test: (name, message) => name === 'LimitExceeded' && /quota for (Roles|Policies)/i.test(message),
+    quota: 'IAM roles per account',
+    raise: `Delete unused roles, or raise it in the ${SERVICE_QUOTAS} > AWS Identity and Access Management (IAM) > Roles per account (us-east-1)`,
+  },
+  {
+    test: (name) => name === 'LimitExceededException',
+    quota: 'service',
+    raise: `Find the quota the message names in the ${SERVICE_QUOTAS} and raise it there`,
+  },
+];
 
 /**
  * Runs one AWS call. Errors named in `missing` mean "does not exist" and give undefined; every other

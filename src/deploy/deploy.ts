@@ -4,11 +4,13 @@ import { DeployError } from '../errors.js';
 import { STATE_KEY } from '../pipeline/layout.js';
 import { recordedFingerprint, recordState } from '../runner/state-file.js';
 import { S3Sink } from '../storage/s3.js';
-import { awsErrorName, explainAwsError, httpStatusOf, must, responseHeader, stepResult, type AwsClients, type Sleep, type StepResult, type StepTarget } from './aws.js';
-import { describeFunction, ensureFunction, type FunctionCode } from './function.js';
+import { awsErrorName, explainAwsError, httpStatusOf, must, responseHeader, stepResult, type AwsClients, type StepResult, type StepTarget } from './aws.js';
+import { readEncryption } from './encryption.js';
+import { describeFunction, ensureFunction, runSmokeTest, type FunctionCode } from './function.js';
 import { describeRole, ensureRole } from './iam.js';
+import { describeLogGroup, ensureLogGroup } from './logs.js';
 import { describeNotifications, ensureNotifications } from './notify.js';
-import type { Account, DeployPlan } from './plan.js';
+import { planDeploy, type Account, type DeployPlan, type DeployRequest } from './plan.js';
 import { describeFailureHandling, describeFailureQueue, ensureFailureHandling, ensureFailureQueue } from './queue.js';
 import { describeNotification, describePermission, ensureNotification, ensurePermission, removeOldNotification } from './trigger.js';
 
@@ -80,7 +82,10 @@ export interface StateFile {
 /** The state file step, as a plan shows it and as it reports. */
 function describeStateFile(plan: DeployPlan, state: StateFile): StepTarget {
   const { out } = plan.request;
-  return { resource: 'destination state', name: `s3://${out.bucket}/${out.prefix}${STATE_KEY}`, detail: `config fingerprint ${state.fingerprint}` };
+  return {
+    resource: 'destination state', name: `s3://${out.bucket}/${out.prefix}${STATE_KEY}`, detail: `config fingerprint ${state.fingerprint}`,
+    arn: `arn:${plan.account.partition}:s3:::${out.bucket}/${out.prefix}${STATE_KEY}`, settings: { fingerprint: state.fingerprint, CacheControl: state.cacheControl },
+  };
 }
 
 /** What the destination's state file says: so a later CLI backfill counts the Lambda's outputs as fresh. */
@@ -95,20 +100,34 @@ async function ensureStateFile(s3: S3Client, plan: DeployPlan, state: StateFile,
   return result(text === undefined ? 'created' : 'updated');
 }
 
+/**
+ * The checks and reads the plan depends on, then the plan: both buckets exist in the deploy region, and
+ * their default encryption (and an existing topic's) says which KMS keys the role needs.
+ */
+export async function prepareDeploy(clients: AwsClients, request: DeployRequest, account: Account): Promise<DeployPlan> {
+  await checkBucket(clients.s3, request.bucket, account, '--bucket');
+  if (request.out.bucket !== request.bucket) await checkBucket(clients.s3, request.out.bucket, account, '--out');
+  return planDeploy(request, account, await readEncryption(clients, request, account));
+}
+
 export interface DeployOptions {
   dryRun: boolean;
-  sleep: Sleep;
   /** The package, compared with the function's CodeSha256 (a dry run too). */
   code: FunctionCode;
   state: StateFile;
+  /** Invoke the function once with S3's test event before the trigger is changed (not in a dry run). */
+  smokeTest: boolean;
   /** Called as each step finishes, for progress output. */
   onStep?: (result: StepResult) => void;
+  /** Why deploy is waiting (IAM propagation, a queue name SQS still holds). */
+  log: (line: string) => void;
 }
 
 /**
  * Runs every step in order. The order matters: the role (with the queue's and the topic's ARNs) before
- * the function; the queue and the topic before the function can fail or publish; the trigger last, so no
- * upload reaches a function that is not ready.
+ * the function; the queue and the topic before the function can fail or publish; the log group before
+ * anything invokes the function; the smoke test, then the trigger last, so no upload reaches a function
+ * that is not ready or does not work.
  */
 export async function runDeploy(clients: AwsClients, plan: DeployPlan, options: DeployOptions): Promise<StepResult[]> {
   const steps: StepResult[] = [];
@@ -117,18 +136,16 @@ export async function runDeploy(clients: AwsClients, plan: DeployPlan, options: 
     options.onStep?.(result);
     return result;
   };
-  const { request, account } = plan;
-  await checkBucket(clients.s3, request.bucket, account, '--bucket');
-  if (request.out.bucket !== request.bucket) await checkBucket(clients.s3, request.out.bucket, account, '--out');
-
-  const step = { dryRun: options.dryRun, sleep: options.sleep };
+  const step = { dryRun: options.dryRun, log: options.log };
   record(await ensureRole(clients.iam, plan, step));
   record(await ensureFailureQueue(clients.sqs, plan, step));
   for (const result of await ensureNotifications(clients, plan, step)) record(result);
   const fn = await ensureFunction(clients.lambda, plan, options.code, step);
   record(fn.result);
+  record(await ensureLogGroup(clients.logs, plan, step));
   record(await ensureFailureHandling(clients.lambda, plan, { ...step, functionExists: fn.exists }));
   record(await ensureStateFile(clients.s3, plan, options.state, options.dryRun));
+  if (!options.dryRun && options.smokeTest) record(await runSmokeTest(clients.lambda, plan, new Date()));
   const permission = await ensurePermission(clients.lambda, plan, { ...step, functionExists: fn.exists });
   record(permission.result);
   record(await ensureNotification(clients.s3, plan, step));
@@ -149,6 +166,7 @@ export function plannedSteps(plan: DeployPlan, state: StateFile): StepResult[] {
     ...(notifications ? [stepResult(notifications.topic, plan.topic.kind === 'existing' ? 'unchanged' : 'would create')] : []),
     ...(notifications?.subscription ? [created(notifications.subscription)] : []),
     created(describeFunction(plan)),
+    created(describeLogGroup(plan)),
     created(describeFailureHandling(plan)),
     created(describeStateFile(plan, state)),
     created(describePermission(plan)),

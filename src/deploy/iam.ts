@@ -8,11 +8,15 @@ import {
 } from '@aws-sdk/client-iam';
 import { DeployError } from '../errors.js';
 import { attempt, MISSING, must, parsePolicyDocument, samePolicy, stepResult, tagList, tagMap, type StepOptions, type StepResult, type StepTarget } from './aws.js';
-import { isOwnedBy, OWNER_TAG, type DeployPlan } from './plan.js';
+import { isOwnedBy, OWNER_TAG, REGION_TAG, type DeployPlan } from './plan.js';
 
 /** The role step, as a plan shows it and as it reports. */
 export function describeRole(plan: DeployPlan): StepTarget {
-  return { resource: 'IAM role', name: plan.role.name, detail: `with inline policy ${plan.role.policyName}` };
+  const { role } = plan;
+  return {
+    resource: 'IAM role', name: role.name, detail: `with inline policy ${role.policyName}`, arn: role.arn,
+    settings: { trustPolicy: role.trustPolicy, policyName: role.policyName, policy: role.policy, tags: role.tags },
+  };
 }
 
 /** Step 1: the execution role with its trust policy and one inline least-privilege policy. */
@@ -27,13 +31,20 @@ export async function ensureRole(iam: IAMClient, plan: DeployPlan, options: Step
         RoleName: role.name,
         AssumeRolePolicyDocument: JSON.stringify(role.trustPolicy),
         Description: `Execution role of the img-pipeline Lambda ${plan.fn.name}`,
-        Tags: tagList(plan.tags),
+        Tags: tagList(role.tags),
       })));
     await putPolicy(iam, plan);
     return stepResult(target, 'created');
   }
-  if (!isOwnedBy(tagMap(existing.Role.Tags), plan.fn.name)) {
+  const tags = tagMap(existing.Role.Tags);
+  if (!isOwnedBy(tags, plan.fn.name)) {
     throw new DeployError('NOT_OURS', `the IAM role ${role.name} exists but was not created by img-pipeline deploy for ${plan.fn.name} (no ${OWNER_TAG}=${plan.fn.name} tag); choose another --function-name`);
+  }
+  // A role is global: replacing its policy with this region's ARNs would cut off the other region's function.
+  const region = plan.account.region;
+  const roleRegion = tags[REGION_TAG];
+  if (roleRegion !== region) {
+    throw new DeployError('NOT_OURS', `the IAM role ${role.name} belongs to the ${plan.fn.name} function ${roleRegion ? `in ${roleRegion}` : 'of another region (it has no ' + REGION_TAG + ' tag)'}, not in ${region}; deploy will not change it. Choose another --function-name`);
   }
   const changes: string[] = [];
   if (!samePolicy(parsePolicyDocument(existing.Role.AssumeRolePolicyDocument), role.trustPolicy)) {

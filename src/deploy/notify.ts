@@ -2,13 +2,14 @@ import {
   CreateTopicCommand,
   GetTopicAttributesCommand,
   ListSubscriptionsByTopicCommand,
+  ListTagsForResourceCommand,
   SubscribeCommand,
   type SNSClient,
   type Subscription,
 } from '@aws-sdk/client-sns';
 import { DeployError } from '../errors.js';
-import { attempt, MISSING, must, stepResult, tagList, type AwsClients, type StepOptions, type StepResult, type StepTarget } from './aws.js';
-import type { DeployPlan } from './plan.js';
+import { attempt, MISSING, must, stepResult, tagList, tagMap, type AwsClients, type StepOptions, type StepResult, type StepTarget } from './aws.js';
+import { isOwnedBy, OWNER_TAG, type DeployPlan } from './plan.js';
 
 async function listSubscriptions(sns: SNSClient, topicArn: string): Promise<Subscription[]> {
   const all: Subscription[] = [];
@@ -33,8 +34,11 @@ function topicRegion(arn: string): string {
 export function describeNotifications(plan: DeployPlan): { topic: StepTarget; subscription?: StepTarget } | undefined {
   const { topic } = plan;
   if (topic.kind === 'none') return undefined;
-  if (topic.kind === 'existing') return { topic: { resource: 'SNS topic', name: topic.arn, detail: 'existing topic, used as given' } };
-  return { topic: { resource: 'SNS topic', name: topic.name }, subscription: { resource: 'email subscription', name: topic.email } };
+  if (topic.kind === 'existing') return { topic: { resource: 'SNS topic', name: topic.arn, detail: 'existing topic, used as given', arn: topic.arn, settings: { existing: true } } };
+  return {
+    topic: { resource: 'SNS topic', name: topic.name, arn: topic.arn, settings: { tags: plan.tags } },
+    subscription: { resource: 'email subscription', name: topic.email, arn: topic.arn, settings: { Protocol: 'email', Endpoint: topic.email } },
+  };
 }
 
 /**
@@ -57,6 +61,10 @@ export async function ensureNotifications(clients: Pick<AwsClients, 'sns' | 'sns
   const exists = await attempt('sns:GetTopicAttributes', topic.arn, () => sns.send(new GetTopicAttributesCommand({ TopicArn: topic.arn })), MISSING.sns);
   const results: StepResult[] = [];
   if (exists) {
+    const tags = await must('sns:ListTagsForResource', topic.arn, () => sns.send(new ListTagsForResourceCommand({ ResourceArn: topic.arn })));
+    if (!isOwnedBy(tagMap(tags.Tags), plan.fn.name)) {
+      throw new DeployError('NOT_OURS', `the SNS topic ${topic.arn} exists but was not created by img-pipeline deploy (no ${OWNER_TAG}=${plan.fn.name} tag); choose another --function-name, or pass it with --sns-topic to publish to it as it is`);
+    }
     results.push(stepResult(targets.topic, 'unchanged'));
   } else if (options.dryRun) {
     results.push(stepResult(targets.topic, 'would create'));

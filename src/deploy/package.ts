@@ -124,7 +124,7 @@ async function bundleHandler(): Promise<Buffer> {
       bundle: true,
       platform: 'node',
       format: 'esm',
-      target: 'node22',
+      target: 'node24',
       // Native code, installed for the target below.
       external: ['sharp'],
       mainFields: ['module', 'main'],

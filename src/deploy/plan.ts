@@ -1,14 +1,25 @@
+import { createHash } from 'node:crypto';
 import { ConfigError, DeployError } from '../errors.js';
 import { folderPrefix } from '../storage/s3.js';
 
-/** A runtime Lambda accepts for new functions; an existing function on a newer Node.js runtime is left alone. */
-const RUNTIME = 'nodejs22.x';
+/**
+ * nodejs22.x is deprecated on 2027-04-30 and blocked for new functions from 2027-06-01
+ * (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html); an existing function on a newer
+ * Node.js runtime is left alone. The bundle is built for the same Node (package.ts).
+ */
+export const RUNTIME = 'nodejs24.x';
 const HANDLER = 'index.handler';
 /**
  * Deploy tags what it creates and can tag (the role, the function, the queue and the topic) with this
  * tag, valued with the function name; it adopts, and destroy deletes, only resources tagged so.
  */
 export const OWNER_TAG = 'img-pipeline:function';
+/** IAM is global: the role also says which region's function it serves, so another region never adopts it. */
+export const REGION_TAG = 'img-pipeline:region';
+/** IAM's limit for role names. */
+const IAM_NAME_MAX = 64;
+/** The retention values CloudWatch Logs accepts (PutRetentionPolicy), in days. */
+export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
 
 /** True when `tags` say deploy created the resource for this function. */
 export function isOwnedBy(tags: Record<string, string> | undefined, functionName: string): boolean {
@@ -29,6 +40,7 @@ export interface DeployRequest {
   timeout: number;
   snsTopicArn?: string | undefined;
   notifyEmail?: string | undefined;
+  logRetentionDays: number;
 }
 
 /** Where it goes. Without credentials (--dry-run) the account is a placeholder. */
@@ -43,7 +55,24 @@ export type TopicPlan =
   | { kind: 'existing'; arn: string }
   | { kind: 'create'; name: string; arn: string; email: string };
 
-interface PolicyStatement {
+/**
+ * What deploy found about a default encryption key: nothing to grant (SSE-S3, or an AWS managed key such
+ * as aws/s3, whose key policy already admits the account's principals through the service), a customer
+ * managed key to grant, or unknown (not readable, or an alias deploy cannot resolve to a key ARN).
+ */
+export type KeyFinding =
+  | { kind: 'none' }
+  | { kind: 'kms'; keyArn: string }
+  | { kind: 'unknown'; why: string; keyId?: string };
+
+/** The keys of the upload bucket, the output bucket and an existing topic (--sns-topic). */
+export interface EncryptionFindings {
+  source: KeyFinding;
+  output: KeyFinding;
+  topic: KeyFinding;
+}
+
+export interface PolicyStatement {
   Sid?: string;
   Effect: 'Allow';
   Principal?: { Service: string };
@@ -62,7 +91,7 @@ export interface DeployPlan {
   request: DeployRequest;
   account: Account;
   tags: Record<string, string>;
-  role: { name: string; arn: string; policyName: string; trustPolicy: PolicyDocument; policy: PolicyDocument };
+  role: { name: string; arn: string; policyName: string; trustPolicy: PolicyDocument; policy: PolicyDocument; tags: Record<string, string> };
   queue: { name: string; arn: string; retentionSeconds: number };
   topic: TopicPlan;
   fn: {
@@ -75,19 +104,36 @@ export interface DeployPlan {
     timeout: number;
     description: string;
     environment: Record<string, string>;
-    logGroup: string;
   };
+  logGroup: { name: string; arn: string; retentionDays: number };
   /** Asynchronous invocations (S3 events): retries, then the failure queue. */
   asyncInvoke: { maximumRetryAttempts: number; maximumEventAgeInSeconds: number; onFailure: string };
   permission: { statementId: string; principal: 's3.amazonaws.com'; sourceArn: string; sourceAccount: string };
-  notification: { id: string; bucket: string; prefix: string; events: string[] };
+  /** `prefix` as given (IAM, SOURCE_PREFIX); `filterPrefix` as S3's filter wants it, URL-encoded. */
+  notification: { id: string; bucket: string; prefix: string; filterPrefix: string; events: string[] };
+  /** What the encryption of the buckets and the topic adds to the policy; undefined when not checked (offline). */
+  encryption: EncryptionFindings | undefined;
+  /** Things deploy cannot fix itself, each with what to do. */
+  warnings: string[];
   testCommand: string;
 }
 
-/** The names deploy uses for a function; destroy derives the same ones from the function name alone. */
-export function resourceNames(functionName: string): { role: string; policy: string; queue: string; topic: string; statementId: string; notificationId: string; logGroup: string } {
+/**
+ * The name of a global (IAM) resource of the function in `region`: `<function>-<region>-<suffix>`, so a
+ * deploy in a second region gets its own. Past IAM's 64 characters it is cut and ends in a hash of the
+ * full name, so two long names stay distinct and the same inputs always give the same name.
+ */
+export function regionalName(functionName: string, region: string, suffix: string): string {
+  const full = `${functionName}-${region}-${suffix}`;
+  if (full.length <= IAM_NAME_MAX) return full;
+  const hash = createHash('sha256').update(full).digest('hex').slice(0, 8);
+  return `${full.slice(0, IAM_NAME_MAX - hash.length - 1)}-${hash}`;
+}
+
+/** The names deploy uses for a function in a region; destroy derives the same ones from these two alone. */
+export function resourceNames(functionName: string, region: string): { role: string; policy: string; queue: string; topic: string; statementId: string; notificationId: string; logGroup: string } {
   return {
-    role: `${functionName}-role`,
+    role: regionalName(functionName, region, 'role'),
     policy: 'img-pipeline',
     queue: `${functionName}-failures`,
     topic: `${functionName}-notifications`,
@@ -102,15 +148,15 @@ export function normalizePrefix(prefix: string | undefined): string {
   return folderPrefix((prefix ?? '').replace(/^\/+/, ''));
 }
 
-const FUNCTION_NAME = /^[A-Za-z0-9_-]{1,59}$/;
+const FUNCTION_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const TOPIC_ARN = /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
-/** `--function-name`: Lambda's rule, short enough for the "-role" and "-notifications" the other names add. */
+/** `--function-name`: Lambda's rule (the role's name is shortened to fit IAM's, see regionalName). */
 export function checkFunctionName(name: string): string {
   if (!FUNCTION_NAME.test(name)) {
-    throw new ConfigError('FLAG_INVALID', `--function-name: expected 1-59 letters, digits, - or _ (the role adds "-role"), received "${name}"`);
+    throw new ConfigError('FLAG_INVALID', `--function-name: expected 1-64 letters, digits, - or _, received "${name}"`);
   }
   return name;
 }
@@ -126,6 +172,14 @@ function integerIn(flag: string, value: number, min: number, max: number): numbe
     throw new ConfigError('FLAG_INVALID', `${flag}: expected an integer from ${min} to ${max}, received ${String(value)}`);
   }
   return value;
+}
+
+/** `--log-retention-days`: one of the values CloudWatch Logs accepts. */
+export function checkLogRetention(days: number): number {
+  if (!(LOG_RETENTION_DAYS as readonly number[]).includes(days)) {
+    throw new ConfigError('FLAG_INVALID', `--log-retention-days: expected one of ${LOG_RETENTION_DAYS.join(', ')}, received ${String(days)}`);
+  }
+  return days;
 }
 
 /** `--arch`: arm64 (Graviton, the cheaper per GB-second) or x86_64. */
@@ -145,6 +199,7 @@ export function checkDeployRequest(input: DeployRequest): DeployRequest {
   parseArchitecture(request.arch);
   integerIn('--memory', request.memory, 128, 10240);
   integerIn('--timeout', request.timeout, 1, 900);
+  checkLogRetention(request.logRetentionDays);
   if (request.snsTopicArn !== undefined && request.notifyEmail !== undefined) {
     throw new ConfigError('FLAG_INVALID', '--sns-topic and --notify-email: give one (an existing topic, or an email address for a new topic), not both');
   }
@@ -177,6 +232,11 @@ export function refuseLoop(request: Pick<DeployRequest, 'bucket' | 'prefix' | 'o
   throw new DeployError('DEPLOY_REFUSED', `refusing to deploy: ${why}. Nothing was created. Use another --out bucket, or separate prefixes in the same bucket, e.g. --prefix uploads/ --out s3://${request.bucket}/processed/`);
 }
 
+/** Quoted for a POSIX shell only when it has to be: a prefix may hold spaces. */
+function shellQuote(text: string): string {
+  return /^[A-Za-z0-9._/:=@+-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
 function s3Arn(partition: string, bucket: string, keyPattern?: string): string {
   return `arn:${partition}:s3:::${bucket}${keyPattern === undefined ? '' : `/${keyPattern}`}`;
 }
@@ -189,10 +249,42 @@ function topicPlan(request: DeployRequest, account: Account, topicName: string):
   return { kind: 'none' };
 }
 
+/**
+ * A notification filter value as S3 wants it: "+" for a space and every other special character
+ * URL-encoded, "/" kept (https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-how-to-filtering.html).
+ * S3 matches it against the key as its events encode it ("red flower.jpg" arrives as "red+flower.jpg").
+ */
+export function encodeFilterValue(value: string): string {
+  return value.split('/').map((part) => encodeURIComponent(part).replace(/[!'()*~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`).replace(/%20/g, '+')).join('/');
+}
+
+/** The statement a customer managed key needs, for `what` (uploads, outputs, notifications). */
+function keyStatement(what: 'source' | 'output' | 'topic', keyArn: string): PolicyStatement {
+  // Reading needs Decrypt; writing needs GenerateDataKey, and Decrypt too for a multipart upload
+  // (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html); an SNS topic the same
+  // (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html).
+  const sid = { source: 'DecryptUploads', output: 'EncryptOutputs', topic: 'EncryptNotifications' }[what];
+  return { Sid: sid, Effect: 'Allow', Action: what === 'source' ? 'kms:Decrypt' : ['kms:GenerateDataKey', 'kms:Decrypt'], Resource: keyArn };
+}
+
+function encryptionPlan(findings: EncryptionFindings | undefined, subjects: Record<keyof EncryptionFindings, string>, roleName: string, policyName: string): { statements: PolicyStatement[]; warnings: string[] } {
+  const statements: PolicyStatement[] = [];
+  const warnings: string[] = [];
+  for (const what of ['source', 'output', 'topic'] as const) {
+    const finding = findings?.[what];
+    if (finding?.kind === 'kms') statements.push(keyStatement(what, finding.keyArn));
+    if (finding?.kind === 'unknown') {
+      const statement = keyStatement(what, finding.keyId ? `<the ARN of ${finding.keyId}>` : '<key ARN>');
+      warnings.push(`${subjects[what]}: ${finding.why}. If it is encrypted with a customer managed KMS key, the function needs this statement; add it as another inline policy of ${roleName} (deploy only rewrites its own policy ${policyName}), or let deploy read the encryption and run again: ${JSON.stringify(statement)}`);
+    }
+  }
+  return { statements, warnings };
+}
+
 /** The whole deployment as data: names, ARNs, policy documents, settings. Pure. */
-export function planDeploy(request: DeployRequest, account: Account): DeployPlan {
+export function planDeploy(request: DeployRequest, account: Account, encryption?: EncryptionFindings): DeployPlan {
   const { partition, region, accountId } = account;
-  const names = resourceNames(request.functionName);
+  const names = resourceNames(request.functionName, region);
   const queueArn = `arn:${partition}:sqs:${region}:${accountId}:${names.queue}`;
   const topic = topicPlan(request, account, names.topic);
   const logGroupArn = `arn:${partition}:logs:${region}:${accountId}:log-group:${names.logGroup}`;
@@ -208,6 +300,12 @@ export function planDeploy(request: DeployRequest, account: Account): DeployPlan
     { Sid: 'FailureQueue', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: queueArn },
   ];
   if (topic.kind !== 'none') statements.push({ Sid: 'Notify', Effect: 'Allow', Action: 'sns:Publish', Resource: topic.arn });
+  const keys = encryptionPlan(encryption, {
+    source: `the default encryption of s3://${request.bucket} (--bucket)`,
+    output: `the default encryption of s3://${request.out.bucket} (--out)`,
+    topic: `the encryption of the SNS topic ${topic.kind === 'none' ? '' : topic.arn}`,
+  }, names.role, names.policy);
+  statements.push(...keys.statements);
 
   const environment: Record<string, string> = { PROCESSED_BUCKET: request.out.bucket };
   // Lambda keeps empty values, but leaving them out keeps `get-function-configuration` readable.
@@ -215,16 +313,18 @@ export function planDeploy(request: DeployRequest, account: Account): DeployPlan
   if (request.prefix) environment['SOURCE_PREFIX'] = request.prefix;
   if (topic.kind !== 'none') environment['SNS_TOPIC_ARN'] = topic.arn;
 
+  const tags = { [OWNER_TAG]: request.functionName };
   return {
     request,
     account,
-    tags: { [OWNER_TAG]: request.functionName },
+    tags,
     role: {
       name: names.role,
       arn: `arn:${partition}:iam::${accountId}:role/${names.role}`,
       policyName: names.policy,
       trustPolicy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' }] },
       policy: { Version: '2012-10-17', Statement: statements },
+      tags: { ...tags, [REGION_TAG]: region },
     },
     // Fourteen days (the maximum) to look at a failed event before it is gone.
     queue: { name: names.queue, arn: queueArn, retentionSeconds: 1_209_600 },
@@ -240,12 +340,14 @@ export function planDeploy(request: DeployRequest, account: Account): DeployPlan
       // Lambda allows 256 characters.
       description: `img-pipeline: variants of s3://${request.bucket}/${request.prefix} into s3://${request.out.bucket}/${request.out.prefix}`.slice(0, 256),
       environment,
-      logGroup: names.logGroup,
     },
+    logGroup: { name: names.logGroup, arn: logGroupArn, retentionDays: request.logRetentionDays },
     // Lambda's defaults, written down so a console change is put back on the next deploy.
     asyncInvoke: { maximumRetryAttempts: 2, maximumEventAgeInSeconds: 21_600, onFailure: queueArn },
     permission: { statementId: names.statementId, principal: 's3.amazonaws.com', sourceArn: s3Arn(partition, request.bucket), sourceAccount: accountId },
-    notification: { id: names.notificationId, bucket: request.bucket, prefix: request.prefix, events: ['s3:ObjectCreated:*'] },
-    testCommand: `aws s3 cp photo.jpg s3://${request.bucket}/${request.prefix}`,
+    notification: { id: names.notificationId, bucket: request.bucket, prefix: request.prefix, filterPrefix: encodeFilterValue(request.prefix), events: ['s3:ObjectCreated:*'] },
+    encryption,
+    warnings: keys.warnings,
+    testCommand: `aws s3 cp photo.jpg ${shellQuote(`s3://${request.bucket}/${request.prefix}`)}`,
   };
 }

@@ -7,23 +7,48 @@ import {
   CreateQueueCommand,
   GetQueueAttributesCommand,
   GetQueueUrlCommand,
+  ListQueueTagsCommand,
   SetQueueAttributesCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { attempt, awsErrorName, explainAwsError, MISSING, must, retryWhile, stepResult, type StepOptions, type StepResult, type StepTarget } from './aws.js';
-import type { DeployPlan } from './plan.js';
+import { DeployError } from '../errors.js';
+import { attempt, awsErrorName, explainAwsError, IAM_PROPAGATION, MISSING, must, retryAws, stepResult, type RetryPolicy, type StepOptions, type StepResult, type StepTarget } from './aws.js';
+import { isOwnedBy, OWNER_TAG, type DeployPlan } from './plan.js';
 
-/** Lambda checks that the role may send to the destination, and a new role may not be visible to it yet. */
-const DESTINATION_RETRY = { attempts: 10, delayMs: 3000 };
+/**
+ * SQS refuses a queue name for 60 s after a queue of that name was deleted: QueueDeletedRecently, "You must
+ * wait 60 seconds after deleting a queue before you can create another with the same name."
+ * (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html). 70 s covers it.
+ */
+const QUEUE_NAME_REUSE: RetryPolicy = { maxRetryTime: 70_000, minTimeout: 5_000, maxTimeout: 15_000 };
+const QUEUE_DELETED_RECENTLY = new Set(['QueueDeletedRecently', 'AWS.SimpleQueueService.QueueDeletedRecently']);
 
 /** The failure queue step, as a plan shows it and as it reports. */
 export function describeFailureQueue(plan: DeployPlan): StepTarget {
-  return { resource: 'SQS failure queue', name: plan.queue.name, detail: `messages kept ${plan.queue.retentionSeconds / 86_400} days` };
+  const { queue } = plan;
+  return { resource: 'SQS failure queue', name: queue.name, detail: `messages kept ${queue.retentionSeconds / 86_400} days`, arn: queue.arn, settings: { MessageRetentionPeriod: queue.retentionSeconds, tags: plan.tags } };
 }
 
 /** The asynchronous invocation step, as a plan shows it and as it reports. */
 export function describeFailureHandling(plan: DeployPlan): StepTarget {
-  return { resource: 'on-failure destination', name: plan.fn.name, detail: `${plan.asyncInvoke.maximumRetryAttempts} retries, then to ${plan.queue.name}` };
+  const { asyncInvoke } = plan;
+  return {
+    resource: 'on-failure destination', name: plan.fn.name, detail: `${asyncInvoke.maximumRetryAttempts} retries, then to ${plan.queue.name}`, arn: plan.fn.arn,
+    settings: { MaximumRetryAttempts: asyncInvoke.maximumRetryAttempts, MaximumEventAgeInSeconds: asyncInvoke.maximumEventAgeInSeconds, OnFailure: asyncInvoke.onFailure },
+  };
+}
+
+async function createQueue(sqs: SQSClient, plan: DeployPlan, options: StepOptions): Promise<void> {
+  const { queue } = plan;
+  try {
+    await retryAws(() => sqs.send(new CreateQueueCommand({ QueueName: queue.name, Attributes: { MessageRetentionPeriod: String(queue.retentionSeconds) }, tags: plan.tags })), {
+      isRetryable: (error) => QUEUE_DELETED_RECENTLY.has(awsErrorName(error)),
+      policy: QUEUE_NAME_REUSE,
+      onWait: (seconds) => options.log(`waiting for SQS: a queue named ${queue.name} was deleted less than 60 s ago, and SQS refuses the name until then (${seconds} s)`),
+    });
+  } catch (error) {
+    throw explainAwsError(error, 'sqs:CreateQueue', queue.name);
+  }
 }
 
 /** The failure queue: where an S3 event lands after Lambda's retries are spent. */
@@ -34,11 +59,14 @@ export async function ensureFailureQueue(sqs: SQSClient, plan: DeployPlan, optio
   const found = await attempt('sqs:GetQueueUrl', queue.name, () => sqs.send(new GetQueueUrlCommand({ QueueName: queue.name })), MISSING.sqs);
   if (!found?.QueueUrl) {
     if (options.dryRun) return stepResult(target, 'would create');
-    await must('sqs:CreateQueue', queue.name, () =>
-      sqs.send(new CreateQueueCommand({ QueueName: queue.name, Attributes: { MessageRetentionPeriod: retention }, tags: plan.tags })));
+    await createQueue(sqs, plan, options);
     return stepResult(target, 'created');
   }
   const url = found.QueueUrl;
+  const tags = await must('sqs:ListQueueTags', queue.name, () => sqs.send(new ListQueueTagsCommand({ QueueUrl: url })));
+  if (!isOwnedBy(tags.Tags, plan.fn.name)) {
+    throw new DeployError('NOT_OURS', `the SQS queue ${queue.name} exists but was not created by img-pipeline deploy (no ${OWNER_TAG}=${plan.fn.name} tag); choose another --function-name`);
+  }
   const attributes = await must('sqs:GetQueueAttributes', queue.name, () => sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['MessageRetentionPeriod'] })));
   if (attributes.Attributes?.['MessageRetentionPeriod'] === retention) return stepResult(target, 'unchanged', '');
   if (options.dryRun) return stepResult(target, 'would update', 'message retention');
@@ -66,9 +94,13 @@ export async function ensureFailureHandling(lambda: LambdaClient, plan: DeployPl
     MaximumEventAgeInSeconds: asyncInvoke.maximumEventAgeInSeconds,
     DestinationConfig: { OnFailure: { Destination: asyncInvoke.onFailure } },
   };
+  // Lambda checks that the role may send to the queue, and a new role or policy may not be visible to it yet.
   try {
-    await retryWhile((error) => awsErrorName(error) === 'InvalidParameterValueException', { ...DESTINATION_RETRY, sleep: options.sleep }, () =>
-      lambda.send(new PutFunctionEventInvokeConfigCommand(input)));
+    await retryAws(() => lambda.send(new PutFunctionEventInvokeConfigCommand(input)), {
+      isRetryable: (error) => awsErrorName(error) === 'InvalidParameterValueException',
+      policy: IAM_PROPAGATION,
+      onWait: (seconds) => options.log(`waiting for IAM to propagate (${seconds} s): Lambda cannot yet see that ${plan.role.name} may send to ${plan.queue.name}`),
+    });
   } catch (error) {
     throw explainAwsError(error, 'lambda:PutFunctionEventInvokeConfig', plan.fn.name);
   }

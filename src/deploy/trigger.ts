@@ -7,8 +7,11 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { DeployError } from '../errors.js';
-import { attempt, awsErrorName, explainAwsError, MISSING, must, stepResult, type StepOptions, type StepResult, type StepTarget } from './aws.js';
-import type { DeployPlan } from './plan.js';
+import { attempt, awsErrorName, explainAwsError, MISSING, must, retryAws, stepResult, type RetryPolicy, type StepOptions, type StepResult, type StepTarget } from './aws.js';
+import { encodeFilterValue, type DeployPlan } from './plan.js';
+
+/** A permission added a moment ago may not yet be visible to S3's validation. */
+const PERMISSION_PROPAGATION: RetryPolicy = { maxRetryTime: 30_000, minTimeout: 1_000, maxTimeout: 8_000 };
 
 interface PolicyStatementShape {
   Sid?: string;
@@ -34,7 +37,10 @@ export function permittedBucket(statement: PolicyStatementShape | undefined): st
 /** The permission step, as a plan shows it and as it reports. */
 export function describePermission(plan: DeployPlan): StepTarget {
   const { permission } = plan;
-  return { resource: 'invoke permission', name: permission.statementId, detail: `${permission.principal} from ${permission.sourceArn}, account ${permission.sourceAccount}` };
+  return {
+    resource: 'invoke permission', name: permission.statementId, detail: `${permission.principal} from ${permission.sourceArn}, account ${permission.sourceAccount}`, arn: plan.fn.arn,
+    settings: { Action: 'lambda:InvokeFunction', Principal: permission.principal, SourceArn: permission.sourceArn, SourceAccount: permission.sourceAccount },
+  };
 }
 
 /**
@@ -68,14 +74,14 @@ export async function ensurePermission(lambda: LambdaClient, plan: DeployPlan, o
   return { result: stepResult(target, current ? 'updated' : 'created'), ...moved };
 }
 
-/** Our entry in the bucket's notification configuration. */
+/** Our entry in the bucket's notification configuration, its prefix URL-encoded as S3 requires. */
 function notificationEntry(plan: DeployPlan): LambdaFunctionConfiguration {
   const { notification } = plan;
   return {
     Id: notification.id,
     LambdaFunctionArn: plan.fn.arn,
     Events: notification.events as LambdaFunctionConfiguration['Events'],
-    ...(notification.prefix ? { Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: notification.prefix }] } } } : {}),
+    ...(notification.filterPrefix ? { Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: notification.filterPrefix }] } } } : {}),
   };
 }
 
@@ -106,10 +112,48 @@ export function removeNotification(current: NotificationConfiguration | undefine
   return merged;
 }
 
+/**
+ * Compared in encoded form: an entry an earlier version wrote raw ("camera roll/") differs from the
+ * encoded one ("camera+roll/") and is rewritten, while an entry written encoded compares equal.
+ */
 function canonicalEntry(entry: LambdaFunctionConfiguration | undefined): string | undefined {
   if (!entry) return undefined;
-  const rules = (entry.Filter?.Key?.FilterRules ?? []).map((r) => `${(r.Name ?? '').toLowerCase()}=${r.Value ?? ''}`).sort();
+  const rules = (entry.Filter?.Key?.FilterRules ?? []).map((r) => `${(r.Name ?? '').toLowerCase()}=${encodeFilterValue(decodeFilterValue(r.Value ?? ''))}`).sort();
   return JSON.stringify({ arn: entry.LambdaFunctionArn, events: [...(entry.Events ?? [])].sort(), rules });
+}
+
+/** A filter value as S3 stores it, back to the text it stands for; a raw value stays as it is. */
+function decodeFilterValue(value: string): string {
+  try {
+    return decodeURIComponent(value.replace(/\+/g, ' '));
+  } catch {
+    return value;
+  }
+}
+
+/**
+ * The destinations S3 names when it cannot validate a configuration: InvalidArgument "Unable to validate
+ * the following destination configurations", with each ARN in ArgumentName<n> and S3's reason in
+ * ArgumentValue<n> of the error body (https://github.com/aws/aws-cli/issues/8162,
+ * https://github.com/aws/aws-sdk-js/issues/632).
+ */
+export function failedDestinations(error: unknown): { arn: string; reason: string }[] | undefined {
+  if (awsErrorName(error) !== 'InvalidArgument' || !/Unable to validate the following destination configurations/i.test((error as Error).message)) return undefined;
+  const fields = error as unknown as Record<string, unknown>;
+  const found: { arn: string; reason: string }[] = [];
+  for (let n = 1; typeof fields[`ArgumentName${n}`] === 'string'; n += 1) {
+    found.push({ arn: fields[`ArgumentName${n}`] as string, reason: typeof fields[`ArgumentValue${n}`] === 'string' ? fields[`ArgumentValue${n}`] as string : 'no reason given' });
+  }
+  return found;
+}
+
+function unvalidated(bucket: string, destinations: { arn: string; reason: string }[], ours: string | undefined, error: unknown): DeployError {
+  const foreign = destinations.filter((d) => d.arn !== ours);
+  const list = destinations.length > 0 ? destinations.map((d) => `${d.arn} (${d.reason})`).join('; ') : 'S3 did not say which';
+  const fix = foreign.length > 0 || destinations.length === 0
+    ? ' S3 checks every destination in the bucket, not only ours: a stale entry (its function, queue or topic deleted, or its permission removed) fails every change. Fix or remove that entry (aws s3api get-bucket-notification-configuration, edit, put-bucket-notification-configuration), then run again'
+    : ' S3 could not yet see the new invoke permission; run again in a minute';
+  return new DeployError('TRIGGER_DESTINATION_INVALID', `s3://${bucket} refused its notification configuration: unable to validate ${list}.${fix}`, { cause: error });
 }
 
 export async function readNotification(s3: S3Client, bucket: string, expectedOwner: string | undefined): Promise<NotificationConfiguration> {
@@ -117,10 +161,25 @@ export async function readNotification(s3: S3Client, bucket: string, expectedOwn
     s3.send(new GetBucketNotificationConfigurationCommand({ Bucket: bucket, ...(expectedOwner ? { ExpectedBucketOwner: expectedOwner } : {}) })));
 }
 
-export async function writeNotification(s3: S3Client, bucket: string, expectedOwner: string | undefined, configuration: NotificationConfiguration): Promise<void> {
+/**
+ * PutBucketNotificationConfiguration. With `ours` (the function ARN deploy just allowed S3 to invoke), a
+ * validation failure naming only that ARN is retried briefly: the permission itself is eventually
+ * consistent. Any other failing destination is someone else's stale entry, named in the error.
+ */
+export async function writeNotification(s3: S3Client, bucket: string, expectedOwner: string | undefined, configuration: NotificationConfiguration, wait?: { ours: string; log: (line: string) => void }): Promise<void> {
+  const onlyOursFailed = (error: unknown) => {
+    const failed = failedDestinations(error);
+    return wait !== undefined && failed !== undefined && failed.length > 0 && failed.every((d) => d.arn === wait.ours);
+  };
   try {
-    await s3.send(new PutBucketNotificationConfigurationCommand({ Bucket: bucket, NotificationConfiguration: configuration, ...(expectedOwner ? { ExpectedBucketOwner: expectedOwner } : {}) }));
+    await retryAws(() => s3.send(new PutBucketNotificationConfigurationCommand({ Bucket: bucket, NotificationConfiguration: configuration, ...(expectedOwner ? { ExpectedBucketOwner: expectedOwner } : {}) })), {
+      isRetryable: onlyOursFailed,
+      policy: PERMISSION_PROPAGATION,
+      onWait: (seconds) => wait?.log(`waiting for the invoke permission to reach S3 (${seconds} s)`),
+    });
   } catch (error) {
+    const failed = failedDestinations(error);
+    if (failed) throw unvalidated(bucket, failed, wait?.ours, error);
     if (awsErrorName(error) === 'InvalidArgument' && /overlap/i.test((error as Error).message)) {
       throw new DeployError('TRIGGER_OVERLAP', `s3://${bucket} already has a notification for the same events whose prefix overlaps this one; S3 allows only one per key. Remove it or choose another --prefix`, { cause: error });
     }
@@ -131,7 +190,10 @@ export async function writeNotification(s3: S3Client, bucket: string, expectedOw
 /** The trigger step, as a plan shows it and as it reports. */
 export function describeNotification(plan: DeployPlan): StepTarget {
   const { notification } = plan;
-  return { resource: 'S3 trigger', name: notification.id, detail: `${notification.events.join(', ')} on s3://${notification.bucket}/${notification.prefix}` };
+  return {
+    resource: 'S3 trigger', name: notification.id, detail: `${notification.events.join(', ')} on s3://${notification.bucket}/${notification.prefix}`,
+    arn: `arn:${plan.account.partition}:s3:::${notification.bucket}`, settings: { LambdaFunctionConfiguration: notificationEntry(plan) },
+  };
 }
 
 /** Step: the bucket notification, merged into whatever the bucket already sends elsewhere. */
@@ -143,7 +205,7 @@ export async function ensureNotification(s3: S3Client, plan: DeployPlan, options
   const ours = current.LambdaFunctionConfigurations?.find((c) => c.Id === notification.id);
   if (canonicalEntry(ours) === canonicalEntry(entry)) return stepResult(target, 'unchanged');
   if (options.dryRun) return stepResult(target, ours ? 'would update' : 'would create');
-  await writeNotification(s3, notification.bucket, plan.account.accountId, mergeNotification(current, entry));
+  await writeNotification(s3, notification.bucket, plan.account.accountId, mergeNotification(current, entry), { ours: plan.fn.arn, log: options.log });
   return stepResult(target, ours ? 'updated' : 'created');
 }
 

@@ -49,11 +49,19 @@ export function notificationFor(result: RecordResult): NotificationMessage | und
   };
 }
 
-/** SNS subjects: ASCII, no line breaks, at most 100 characters (email subscribers see them). */
-function subjectFor(message: NotificationMessage): string {
+/**
+ * SNS subjects "must be ASCII text that begins with a letter, number, or punctuation mark; must not
+ * include line breaks or control characters; and must be less than 100 characters long"
+ * (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html); one more fails the Publish with
+ * InvalidParameter "Invalid parameter: Subject". One "?" per code point that is not printable ASCII.
+ */
+export const SUBJECT_MAX = 99;
+
+/** The email subject of one record's message: at most SUBJECT_MAX printable ASCII characters. */
+export function subjectFor(message: NotificationMessage): string {
   const name = message.source.key.slice(message.source.key.lastIndexOf('/') + 1);
-  const text = `img-pipeline: ${message.status} ${name}`.replace(/[^\x20-\x7e]/g, '?');
-  return text.length > 100 ? `${text.slice(0, 97)}...` : text;
+  const text = Array.from(`img-pipeline: ${message.status} ${name}`, (c) => (/^[\x20-\x7e]$/.test(c) ? c : '?')).join('');
+  return text.length > SUBJECT_MAX ? `${text.slice(0, SUBJECT_MAX - 3)}...` : text;
 }
 
 /** Publishes one message; `status` is also a message attribute, so subscriptions can filter on it. */

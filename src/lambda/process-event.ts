@@ -1,6 +1,6 @@
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { SNSClient } from '@aws-sdk/client-sns';
-import { describeError } from '../errors.js';
+import { describeError, StorageError } from '../errors.js';
 import { joinKey, relativeTo } from '../pipeline/layout.js';
 import { createPlanner } from '../pipeline/plan.js';
 import type { Pipeline } from '../pipeline/process.js';
@@ -39,12 +39,24 @@ const SUPERSEDED: Record<string, string> = {
 
 const NOTHING_FRESH = { outputs: new Map<string, number>(), freshSince: undefined };
 
+/**
+ * A 403 on the upload itself. Whether the role's prefix-conditioned s3:ListBucket turns a deleted key's
+ * 403 into a 404 is not documented, so a 403 may mean either: the message says both, with the key.
+ */
+function sourceDenied(uri: string): { error: string; code: string } {
+  return { error: `${uri} is missing, or not readable by the function's role (S3 answered AccessDenied)`, code: 'S3_SOURCE_UNREADABLE' };
+}
+
 async function sizeOf(deps: HandlerDeps, ref: ObjectRef): Promise<number> {
   try {
     const head = await deps.s3.send(new HeadObjectCommand({ Bucket: ref.bucket, Key: ref.key }));
     return head.ContentLength ?? 0;
   } catch (error) {
-    throw toStorageError(error, 's3:GetObject', formatS3Uri(ref.bucket, ref.key));
+    const uri = formatS3Uri(ref.bucket, ref.key);
+    const mapped = toStorageError(error, 's3:GetObject', uri);
+    if (mapped.code !== 'S3_ACCESS_DENIED') throw mapped;
+    const denied = sourceDenied(uri);
+    throw new StorageError(denied.code, denied.error, { cause: error });
   }
 }
 
@@ -85,6 +97,7 @@ async function processRecord(ref: ObjectRef, deps: HandlerDeps): Promise<RecordR
     if (report.status === 'failed') {
       const superseded = report.code ? SUPERSEDED[report.code] : undefined;
       if (superseded) return done({ status: 'skipped', reason: superseded });
+      if (report.code === 'S3_ACCESS_DENIED' && report.error?.includes(` on ${entry.uri}`)) return done({ status: 'failed', bytes: 0, ...sourceDenied(entry.uri) });
       return done({ status: 'failed', bytes: 0, error: report.error ?? 'failed', ...(report.code ? { code: report.code } : {}) });
     }
     const outputs = report.outputs.map((o, i) => ({

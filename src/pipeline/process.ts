@@ -23,6 +23,8 @@ export interface ProcessedOutput {
   data: Buffer;
   width: number;
   height: number;
+  /** The input's dimensions, oriented: the same for every output of one image. */
+  source: { width: number; height: number };
 }
 
 /**
@@ -48,6 +50,7 @@ export async function processImage(input: Buffer, pipeline: Pipeline): Promise<P
   const info = await inspectInput(input, config.limits);
   const decoded = await decodeInput(input, info, Object.values(config.sizes), config.limits, keepMetadata, config.animated && config.formats.includes('webp'));
   const outputs: ProcessedOutput[] = [];
+  const source = { width: info.width, height: info.height };
   try {
     for (const [variant, size] of Object.entries(config.sizes)) {
       const resized = await resizeVariant(decoded, size, keepMetadata);
@@ -57,7 +60,7 @@ export async function processImage(input: Buffer, pipeline: Pipeline): Promise<P
       const pending = marked === resized ? mark : undefined;
       for (const format of config.formats) {
         const encoded = await encodeVariant(marked, format, config, pending);
-        outputs.push({ variant, format, ...encoded });
+        outputs.push({ variant, format, ...encoded, source });
       }
     }
   } catch (error) {

@@ -33,6 +33,9 @@ export interface FileReport {
   /** A failure's stack and cause, printed with --verbose; left out of --json. */
   detail?: string;
   bytesIn: number;
+  /** The source's dimensions, oriented (processed files). */
+  width?: number;
+  height?: number;
   outputs: OutputReport[];
 }
 
@@ -262,7 +265,7 @@ export async function executeJob(
         return { variant: result.variant, format: result.format, path: sink.uriOf(key), width: result.width, height: result.height, bytes: result.data.length };
       }),
     );
-    return { input: entry.uri, status: 'processed', bytesIn: input.length, outputs };
+    return { input: entry.uri, status: 'processed', bytesIn: input.length, ...results[0]?.source, outputs };
   } catch (error) {
     const code = error instanceof ImgPipelineError ? error.code : 'UNEXPECTED';
     if (code === 'INPUT_IS_OUTPUT') return { input: entry.uri, status: 'skipped', reason: describeError(error), bytesIn: entry.size, outputs: [] };

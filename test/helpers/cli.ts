@@ -22,13 +22,13 @@ export interface CliResult {
  * `unprivileged`: as `nobody` when the tests run as root (see canRunUnprivileged; the files it needs must
  * be open to others).
  */
-export function runCli(args: readonly string[], options: { cwd: string; timeoutMs?: number; unprivileged?: boolean }): Promise<CliResult> {
+export function runCli(args: readonly string[], options: { cwd: string; timeoutMs?: number; unprivileged?: boolean; env?: NodeJS.ProcessEnv }): Promise<CliResult> {
   const [command, ...prefix] = options.unprivileged && isRoot ? [...SETPRIV, process.execPath] : [process.execPath];
   return new Promise((resolve, reject) => {
     execFile(
       command!,
       [...prefix, BIN, ...args],
-      { cwd: options.cwd, timeout: options.timeoutMs ?? 30_000, env: { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined }, maxBuffer: 16 * 1024 * 1024 },
+      { cwd: options.cwd, timeout: options.timeoutMs ?? 30_000, env: { ...(options.env ?? process.env), NO_COLOR: undefined, FORCE_COLOR: undefined }, maxBuffer: 16 * 1024 * 1024 },
       (error, stdout, stderr) => {
         if (error && typeof error.code !== 'number') return reject(error);
         resolve({ code: typeof error?.code === 'number' ? error.code : 0, stdout, stderr });

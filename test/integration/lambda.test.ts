@@ -364,8 +364,14 @@ describe('deploy and destroy from the terminal', () => {
     expect(deploy.stdout).toMatch(/would create\s+Lambda function\s+ImageProcessor/);
     const destroy = await runOffline(['destroy', '--bucket', 'my-uploads', '--dry-run']);
     expect(destroy.code, destroy.stderr).toBe(0);
-    expect(destroy.stdout).toContain('would delete  the SQS queue ImageProcessor-failures');
-    for (const run of [deploy, destroy]) {
+    expect(destroy.stdout).toMatch(/would delete\s+SQS failure queue\s+ImageProcessor-failures/);
+    // The machine-readable plan: one JSON document on stdout, offline too.
+    const json = await runOffline(['deploy', '--bucket', 'my-uploads', '--prefix', 'uploads/', '--out', 's3://my-processed/', '--dry-run', '--json']);
+    expect(json.code, json.stderr).toBe(0);
+    const doc = JSON.parse(json.stdout) as { checked: boolean; resources: { type: string; action: string }[] };
+    expect(doc.checked).toBe(false);
+    expect(doc.resources.every((r) => r.action === 'create')).toBe(true);
+    for (const run of [deploy, destroy, json]) {
       expect(run.stderr).not.toMatch(/NodeVersionSupportWarning|upgrade to node/i);
     }
   });

@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -8,8 +9,9 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { STSClient } from '@aws-sdk/client-sts';
 import { loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
-import { realSleep, type AwsClients, type Sleep, type StepResult } from '../../deploy/aws.js';
-import { PLACEHOLDER_ACCOUNT, PLACEHOLDER_REGION, plannedSteps, resolveAccountOrOffline, runDeploy } from '../../deploy/deploy.js';
+import type { AwsClients, StepResult } from '../../deploy/aws.js';
+import { PLACEHOLDER_ACCOUNT, PLACEHOLDER_REGION, plannedSteps, prepareDeploy, resolveAccountOrOffline, runDeploy } from '../../deploy/deploy.js';
+import { planDocument } from '../../deploy/document.js';
 import { buildLambdaPackage, packageFingerprint, type LambdaPackage, type PackageOptions } from '../../deploy/package.js';
 import { checkDeployRequest, parseArchitecture, planDeploy, type DeployPlan } from '../../deploy/plan.js';
 import { ConfigError } from '../../errors.js';
@@ -31,7 +33,11 @@ export interface DeployCommandOptions extends Record<string, unknown> {
   config?: string;
   region?: string;
   profile?: string;
+  logRetentionDays: string;
+  /** --no-smoke-test sets it false. */
+  smokeTest?: boolean;
   dryRun?: boolean;
+  json?: boolean;
   packageOnly?: string;
   verbose?: boolean;
 }
@@ -40,7 +46,6 @@ export interface DeployCommandOptions extends Record<string, unknown> {
 export interface DeployDeps {
   createClients: (region: string | undefined, profile: string | undefined) => AwsClients;
   buildPackage: (options: PackageOptions) => Promise<LambdaPackage>;
-  sleep: Sleep;
 }
 
 /** The one place AWS clients are constructed for deploy and destroy. */
@@ -53,6 +58,7 @@ export function createAwsClients(region: string | undefined, profile: string | u
     lambda: new LambdaClient(common),
     s3: new S3Client(common),
     sqs: new SQSClient(common),
+    logs: new CloudWatchLogsClient(common),
     sns: new SNSClient(common),
     snsIn: (other) => {
       const client = snsByRegion.get(other) ?? new SNSClient({ ...common, region: other });
@@ -62,7 +68,7 @@ export function createAwsClients(region: string | undefined, profile: string | u
   };
 }
 
-export const defaultDeployDeps: DeployDeps = { createClients: createAwsClients, buildPackage: buildLambdaPackage, sleep: realSleep };
+export const defaultDeployDeps: DeployDeps = { createClients: createAwsClients, buildPackage: buildLambdaPackage };
 
 const STATUS_WIDTH = 13;
 
@@ -82,14 +88,16 @@ function formatPlan(plan: DeployPlan, config: Config, offline: string | undefine
   const lines = [
     `Deploy plan for ${fn.name} in account ${plan.account.accountId}, region ${plan.account.region}${offline ? ` (${offline}: nothing was checked, everything shows as "would create")` : ''}`,
     '',
-    `Trigger      s3:ObjectCreated:* on s3://${request.bucket}/${request.prefix}  ->  ${fn.arn}`,
+    `Trigger      s3:ObjectCreated:* on s3://${request.bucket}/${request.prefix}  ->  ${fn.arn}${plan.notification.filterPrefix !== request.prefix ? `  (filter prefix ${plan.notification.filterPrefix}, URL-encoded as S3 requires)` : ''}`,
     `Outputs      s3://${request.out.bucket}/${request.out.prefix}<variant>/<key relative to ${request.prefix || 'the bucket'}>  (variants ${variants}; formats ${config.formats.join(', ')})`,
     `Function     ${fn.name}: ${fn.runtime}, ${fn.architecture}, ${fn.memory} MB, ${fn.timeout} s, handler ${fn.handler}`,
     'Environment',
     ...Object.entries(fn.environment).map(([k, v]) => `  ${k}=${v}`),
-    `Role         ${plan.role.name}, assumed by lambda.amazonaws.com`,
+    `Role         ${plan.role.name}, assumed by lambda.amazonaws.com (IAM is global: the name says the region)`,
     `Inline policy ${plan.role.policyName}:`,
     indent(JSON.stringify(plan.role.policy, null, 2), '  '),
+    `Encryption   ${plan.encryption ? 'KMS keys of the buckets and the topic: granted above where they need it' : 'not checked (deploy reads the buckets\' default encryption with credentials)'}`,
+    `Logs         ${plan.logGroup.name}, kept ${plan.logGroup.retentionDays} days`,
     `Failures     ${plan.asyncInvoke.maximumRetryAttempts} retries, then the event goes to SQS ${plan.queue.name} (kept ${plan.queue.retentionSeconds / 86_400} days)`,
     `Notify       ${plan.topic.kind === 'none' ? 'off (--sns-topic ARN or --notify-email ADDR)' : plan.topic.kind === 'existing' ? `SNS ${plan.topic.arn} (existing)` : `SNS ${plan.topic.arn} (new), email ${plan.topic.email}`}`,
     `State file   s3://${request.out.bucket}/${request.out.prefix}${STATE_KEY} (lets a CLI backfill skip the Lambda's outputs)`,
@@ -141,44 +149,60 @@ export async function deployCommand(opts: DeployCommandOptions, io: Io, deps: De
     timeout: integer('--timeout', opts.timeout),
     snsTopicArn: opts.snsTopic,
     notifyEmail: opts.notifyEmail,
+    logRetentionDays: integer('--log-retention-days', opts.logRetentionDays),
   });
 
   const clients = deps.createClients(opts.region, opts.profile);
-  const { account, offline } = await resolveAccountOrOffline(clients, opts.dryRun ?? false);
-  const plan = planDeploy(request, account ?? { accountId: PLACEHOLDER_ACCOUNT, region: opts.region ?? PLACEHOLDER_REGION, partition: 'aws' });
-  const deployOptions = (pkg: LambdaPackage, dryRun: boolean) => ({
+  const dryRun = opts.dryRun ?? false;
+  const json = opts.json ?? false;
+  const { account, offline } = await resolveAccountOrOffline(clients, dryRun);
+  const plan = account
+    ? await prepareDeploy(clients, request, account)
+    : planDeploy(request, { accountId: PLACEHOLDER_ACCOUNT, region: opts.region ?? PLACEHOLDER_REGION, partition: 'aws' });
+  // With --json, stdout holds the one document; the lines a person reads go to stderr.
+  const say = (line: string) => (json ? io.stderr : io.stdout).write(`${line}\n`);
+  const note = (line: string) => io.stderr.write(`${line}\n`);
+  for (const warning of plan.warnings) note(`warning: ${warning}`);
+  const deployOptions = (pkg: LambdaPackage) => ({
     dryRun,
-    sleep: deps.sleep,
     code: pkg,
     state: { fingerprint: pkg.fingerprint, cacheControl: config.s3.cacheControl },
-    onStep: (step: StepResult) => io.stdout.write(`${formatStep(step)}\n`),
+    smokeTest: opts.smokeTest ?? true,
+    onStep: (step: StepResult) => say(formatStep(step)),
+    log: (line: string) => note(`  ${line}`),
   });
+  const document = (steps: StepResult[]) => `${JSON.stringify(planDocument({ command: 'deploy', dryRun, functionName: plan.fn.name, account: plan.account, offline, warnings: plan.warnings }, steps), null, 2)}\n`;
 
-  if (opts.dryRun) {
-    io.stdout.write(`${formatPlan(plan, config, offline)}\n`);
+  if (dryRun) {
+    if (!json) say(formatPlan(plan, config, offline));
+    let steps: StepResult[];
     if (offline) {
-      const state = { fingerprint: await packageFingerprint(config), cacheControl: config.s3.cacheControl };
-      for (const step of plannedSteps(plan, state)) io.stdout.write(`${formatStep(step)}\n`);
-      return 0;
+      steps = plannedSteps(plan, { fingerprint: await packageFingerprint(config), cacheControl: config.s3.cacheControl });
+      if (!json) for (const step of steps) say(formatStep(step));
+    } else {
+      steps = await runDeploy(clients, plan, deployOptions(await deps.buildPackage(packageOptions)));
     }
-    await runDeploy(clients, plan, deployOptions(await deps.buildPackage(packageOptions), true));
+    if (json) io.stdout.write(document(steps));
     return 0;
   }
 
-  io.stderr.write(`Packaging the handler for ${arch}...\n`);
+  note(`Packaging the handler for ${arch}...`);
   const pkg = await deps.buildPackage(packageOptions);
-  io.stderr.write(`Package: ${(pkg.zippedBytes / 1024 / 1024).toFixed(1)} MiB zipped, CodeSha256 ${pkg.sha256}\n`);
-  io.stdout.write(`Deploying ${plan.fn.name} to account ${plan.account.accountId}, ${plan.account.region}\n`);
-  const steps = await runDeploy(clients, plan, deployOptions(pkg, false));
-  const changed = steps.filter((s) => s.status !== 'unchanged').length;
-  io.stdout.write([
+  note(`Package: ${(pkg.zippedBytes / 1024 / 1024).toFixed(1)} MiB zipped, CodeSha256 ${pkg.sha256}`);
+  say(`Deploying ${plan.fn.name} to account ${plan.account.accountId}, ${plan.account.region}`);
+  const steps = await runDeploy(clients, plan, deployOptions(pkg));
+  const changed = steps.filter((s) => s.status !== 'unchanged' && s.status !== 'passed').length;
+  const resources = steps.filter((s) => s.status !== 'passed').length;
+  say([
     '',
-    changed === 0 ? 'Everything was already up to date.' : `Done: ${changed} of ${steps.length} steps changed something.`,
+    changed === 0 ? 'Everything was already up to date.' : `Done: ${changed} of ${resources} steps changed something.`,
     `Function  ${plan.fn.arn}`,
     `Trigger   s3:ObjectCreated:* on s3://${request.bucket}/${request.prefix} -> s3://${request.out.bucket}/${request.out.prefix}<variant>/...`,
-    `Try it    ${plan.testCommand}`,
-    `Logs      aws logs tail ${plan.fn.logGroup} --follow`,
+    // https://docs.aws.amazon.com/AmazonS3/latest/userguide/how-to-enable-disable-notification-intro.html
+    `Try it    ${plan.testCommand}  (a new or changed trigger takes effect within minutes: S3 documents up to about five)`,
+    `Logs      aws logs tail ${plan.logGroup.name} --follow`,
     '',
   ].join('\n'));
+  if (json) io.stdout.write(document(steps));
   return 0;
 }

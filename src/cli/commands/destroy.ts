@@ -1,6 +1,7 @@
-import { resolveAccountOrOffline } from '../../deploy/deploy.js';
-import { runDestroy } from '../../deploy/destroy.js';
-import { checkBucketName, checkFunctionName, resourceNames } from '../../deploy/plan.js';
+import { PLACEHOLDER_ACCOUNT, PLACEHOLDER_REGION, resolveAccountOrOffline } from '../../deploy/deploy.js';
+import { planDocument } from '../../deploy/document.js';
+import { plannedDestroySteps, runDestroy } from '../../deploy/destroy.js';
+import { checkBucketName, checkFunctionName } from '../../deploy/plan.js';
 import { ConfigError } from '../../errors.js';
 import { defaultDeployDeps, formatStep, type DeployDeps } from './deploy.js';
 import type { Io } from './run.js';
@@ -11,6 +12,8 @@ export interface DestroyCommandOptions {
   region?: string;
   profile?: string;
   dryRun?: boolean;
+  json?: boolean;
+  keepLogs?: boolean;
 }
 
 /** `img-pipeline destroy`: removes what deploy created; returns the exit code. */
@@ -19,29 +22,29 @@ export async function destroyCommand(opts: DestroyCommandOptions, io: Io, deps: 
   // Checked as deploy checks them, before any AWS call.
   checkBucketName('--bucket', opts.bucket);
   checkFunctionName(opts.functionName);
-  const names = resourceNames(opts.functionName);
+  const dryRun = opts.dryRun ?? false;
+  const keepLogs = opts.keepLogs ?? false;
+  const json = opts.json ?? false;
+  const say = (line: string) => (json ? io.stderr : io.stdout).write(`${line}\n`);
   const clients = deps.createClients(opts.region, opts.profile);
-  const { account, offline } = await resolveAccountOrOffline(clients, opts.dryRun ?? false);
+  const { account, offline } = await resolveAccountOrOffline(clients, dryRun);
+  const where = account ?? { accountId: PLACEHOLDER_ACCOUNT, region: opts.region ?? PLACEHOLDER_REGION, partition: 'aws' };
+  const target = { bucket: opts.bucket, functionName: opts.functionName, account: where };
+  const document = (steps: Parameters<typeof planDocument>[1]) =>
+    `${JSON.stringify(planDocument({ command: 'destroy', dryRun, functionName: opts.functionName, account: where, offline, warnings: [] }, steps), null, 2)}\n`;
   if (offline !== undefined) {
     // Nothing can be checked without credentials: name what would be removed if it exists.
-    io.stdout.write([
-      `Destroy plan for ${opts.functionName} (${offline}: nothing was checked)`,
-      `  would delete  the S3 trigger ${names.notificationId} on s3://${opts.bucket} (other notifications kept)`,
-      `  would delete  the invoke permission ${names.statementId} and the function ${opts.functionName}`,
-      `  would delete  the IAM role ${names.role} with its inline policy ${names.policy}`,
-      `  would delete  the SQS queue ${names.queue}, and with it any failed events still waiting there`,
-      `  would delete  the SNS topic ${names.topic}, only if deploy created it`,
-      '',
-    ].join('\n'));
+    const steps = plannedDestroySteps(target, keepLogs);
+    say(`Destroy plan for ${opts.functionName} (${offline}: nothing was checked; each is removed only if it exists and deploy created it)`);
+    for (const step of steps) say(formatStep(step));
+    if (json) io.stdout.write(document(steps));
     return 0;
   }
-  io.stdout.write(`${opts.dryRun ? 'Destroy plan' : 'Destroying'} ${opts.functionName} in account ${account.accountId}, ${account.region}\n`);
-  const steps = await runDestroy(clients, { bucket: opts.bucket, functionName: opts.functionName, account }, {
-    dryRun: opts.dryRun ?? false,
-    onStep: (step) => io.stdout.write(`${formatStep(step)}\n`),
-  });
+  say(`${dryRun ? 'Destroy plan' : 'Destroying'} ${opts.functionName} in account ${where.accountId}, ${where.region}`);
+  const steps = await runDestroy(clients, target, { dryRun, keepLogs, onStep: (step) => say(formatStep(step)) });
   const kept = steps.filter((s) => s.status === 'kept');
-  if (kept.length > 0) io.stdout.write(`Kept ${kept.length} resource(s) that deploy did not create.\n`);
-  io.stdout.write(`The log group ${names.logGroup} and the outputs are left in place (aws logs delete-log-group --log-group-name ${names.logGroup}).\n`);
+  if (kept.length > 0) say(`Kept ${kept.length} resource(s) that deploy did not create, or that you asked to keep.`);
+  say('The outputs are left in place.');
+  if (json) io.stdout.write(document(steps));
   return 0;
 }

@@ -4,7 +4,7 @@ import type { DeployCommandOptions } from './deploy.js';
 import type { DestroyCommandOptions } from './destroy.js';
 import type { Io } from './run.js';
 
-// Deploy and destroy load the IAM, Lambda, SNS, SQS and STS clients and esbuild: imported when one of
+// Deploy and destroy load the IAM, Lambda, SNS, SQS, STS and CloudWatch Logs clients and esbuild: imported when one of
 // them runs, so `img-pipeline ./photos` does not pay for them at startup.
 
 /** Adds `deploy` and `destroy` to the program; main.ts stays a list of commands. */
@@ -12,6 +12,7 @@ export function registerDeployCommands(program: Command, io: Io, setExitCode: (c
   const deploy = program
     .command('deploy')
     .description('package the pipeline as an S3-triggered AWS Lambda and install it (safe to run again)')
+    .optionsGroup('Deploy options:')
     .option('--bucket <name>', 'the upload bucket whose new objects trigger the function')
     .option('--prefix <prefix>', 'only keys under this prefix trigger it (default: the whole bucket)')
     .option('--out <s3uri>', 'where outputs go: s3://bucket[/prefix]')
@@ -20,9 +21,13 @@ export function registerDeployCommands(program: Command, io: Io, setExitCode: (c
     .option('--memory <mb>', 'memory in MB (CPU grows with it)', '1024')
     .option('--timeout <seconds>', 'timeout per invocation', '30')
     .option('--sns-topic <arn>', 'publish one JSON message per image to this existing topic')
-    .option('--notify-email <address>', 'create a topic and subscribe this address (confirm the email AWS sends)');
+    .option('--notify-email <address>', 'create a topic and subscribe this address (confirm the email AWS sends)')
+    .option('--log-retention-days <days>', 'how long CloudWatch keeps the function\'s logs (1, 3, 5, 7, 14, 30, 60, 90, ... 3653)', '30')
+    .option('--no-smoke-test', 'skip the test invocation with S3\'s test event before the trigger is set (needs lambda:InvokeFunction)');
   addAccountOptions(addPipelineOptions(deploy))
+    .optionsGroup('Deploy options:')
     .option('--dry-run', 'print the whole plan and change nothing (works without credentials)')
+    .option('--json', 'print one JSON document of every resource (name, ARN, action, settings) on stdout; with --dry-run, the plan')
     .option('--package-only <file>', 'build the Lambda zip into <file> and stop')
     .option('--verbose', 'print stack traces of errors')
     .addHelpText('after', `
@@ -31,6 +36,7 @@ Refuses any setup where outputs could trigger the function again (same bucket, o
 Examples:
   img-pipeline deploy --bucket my-uploads --prefix uploads/ --out s3://my-processed/ --watermark "© Acme" --notify-email me@example.com
   img-pipeline deploy --bucket my-uploads --prefix uploads/ --out s3://my-processed/ --dry-run
+  img-pipeline deploy --bucket my-uploads --prefix uploads/ --out s3://my-processed/ --dry-run --json > plan.json
   img-pipeline deploy --package-only fn.zip`)
     .action(async (opts: DeployCommandOptions) => {
       const { deployCommand } = await import('./deploy.js');
@@ -39,11 +45,15 @@ Examples:
 
   const destroy = program
     .command('destroy')
-    .description('remove what deploy created (its trigger entry, permission, function, role, queue, and its topic)')
+    .description('remove what deploy created (its trigger entry, permission, function, role, queue, topic and log group)')
+    .optionsGroup('Destroy options:')
     .option('--bucket <name>', 'the upload bucket the trigger is on')
     .option('--function-name <name>', 'Lambda function name', 'ImageProcessor');
   addAccountOptions(destroy)
-    .option('--dry-run', 'list what would be removed and change nothing')
+    .optionsGroup('Destroy options:')
+    .option('--dry-run', 'list what would be removed and change nothing (works without credentials)')
+    .option('--json', 'print one JSON document of every resource (name, ARN, action) on stdout')
+    .option('--keep-logs', 'keep the log group /aws/lambda/<function>')
     .option('--verbose', 'print stack traces of errors')
     .action(async (opts: DestroyCommandOptions) => {
       const { destroyCommand } = await import('./destroy.js');

@@ -11,6 +11,9 @@ import { chooseProgressMode, renderProgress } from '../progress.js';
 import { formatSummary, toJson } from '../report.js';
 import { pipelineFlags } from '../options.js';
 import { escapeControl } from '../terminal-text.js';
+import { createReportCollector, type ReportCollector } from '../../report/collect.js';
+import { renderReport } from '../../report/html.js';
+import { checkReportPath, writeReport } from '../../report/write.js';
 
 export interface RunCommandOptions extends Record<string, unknown> {
   out: string;
@@ -20,6 +23,7 @@ export interface RunCommandOptions extends Record<string, unknown> {
   json?: boolean;
   quiet?: boolean;
   verbose?: boolean;
+  report?: string;
 }
 
 export interface Io {
@@ -66,7 +70,7 @@ function noImagesMessage(inputs: readonly string[], outputFolders: readonly stri
  */
 export async function runCommand(inputs: string[], opts: RunCommandOptions, io: Io): Promise<number> {
   try {
-    return await runOrThrow(inputs, opts, io);
+    return await runWithReport(inputs, opts, io);
   } catch (error) {
     if (opts.json) {
       const code = error instanceof ImgPipelineError ? error.code : 'UNEXPECTED';
@@ -77,15 +81,49 @@ export async function runCommand(inputs: string[], opts: RunCommandOptions, io: 
   }
 }
 
-async function runOrThrow(inputs: string[], opts: RunCommandOptions, io: Io): Promise<number> {
+
+/** The run, and the `--report` page it leaves even when it cannot start. */
+async function runWithReport(inputs: string[], opts: RunCommandOptions, io: Io): Promise<number> {
+  if (opts.report === undefined) return runImages(inputs, opts, io);
+  const startedAt = new Date();
+  const reportPath = await checkReportPath(opts.report, io.cwd);
+  const page: ReportPage = { path: reportPath, startedAt, collector: undefined, writing: false };
+  try {
+    return await runImages(inputs, opts, io, page);
+  } catch (error) {
+    if (page.writing) throw error;
+    // A run that could not start, or broke off, still leaves a page that says why: the user asked for one.
+    const collector = page.collector ?? createReportCollector({ reportPath, inputs, out: opts.out, dryRun: opts.dryRun ?? false, linkOutputs: true, startedAt });
+    await writeReport(reportPath, renderReport(await collector.finish(undefined, describeError(error))));
+    throw error;
+  }
+}
+
+/** Where `--report` goes, and the collector that gathers the page once the run's config is known. */
+interface ReportPage {
+  path: string;
+  startedAt: Date;
+  collector: ReportCollector | undefined;
+  /** Set once the page of a finished run is being written: a failure there is not retried. */
+  writing: boolean;
+}
+
+async function runImages(inputs: string[], opts: RunCommandOptions, io: Io, page?: ReportPage): Promise<number> {
   const { layer, sizeOverrides } = pipelineFlags(opts);
   const { config } = await loadConfig({ cwd: io.cwd, file: opts.config, flags: layer, sizeOverrides });
   const s3 = await s3AccessFor([...inputs, opts.out], config, opts, io.env ?? process.env);
   const sources = await openSources(inputs, opts.out, { s3, variants: Object.keys(config.sizes), signal: io.signal });
-  const sink = openSink(opts.out, { s3 });
+  let sink = openSink(opts.out, { s3 });
   const pipeline = await preparePipeline(config, { onWarning: (message) => io.stderr.write(`img-pipeline: warning: ${escapeControl(message)}\n`) });
 
   const events = new EventEmitter<{ event: [RunEvent] }>();
+  if (page) {
+    const collector = createReportCollector({ reportPath: page.path, inputs: sources.map((s) => s.uri), out: sink.uri, dryRun: opts.dryRun ?? false, config, linkOutputs: !isS3Uri(opts.out), startedAt: page.startedAt });
+    page.collector = collector;
+    sink = collector.wrapSink(sink);
+    events.on('event', (event) => collector.add(event));
+  }
+
   const json = opts.json ?? false;
   const mode = chooseProgressMode({ json, quiet: opts.quiet ?? false, isTTY: Boolean(io.stdout.isTTY && io.stderr.isTTY) });
   const stop = renderProgress(events, opts.dryRun && !json ? 'lines' : mode, io.stderr, opts.verbose ?? false);
@@ -106,6 +144,11 @@ async function runOrThrow(inputs: string[], opts: RunCommandOptions, io: Io): Pr
   } finally {
     stop();
     s3?.client.destroy();
+  }
+  if (page?.collector) {
+    page.writing = true;
+    await writeReport(page.path, renderReport(await page.collector.finish(report)));
+    if (!json) io.stderr.write(`Report: ${page.path}\n`);
   }
   if (json) io.stdout.write(`${toJson(report)}\n`);
   const outputFolders = sources.flatMap((s) => s.skippedFolders ?? []);

@@ -1,7 +1,10 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { buildProgram, EXIT, reportFatal } from '../../../src/cli/main.js';
+import { buildProgram, DOCS_POINTER, EXIT, reportFatal } from '../../../src/cli/main.js';
 import { ConfigError, InputError, PipelineError, StorageError } from '../../../src/errors.js';
+import { REPO_ROOT } from '../../helpers/paths.js';
 
 function capture() {
   let text = '';
@@ -68,6 +71,16 @@ describe('buildProgram', () => {
     expect(text).toContain('--format jpeg,webp,avif');
     expect(text).toContain('Run `img-pipeline run --help` for all options');
     for (const command of ['run', 'deploy', 'destroy']) expect(text).toMatch(new RegExp(`\n {2}${command} `));
+  });
+
+  it('ends the top-level --help with one line pointing at the docs, which the package ships', async () => {
+    const { io: streams, stdout } = io();
+    await buildProgram(streams, () => undefined).parseAsync(['node', 'img-pipeline', '--help']).catch((e: unknown) => e);
+    expect(stdout.text().trimEnd().split('\n').at(-1)).toBe(DOCS_POINTER);
+    const { name, files } = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { name: string; files: string[] };
+    expect(files).toContain('docs');
+    expect(DOCS_POINTER).toContain(`node_modules/${name}/docs/`);
+    for (const path of DOCS_POINTER.match(/docs\/[\w.-]+\.md/g) ?? []) expect(existsSync(join(REPO_ROOT, path)), path).toBe(true);
   });
 
   it('rejects an unknown flag as a usage error', async () => {

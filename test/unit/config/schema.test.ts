@@ -67,8 +67,8 @@ describe('configSchema', () => {
   });
 });
 
-describe('the README config reference', () => {
-  /** The JSON block that follows `marker` in README.md. */
+describe('the config reference in docs/cli.md', () => {
+  /** The JSON block that follows `marker` in docs/cli.md. */
   function jsonAfter(readme: string, marker: string): unknown {
     const at = readme.indexOf(marker);
     expect(at, marker).toBeGreaterThan(-1);
@@ -77,7 +77,7 @@ describe('the README config reference', () => {
   }
 
   it('shows exactly the defaults where it says so, and the watermark defaults in its example', async () => {
-    const readme = await readFile(join(REPO_ROOT, 'README.md'), 'utf8');
+    const readme = await readFile(join(REPO_ROOT, 'docs', 'cli.md'), 'utf8');
     const { concurrency: _, ...defaults } = configSchema.parse({});
     const { concurrency: __, ...shown } = configSchema.parse(jsonAfter(readme, 'Every field, set to its default'));
     expect(shown).toEqual(defaults);

@@ -2,14 +2,15 @@ import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { checkBucket } from '../../../src/deploy/deploy.js';
 import { explainAwsError, samePolicy } from '../../../src/deploy/aws.js';
-import { checkDeployRequest, normalizePrefix, planDeploy, type DeployRequest } from '../../../src/deploy/plan.js';
+import { keyFinding } from '../../../src/deploy/encryption.js';
+import { checkDeployRequest, encodeFilterValue, normalizePrefix, planDeploy, regionalName, resourceNames, type DeployRequest } from '../../../src/deploy/plan.js';
 import { mergeNotification, removeNotification } from '../../../src/deploy/trigger.js';
 import { ConfigError, DeployError } from '../../../src/errors.js';
 import { awsError, clients, mocks, resetMocks } from './aws-mocks.js';
 
 const base: DeployRequest = {
   bucket: 'my-uploads', prefix: 'uploads/', out: { bucket: 'my-processed', prefix: '' },
-  functionName: 'ImageProcessor', arch: 'arm64', memory: 1024, timeout: 30,
+  functionName: 'ImageProcessor', arch: 'arm64', memory: 1024, timeout: 30, logRetentionDays: 30,
 };
 const account = { accountId: '123456789012', region: 'eu-west-1', partition: 'aws' };
 
@@ -63,7 +64,7 @@ describe('the plan', () => {
     expect(JSON.stringify(plan.role.policy)).not.toMatch(/FullAccess|"\*"|"[a-z0-9]+:\*"/);
     expect(plan.fn.environment).toEqual({ PROCESSED_BUCKET: 'my-processed', PROCESSED_PREFIX: 'site/', SOURCE_PREFIX: 'uploads/', SNS_TOPIC_ARN: 'arn:aws:sns:eu-west-1:123456789012:team' });
     expect(plan.topic).toEqual({ kind: 'existing', arn: 'arn:aws:sns:eu-west-1:123456789012:team' });
-    expect(plan.fn).toMatchObject({ runtime: 'nodejs22.x', handler: 'index.handler', architecture: 'arm64', memory: 1024, timeout: 30 });
+    expect(plan.fn).toMatchObject({ runtime: 'nodejs24.x', handler: 'index.handler', architecture: 'arm64', memory: 1024, timeout: 30 });
     expect(plan.testCommand).toBe('aws s3 cp photo.jpg s3://my-uploads/uploads/');
   });
 
@@ -99,7 +100,7 @@ describe('one-line errors', () => {
 
   it('AccessDenied names the action and the resource', () => {
     const error = explainAwsError(awsError('AccessDenied', 'User is not authorized', 403), 'iam:CreateRole', 'ImageProcessor-role');
-    expect(error.message).toBe('access denied: iam:CreateRole on ImageProcessor-role; the deploying identity needs this permission (see "Deploying the Lambda" in the README)');
+    expect(error.message).toBe('access denied: iam:CreateRole on ImageProcessor-role; the deploying identity needs this permission (see "Permissions for the deploying user" in docs/lambda.md)');
     expect(explainAwsError(awsError('AccessDeniedException', 'x', 403), 'lambda:CreateFunction', 'F').code).toBe('ACCESS_DENIED');
   });
 
@@ -111,5 +112,53 @@ describe('one-line errors', () => {
     await expect(checkBucket(s3, 'gone', account, '--bucket')).rejects.toThrow('the bucket gone (--bucket) does not exist');
     await expect(checkBucket(s3, 'far', account, '--out')).rejects.toThrow('the bucket far (--out) is in ap-southeast-2, but the function would be in eu-west-1: run again with --region ap-southeast-2');
     await expect(checkBucket(s3, 'near-but-not', account, '--out')).rejects.toMatchObject({ code: 'WRONG_REGION' });
+  });
+});
+
+describe('names of global resources', () => {
+  it('are <function>-<region>-<suffix>, at most 64 characters, hashed when cut, and stable', () => {
+    expect(regionalName('ImageProcessor', 'us-east-1', 'role')).toBe('ImageProcessor-us-east-1-role');
+    const long = 'a'.repeat(64);
+    const name = regionalName(long, 'ap-southeast-2', 'role');
+    expect(name).toHaveLength(64);
+    expect(name).toMatch(/^a+-[0-9a-f]{8}$/);
+    expect(regionalName(long, 'ap-southeast-2', 'role')).toBe(name);
+    expect(regionalName(long, 'ap-southeast-1', 'role')).not.toBe(name);
+    expect(regionalName(long, 'ap-southeast-2', 'batch-role')).not.toBe(name);
+  });
+
+  it('the plan puts them in the role and the destroy names', () => {
+    expect(resourceNames('ImageProcessor', 'eu-west-1').role).toBe('ImageProcessor-eu-west-1-role');
+    expect(planDeploy(checkDeployRequest(base), account).role.name).toBe('ImageProcessor-eu-west-1-role');
+  });
+});
+
+describe('the notification filter', () => {
+  it.each([
+    ['camera roll/', 'camera+roll/'],
+    ['uploads/', 'uploads/'],
+    ['a+b/', 'a%2Bb/'],
+    ['fotos/año 2026/', 'fotos/a%C3%B1o+2026/'],
+    ["it's (1)/", 'it%27s+%281%29/'],
+  ])('%s is sent as %s', (raw, encoded) => {
+    expect(encodeFilterValue(raw)).toBe(encoded);
+  });
+});
+
+describe('KMS findings in the plan', () => {
+  it('an unknown key gives a warning and no statement; a known key a statement and no warning', () => {
+    const unknown = planDeploy(checkDeployRequest(base), account, { source: { kind: 'unknown', why: 'denied' }, output: { kind: 'none' }, topic: { kind: 'none' } });
+    expect(JSON.stringify(unknown.role.policy)).not.toContain('kms:');
+    expect(unknown.warnings).toHaveLength(1);
+    const known = planDeploy(checkDeployRequest(base), account, { source: { kind: 'none' }, output: { kind: 'kms', keyArn: 'arn:aws:kms:eu-west-1:123456789012:key/k' }, topic: { kind: 'none' } });
+    expect(known.warnings).toEqual([]);
+    expect(known.role.policy.Statement.at(-1)).toEqual({ Sid: 'EncryptOutputs', Effect: 'Allow', Action: ['kms:GenerateDataKey', 'kms:Decrypt'], Resource: 'arn:aws:kms:eu-west-1:123456789012:key/k' });
+  });
+
+  it('keys named by alias: aws/s3 needs nothing, another alias cannot be resolved without kms:DescribeKey', () => {
+    const where = { partition: 'aws', region: 'eu-west-1', accountId: '123456789012' };
+    expect(keyFinding('alias/aws/s3', where, 'alias/aws/s3')).toEqual({ kind: 'none' });
+    expect(keyFinding('arn:aws:kms:eu-west-1:123456789012:alias/photos', where, 'alias/aws/s3')).toMatchObject({ kind: 'unknown', keyId: 'arn:aws:kms:eu-west-1:123456789012:alias/photos' });
+    expect(keyFinding('1234abcd-12ab', where, 'alias/aws/s3')).toEqual({ kind: 'kms', keyArn: 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab' });
   });
 });

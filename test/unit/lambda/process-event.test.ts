@@ -94,7 +94,10 @@ describe('the handler body', () => {
   it('a 403 AccessDenied is a failure, retried by Lambda: without s3:ListBucket a deleted key looks like this', async () => {
     s3Mock.on(GetObjectCommand).rejects(stale('AccessDenied', 403));
     snsMock.on(PublishCommand).resolves({ MessageId: '1' });
-    await expect(createEventHandler(deps([]))({ Records: [withEtag('uploads/photo.jpg')] })).rejects.toThrow(/1 of 1 records failed: s3:\/\/in\/uploads\/photo\.jpg/);
+    await expect(createEventHandler(deps([]))({ Records: [withEtag('uploads/photo.jpg')] })).rejects.toThrow(/1 of 1 records failed: s3:\/\/in\/uploads\/photo\.jpg \(s3:\/\/in\/uploads\/photo\.jpg is missing, or not readable by the function's role/);
+    // Whether a prefix-conditioned ListBucket turns it into a 404 is undocumented: the message says both.
+    const message = JSON.parse(String(snsMock.commandCalls(PublishCommand)[0]!.args[0].input.Message)) as { code: string };
+    expect(message.code).toBe('S3_SOURCE_UNREADABLE');
   });
 
   it('publishes only processed and failed records', () => {
