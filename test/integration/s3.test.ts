@@ -530,7 +530,8 @@ describe('listing', () => {
     for (const attempts of [2, 3]) {
       proxy.requests.length = 0;
       const result = await cli(['s3://uploads/stream/', '--out', 's3://processed/attempts/', '--max-attempts', String(attempts)]);
-      expect(result.code).toBe(1);
+      // The source's first listing never succeeded: the run could not start (exit 2).
+      expect(result.code).toBe(2);
       expect(result.stderr).toContain('SlowDown: s3:ListBucket on s3://uploads/stream/');
       expect(proxy.requests.filter((r) => r.op === 'list')).toHaveLength(attempts);
     }
@@ -553,7 +554,7 @@ describe('endpoints', () => {
   it('names the variable, not --endpoint, when the endpoint from AWS_ENDPOINT_URL_S3 cannot be reached', async () => {
     const env = s3Env({ AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:1', AWS_REGION: TEST_REGION });
     const result = await cli(['s3://uploads/uploads/', '--out', 's3://processed/x/', '--max-attempts', '1'], { env, endpoint: false });
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(2);
     expect(result.stderr).toBe('img-pipeline: cannot reach the S3 endpoint http://127.0.0.1:1 (ECONNREFUSED); check AWS_ENDPOINT_URL_S3 and the network\n');
   });
 
