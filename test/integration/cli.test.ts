@@ -578,7 +578,9 @@ describe('local folders: what is scanned, and where outputs may go', () => {
         const result = await runCli(['in', '--out', out!, ...extra], { cwd: dir });
         expect(result.code, `${out} ${extra.join(' ')}`).toBe(2);
         expect(result.stderr).toBe(message);
-        expect(result.stdout).toBe('');
+        // --json: one document, carrying the error; nothing else on stdout.
+        if (extra.includes('--json')) expect(JSON.parse(result.stdout)).toMatchObject({ processed: 0, files: [], error: { code: 'LOCAL_OUT_NOT_FOLDER' } });
+        else expect(result.stdout).toBe('');
       }
     }
     expect(await readFile(join(dir, 'taken'), 'utf8')).toBe('a file');
