@@ -6,7 +6,8 @@
 // process is pinned: s3rver (its own process) and the SNS stand-in (this process) run unpinned. A fresh
 // `node` process per run, so each run has a cold init (the module import: SDK, sharp, config, watermark), then N
 // invocations of index.handler on one S3 event (download, decode, two variants, watermark, JPEG, two
-// uploads, one SNS publish).
+// uploads, one SNS publish); then the same for one S3 Batch Operations task on the same object (the
+// per-task time a backfill's cost estimate starts from).
 import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -72,22 +73,35 @@ try {
   });
   const pinned = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
   const runner = at('scripts/lambda-runner.mjs');
-  const inits = [];
-  const firsts = [];
-  const warm = [];
-  let rss = 0;
-  for (let run = 0; run < runs; run++) {
-    const resultFile = join(work, `result-${run}.json`);
-    const argv = [process.execPath, runner, fnDir, eventFile, '--repeat', String(images), '--result', resultFile];
-    // Asynchronously: the SNS stand-in answers from this process's event loop.
-    const [command, ...rest] = pinned ? ['taskset', '-c', '0', ...argv] : argv;
-    await promisify(execFile)(command, rest, { env, timeout: 600_000 });
-    const result = JSON.parse(await readFile(resultFile, 'utf8'));
-    inits.push(result.initMs);
-    firsts.push(result.invocations[0].ms);
-    warm.push(...result.invocations.slice(1).map((i) => i.ms));
-    rss = Math.max(rss, result.rssBytes);
+  // The same object as an S3 Batch Operations task (schema 2.0, one task, as a backfill job sends it):
+  // no size in the event, so the handler HEADs the object first, and no SNS message (notify=false).
+  const batchEvent = {
+    invocationSchemaVersion: '2.0', invocationId: 'bench', job: { id: 'bench', userArguments: { notify: 'false' } },
+    tasks: [{ taskId: 't', s3Bucket: 'bench-uploads', s3Key: 'uploads/photo-12mp.jpg', s3VersionId: null }],
+  };
+  const batchFile = join(work, 'batch-event.json');
+  await writeFile(batchFile, JSON.stringify(batchEvent));
+  /** `runs` fresh processes of `images` invocations each on one event: cold inits, first and warm times. */
+  async function measure(file, label) {
+    const result = { inits: [], firsts: [], warm: [], rss: 0 };
+    for (let run = 0; run < runs; run++) {
+      const resultFile = join(work, `result-${label}-${run}.json`);
+      const argv = [process.execPath, runner, fnDir, file, '--repeat', String(images), '--result', resultFile];
+      // Asynchronously: the SNS stand-in answers from this process's event loop.
+      const [command, ...rest] = pinned ? ['taskset', '-c', '0', ...argv] : argv;
+      await promisify(execFile)(command, rest, { env, timeout: 600_000 });
+      const measured = JSON.parse(await readFile(resultFile, 'utf8'));
+      const failed = measured.invocations.find((i) => i.error || i.summary?.results?.some((r) => r.resultCode !== 'Succeeded'));
+      if (failed) throw new Error(`${label} invocation failed: ${JSON.stringify(failed)}`);
+      result.inits.push(measured.initMs);
+      result.firsts.push(measured.invocations[0].ms);
+      result.warm.push(...measured.invocations.slice(1).map((i) => i.ms));
+      result.rss = Math.max(result.rss, measured.rssBytes);
+    }
+    return result;
   }
+  const { inits, firsts, warm, rss } = await measure(eventFile, 's3');
+  const batch = await measure(batchFile, 'batch');
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const p90 = (xs) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.9))];
   const ms = (x) => `${x.toFixed(0)} ms`;
@@ -97,6 +111,7 @@ try {
   console.log(`  first invocation               median ${ms(median(firsts))}`);
   console.log(`  warm invocation, per image     median ${ms(median(warm))}  p90 ${ms(p90(warm))}  (${warm.length} invocations)   target < 400 ms`);
   console.log(`  peak RSS                       ${(rss / 1024 / 1024).toFixed(0)} MiB`);
+  console.log(`  Batch Operations task (schema 2.0, HEAD + GET, no SNS): first ${ms(median(batch.firsts))}, warm per task median ${ms(median(batch.warm))}  p90 ${ms(p90(batch.warm))}  (${batch.warm.length} invocations)`);
 } finally {
   await s3.stop();
   await sns.stop();

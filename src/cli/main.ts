@@ -28,7 +28,7 @@ export const DOCS_POINTER = 'Docs: docs/ in the package (node_modules/img-pipeli
  * or bucket), an output folder that cannot be one or cannot be written, or S3 settings that cannot work.
  * They are raised before anything is written.
  */
-export const USAGE_CODES = new Set(['LOCAL_NOT_FOUND', 'LOCAL_OUT_NOT_FOLDER', 'LOCAL_OUT_UNWRITABLE', 'S3_NO_SUCH_BUCKET', 'S3_NO_CREDENTIALS', 'S3_NO_REGION', 'S3_WRONG_REGION', 'OUT_LOCKED', 'DEPLOY_REFUSED', 'NO_CREDENTIALS', 'NO_REGION', 'NO_SUCH_BUCKET', 'WRONG_REGION']);
+export const USAGE_CODES = new Set(['LOCAL_NOT_FOUND', 'LOCAL_OUT_NOT_FOLDER', 'LOCAL_OUT_UNWRITABLE', 'S3_NO_SUCH_BUCKET', 'S3_NO_CREDENTIALS', 'S3_NO_REGION', 'S3_WRONG_REGION', 'OUT_LOCKED', 'DEPLOY_REFUSED', 'NO_CREDENTIALS', 'NO_REGION', 'NO_SUCH_BUCKET', 'WRONG_REGION', 'BACKFILL_REFUSED', 'NO_SUCH_JOB']);
 
 /** Maps an error that escaped a command to its exit code, printing one line (the stack only with --verbose). */
 export function reportFatal(error: unknown, stderr: NodeJS.WritableStream, verbose: boolean): number {

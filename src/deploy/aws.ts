@@ -198,7 +198,8 @@ const QUOTAS: { test: (name: string, message: string) => boolean; quota: string;
     raise: `Delete old function versions, or raise it in the ${SERVICE_QUOTAS} > AWS Lambda > Function and layer storage`,
   },
   {
-    test: (name, message) => name === 'LimitExceeded' && /quota for (Roles|Policies)/i.test(message),
+    // IAM's code is LimitExceeded; the SDK names the error LimitExceededException.
+    test: (name, message) => (name === 'LimitExceeded' || name === 'LimitExceededException') && /quota for RolesPerAccount/i.test(message),
     quota: 'IAM roles per account',
     raise: `Delete unused roles, or raise it in the ${SERVICE_QUOTAS} > AWS Identity and Access Management (IAM) > Roles per account (us-east-1)`,
   },

@@ -111,15 +111,20 @@ export async function runDestroy(clients: AwsClients, target: DestroyTarget, opt
   const notification = bucketMissing ? undefined : await readNotification(clients.s3, bucket, account.accountId);
   const hasEntry = notification?.LambdaFunctionConfigurations?.some((c) => c.Id === names.notificationId) ?? false;
 
-  // The role and the queue: a function that is kept may be running with them.
-  const role = fnState === 'kept' ? undefined : await attempt('iam:GetRole', names.role, () => clients.iam.send(new GetRoleCommand({ RoleName: names.role })), MISSING.iam);
-  const roleTags = tagMap(role?.Role?.Tags);
-  const roleOurs = role?.Role !== undefined && owned(roleTags) && roleTags[REGION_TAG] === account.region;
-  if (roleOurs) {
-    const attached = await roleAttachments(clients.iam, names.role, names.policy);
-    if (attached.length > 0) {
-      throw new DeployError('DEPLOY_REFUSED', `refusing to destroy: the IAM role ${names.role} has more attached than deploy put there, and IAM would refuse to delete it halfway through: ${attached.join('; ')}. Nothing was changed. Remove them, or keep the role by removing the rest by hand, then run again`);
+  // The roles and the queue: a function that is kept may be running with them. The roles are the
+  // execution role and the one `backfill` made for S3 Batch Operations jobs, tagged the same way.
+  const roles = [];
+  for (const roleName of fnState === 'kept' ? [] : [names.role, names.batchRole]) {
+    const role = await attempt('iam:GetRole', roleName, () => clients.iam.send(new GetRoleCommand({ RoleName: roleName })), MISSING.iam);
+    const tags = tagMap(role?.Role?.Tags);
+    const ours = role?.Role !== undefined && owned(tags) && tags[REGION_TAG] === account.region;
+    if (ours) {
+      const attached = await roleAttachments(clients.iam, roleName, names.policy);
+      if (attached.length > 0) {
+        throw new DeployError('DEPLOY_REFUSED', `refusing to destroy: the IAM role ${roleName} has more attached than img-pipeline put there, and IAM would refuse to delete it halfway through: ${attached.join('; ')}. Nothing was changed. Remove them, or keep the role by removing the rest by hand, then run again`);
+      }
     }
+    roles.push({ name: roleName, exists: role?.Role !== undefined, tags, ours, arn: `arn:${account.partition}:iam::${account.accountId}:role/${roleName}` });
   }
   const queue = fnState === 'kept' ? undefined : await attempt('sqs:GetQueueUrl', names.queue, () => clients.sqs.send(new GetQueueUrlCommand({ QueueName: names.queue })), MISSING.sqs);
   const queueUrl = queue?.QueueUrl;
@@ -163,21 +168,22 @@ export async function runDestroy(clients: AwsClients, target: DestroyTarget, opt
     record({ resource: 'Lambda function', name: functionName, status: gone, detail: 'with its on-failure destination settings', arn: functionArn });
   }
 
-  const roleArn = `arn:${account.partition}:iam::${account.accountId}:role/${names.role}`;
   const queueArn = arn('sqs', names.queue);
   if (fnState === 'kept') {
     const why = `kept with the function ${functionName}, which deploy did not create`;
-    record({ resource: 'IAM role', name: names.role, status: 'kept', detail: why, arn: roleArn });
+    for (const roleName of [names.role, names.batchRole]) record({ resource: 'IAM role', name: roleName, status: 'kept', detail: why, arn: `arn:${account.partition}:iam::${account.accountId}:role/${roleName}` });
     record({ resource: 'SQS failure queue', name: names.queue, status: 'kept', detail: why, arn: queueArn });
   } else {
-    if (!role?.Role) {
-      record({ resource: 'IAM role', name: names.role, status: 'absent', arn: roleArn });
-    } else if (!roleOurs) {
-      const why = owned(roleTags) ? `it belongs to the function in ${roleTags[REGION_TAG] ?? 'another region'}` : notOurs;
-      record({ resource: 'IAM role', name: names.role, status: 'kept', detail: why, arn: roleArn });
-    } else {
-      if (!options.dryRun) await deleteRole(clients.iam, names.role, names.policy);
-      record({ resource: 'IAM role', name: names.role, status: gone, detail: `with inline policy ${names.policy}`, arn: roleArn });
+    for (const role of roles) {
+      if (!role.exists) {
+        record({ resource: 'IAM role', name: role.name, status: 'absent', arn: role.arn });
+      } else if (!role.ours) {
+        const why = owned(role.tags) ? `it belongs to the function in ${role.tags[REGION_TAG] ?? 'another region'}` : notOurs;
+        record({ resource: 'IAM role', name: role.name, status: 'kept', detail: why, arn: role.arn });
+      } else {
+        if (!options.dryRun) await deleteRole(clients.iam, role.name, names.policy);
+        record({ resource: 'IAM role', name: role.name, status: gone, detail: `with inline policy ${names.policy}`, arn: role.arn });
+      }
     }
     if (!queueUrl) {
       record({ resource: 'SQS failure queue', name: names.queue, status: 'absent', arn: queueArn });
@@ -227,6 +233,7 @@ export function plannedDestroySteps(target: DestroyTarget, keepLogs: boolean): S
     gone('invoke permission', names.statementId, fnArn, 'if it exists'),
     gone('Lambda function', functionName, fnArn, 'only if deploy created it'),
     gone('IAM role', names.role, `arn:${account.partition}:iam::${account.accountId}:role/${names.role}`, `with inline policy ${names.policy}, only if deploy created it`),
+    gone('IAM role', names.batchRole, `arn:${account.partition}:iam::${account.accountId}:role/${names.batchRole}`, `backfill's, for S3 Batch Operations, only if img-pipeline created it`),
     gone('SQS failure queue', names.queue, arn('sqs', names.queue), 'and with it any failed events still waiting there'),
     gone('SNS topic', arn('sns', names.topic), arn('sns', names.topic), 'only if deploy created it'),
     ...(keepLogs ? [] : [gone('CloudWatch log group', names.logGroup, arn('logs', `log-group:${names.logGroup}`), 'with every log stream in it')]),

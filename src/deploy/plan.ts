@@ -41,6 +41,8 @@ export interface DeployRequest {
   snsTopicArn?: string | undefined;
   notifyEmail?: string | undefined;
   logRetentionDays: number;
+  /** The bundled config's fingerprint, recorded in the environment so `backfill` can compare destinations with it. */
+  fingerprint?: string | undefined;
 }
 
 /** Where it goes. Without credentials (--dry-run) the account is a placeholder. */
@@ -131,9 +133,11 @@ export function regionalName(functionName: string, region: string, suffix: strin
 }
 
 /** The names deploy uses for a function in a region; destroy derives the same ones from these two alone. */
-export function resourceNames(functionName: string, region: string): { role: string; policy: string; queue: string; topic: string; statementId: string; notificationId: string; logGroup: string } {
+export function resourceNames(functionName: string, region: string): { role: string; batchRole: string; policy: string; queue: string; topic: string; statementId: string; notificationId: string; logGroup: string } {
   return {
     role: regionalName(functionName, region, 'role'),
+    // The role S3 Batch Operations assumes for `backfill`: deploy's role name with a suffix.
+    batchRole: regionalName(functionName, region, 'role-batch'),
     policy: 'img-pipeline',
     queue: `${functionName}-failures`,
     topic: `${functionName}-notifications`,
@@ -237,6 +241,15 @@ function shellQuote(text: string): string {
   return /^[A-Za-z0-9._/:=@+-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * A key prefix as IAM reads it literally: in a Resource or a StringLike value `*` and `?` are wildcards, so
+ * a prefix holding them would grant more than its own keys; `${*}`, `${?}` and `${$}` are the characters
+ * themselves (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html).
+ */
+function iamLiteral(text: string): string {
+  return text.replace(/[$*?]/g, (c) => `\${${c}}`);
+}
+
 function s3Arn(partition: string, bucket: string, keyPattern?: string): string {
   return `arn:${partition}:s3:::${bucket}${keyPattern === undefined ? '' : `/${keyPattern}`}`;
 }
@@ -290,12 +303,12 @@ export function planDeploy(request: DeployRequest, account: Account, encryption?
   const logGroupArn = `arn:${partition}:logs:${region}:${accountId}:log-group:${names.logGroup}`;
 
   const statements: PolicyStatement[] = [
-    { Sid: 'ReadUploads', Effect: 'Allow', Action: 's3:GetObject', Resource: s3Arn(partition, request.bucket, `${request.prefix}*`) },
+    { Sid: 'ReadUploads', Effect: 'Allow', Action: 's3:GetObject', Resource: s3Arn(partition, request.bucket, `${iamLiteral(request.prefix)}*`) },
     // Without s3:ListBucket, S3 answers a GET of a deleted key with 403 AccessDenied instead of 404, and the
     // handler could not tell a stale event (skip it) from a real failure (retry it). Limited to the prefix.
-    { Sid: 'KnowDeletedUploads', Effect: 'Allow', Action: 's3:ListBucket', Resource: s3Arn(partition, request.bucket), ...(request.prefix ? { Condition: { StringLike: { 's3:prefix': `${request.prefix}*` } } } : {}) },
+    { Sid: 'KnowDeletedUploads', Effect: 'Allow', Action: 's3:ListBucket', Resource: s3Arn(partition, request.bucket), ...(request.prefix ? { Condition: { StringLike: { 's3:prefix': `${iamLiteral(request.prefix)}*` } } } : {}) },
     // lib-storage aborts a failed multipart upload, which is its own action.
-    { Sid: 'WriteOutputs', Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload'], Resource: s3Arn(partition, request.out.bucket, `${request.out.prefix}*`) },
+    { Sid: 'WriteOutputs', Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload'], Resource: s3Arn(partition, request.out.bucket, `${iamLiteral(request.out.prefix)}*`) },
     { Sid: 'OwnLogs', Effect: 'Allow', Action: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents'], Resource: [logGroupArn, `${logGroupArn}:*`] },
     { Sid: 'FailureQueue', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: queueArn },
   ];
@@ -312,6 +325,7 @@ export function planDeploy(request: DeployRequest, account: Account, encryption?
   if (request.out.prefix) environment['PROCESSED_PREFIX'] = request.out.prefix;
   if (request.prefix) environment['SOURCE_PREFIX'] = request.prefix;
   if (topic.kind !== 'none') environment['SNS_TOPIC_ARN'] = topic.arn;
+  if (request.fingerprint) environment['CONFIG_FINGERPRINT'] = request.fingerprint;
 
   const tags = { [OWNER_TAG]: request.functionName };
   return {

@@ -17,7 +17,7 @@ import { isOwnedBy, OWNER_TAG, type DeployPlan } from './plan.js';
 
 /**
  * SQS refuses a queue name for 60 s after a queue of that name was deleted: QueueDeletedRecently, "You must
- * wait 60 seconds after deleting a queue before you can create another with the same name."
+ * wait 60 seconds after deleting a queue before you can create another queue with the same name."
  * (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html). 70 s covers it.
  */
 const QUEUE_NAME_REUSE: RetryPolicy = { maxRetryTime: 70_000, minTimeout: 5_000, maxTimeout: 15_000 };

@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { DeployError } from '../errors.js';
 import { attempt, awsErrorName, explainAwsError, MISSING, must, retryAws, stepResult, type RetryPolicy, type StepOptions, type StepResult, type StepTarget } from './aws.js';
-import { encodeFilterValue, type DeployPlan } from './plan.js';
+import type { DeployPlan } from './plan.js';
 
 /** A permission added a moment ago may not yet be visible to S3's validation. */
 const PERMISSION_PROPAGATION: RetryPolicy = { maxRetryTime: 30_000, minTimeout: 1_000, maxTimeout: 8_000 };
@@ -113,22 +113,14 @@ export function removeNotification(current: NotificationConfiguration | undefine
 }
 
 /**
- * Compared in encoded form: an entry an earlier version wrote raw ("camera roll/") differs from the
- * encoded one ("camera+roll/") and is rewritten, while an entry written encoded compares equal.
+ * Compared in encoded form, as S3 stores it: an entry an earlier version wrote raw ("camera roll/", which
+ * never matches) differs from the encoded one ("camera+roll/") and is rewritten. Only the case of a
+ * percent-escape is normalised ("%2b" is "%2B"); decoding first would make the raw entry look right.
  */
 function canonicalEntry(entry: LambdaFunctionConfiguration | undefined): string | undefined {
   if (!entry) return undefined;
-  const rules = (entry.Filter?.Key?.FilterRules ?? []).map((r) => `${(r.Name ?? '').toLowerCase()}=${encodeFilterValue(decodeFilterValue(r.Value ?? ''))}`).sort();
+  const rules = (entry.Filter?.Key?.FilterRules ?? []).map((r) => `${(r.Name ?? '').toLowerCase()}=${(r.Value ?? '').replace(/%[0-9a-f]{2}/gi, (escape) => escape.toUpperCase())}`).sort();
   return JSON.stringify({ arn: entry.LambdaFunctionArn, events: [...(entry.Events ?? [])].sort(), rules });
-}
-
-/** A filter value as S3 stores it, back to the text it stands for; a raw value stays as it is. */
-function decodeFilterValue(value: string): string {
-  try {
-    return decodeURIComponent(value.replace(/\+/g, ' '));
-  } catch {
-    return value;
-  }
 }
 
 /**

@@ -6,7 +6,8 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { configureSharp, preparePipeline } from '../pipeline/process.js';
 import { S3Sink } from '../storage/s3.js';
 import { createS3Client } from '../storage/s3-client.js';
-import { createEventHandler, type EventSummary } from './process-event.js';
+import type { BatchResponse } from './batch-result.js';
+import { createLambdaHandler, type EventSummary } from './process-event.js';
 import { BUNDLED_CONFIG, loadBundledConfig, readLambdaSettings } from './settings.js';
 
 const started = performance.now();
@@ -34,7 +35,7 @@ const pipeline = await preparePipeline(config, existsSync(FONT_FILE) ? { fontfil
 process.stdout.write(`${JSON.stringify({ level: 'info', status: 'init', ms: Math.round(performance.now() - started), fingerprint: pipeline.fingerprint })}\n`);
 
 /** The Lambda entry point (`index.handler` in the zip). */
-export const handler: (event: unknown) => Promise<EventSummary> = createEventHandler({
+export const handler: (event: unknown) => Promise<EventSummary | BatchResponse> = createLambdaHandler({
   s3,
   sns,
   pipeline,

@@ -7,7 +7,7 @@ export interface ObjectRef {
   size: number | undefined;
   etag: string | undefined;
   /** How it arrived, for logs. */
-  via: 's3' | 'sns' | 'sqs' | 'eventbridge';
+  via: 's3' | 'sns' | 'sqs' | 'eventbridge' | 'batch';
 }
 
 export interface ParsedEvent {
@@ -132,4 +132,45 @@ export function parseEvent(event: unknown): ParsedEvent {
   const out: ParsedEvent = { objects: [], ignored: [] };
   collect(event, undefined, out);
   return out;
+}
+
+/** One task of an S3 Batch Operations invocation, its key decoded. */
+export interface BatchTask {
+  taskId: string;
+  /** Undefined when the task names no bucket or key: it is answered PermanentFailure, never dropped. */
+  object: ObjectRef | undefined;
+}
+
+/** An S3 Batch Operations LambdaInvoke event, schema 1.0 or 2.0. */
+export interface BatchEvent {
+  schema: '1.0' | '2.0';
+  invocationId: string;
+  jobId: string | undefined;
+  /** Schema 2.0 only; 1.0 has none. */
+  userArguments: Record<string, string>;
+  tasks: BatchTask[];
+}
+
+/**
+ * The event when it is an S3 Batch Operations invocation, undefined otherwise. Schema 1.0 names the bucket
+ * by ARN (`s3BucketArn`) and has no user arguments; 2.0 names it (`s3Bucket`) and passes the job's
+ * `userArguments`. Keys arrive URL-encoded as the manifest has them.
+ * https://docs.aws.amazon.com/AmazonS3/latest/userguide/batch-ops-invoke-lambda.html
+ */
+export function parseBatchEvent(event: unknown): BatchEvent | undefined {
+  if (!isObject(event) || !Array.isArray(event['tasks'])) return undefined;
+  const schema = event['invocationSchemaVersion'];
+  const invocationId = str(event['invocationId']);
+  if ((schema !== '1.0' && schema !== '2.0') || invocationId === undefined) return undefined;
+  const job = isObject(event['job']) ? event['job'] : {};
+  const args = isObject(job['userArguments']) ? job['userArguments'] : {};
+  const userArguments = Object.fromEntries(Object.entries(args).flatMap(([k, v]) => (typeof v === 'string' ? [[k, v]] : [])));
+  const tasks = event['tasks'].map((task, index): BatchTask => {
+    const fields = isObject(task) ? task : {};
+    const taskId = str(fields['taskId']) ?? `task-${index}`;
+    const bucket = str(fields['s3Bucket']) ?? /^arn:[^:]+:s3:::([^/]+)$/.exec(str(fields['s3BucketArn']) ?? '')?.[1];
+    const key = str(fields['s3Key']);
+    return { taskId, object: bucket && key ? { bucket, key: decodeS3Key(key), size: undefined, etag: undefined, via: 'batch' } : undefined };
+  });
+  return { schema, invocationId, jobId: str(job['id']), userArguments, tasks };
 }

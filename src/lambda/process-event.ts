@@ -1,14 +1,15 @@
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import { describeError, StorageError } from '../errors.js';
-import { joinKey, relativeTo } from '../pipeline/layout.js';
+import { isImageKey, joinKey, relativeTo } from '../pipeline/layout.js';
 import { createPlanner } from '../pipeline/plan.js';
 import type { Pipeline } from '../pipeline/process.js';
 import { executeJob } from '../runner/run-pipeline.js';
 import { formatS3Uri, S3Source, toStorageError } from '../storage/s3.js';
 import type { Sink, SourceEntry } from '../storage/types.js';
 import { notificationFor, publishNotification, type RecordResult } from './notify.js';
-import { parseEvent, type ObjectRef } from './parse-event.js';
+import { batchResultOf, type BatchResponse } from './batch-result.js';
+import { parseBatchEvent, parseEvent, type BatchEvent, type ObjectRef } from './parse-event.js';
 import type { LambdaSettings } from './settings.js';
 
 /** Everything the handler needs, built once at module scope and injected. */
@@ -83,6 +84,8 @@ async function processRecord(ref: ObjectRef, deps: HandlerDeps): Promise<RecordR
       ? done({ status: 'skipped', reason: 'folder marker' })
       : done({ status: 'ignored', reason: `outside SOURCE_PREFIX ${settings.sourcePrefix}` });
   }
+  // Before the HEAD a Batch task (no size in the event) needs: a non-image costs no request.
+  if (!relative.endsWith('/') && !isImageKey(relative)) return done({ status: 'ignored', reason: 'not an image (by extension)' });
   try {
     const size = ref.size ?? (await sizeOf(deps, ref));
     // Events carry the ETag bare; If-Match (S3Source reads only that version) wants it quoted.
@@ -96,7 +99,8 @@ async function processRecord(ref: ObjectRef, deps: HandlerDeps): Promise<RecordR
     if (report.status === 'skipped') return done({ status: 'skipped', bytes: 0, reason: report.reason ?? 'skipped' });
     if (report.status === 'failed') {
       const superseded = report.code ? SUPERSEDED[report.code] : undefined;
-      if (superseded) return done({ status: 'skipped', reason: superseded });
+      // The code stays on the record: a Batch task for a deleted key is a failure to report, not a skip.
+      if (superseded) return done({ status: 'skipped', reason: superseded, code: report.code! });
       if (report.code === 'S3_ACCESS_DENIED' && report.error?.includes(` on ${entry.uri}`)) return done({ status: 'failed', bytes: 0, ...sourceDenied(entry.uri) });
       return done({ status: 'failed', bytes: 0, error: report.error ?? 'failed', ...(report.code ? { code: report.code } : {}) });
     }
@@ -144,6 +148,28 @@ function logLine(result: RecordResult, via: string): string {
 }
 
 /**
+ * An S3 Batch Operations invocation: one result per task, and never a throw for a task's failure (a throw
+ * would fail every task of the invocation alike). No notification per task unless the job passed
+ * notify=true: a million-object backfill must not send a million messages.
+ * https://docs.aws.amazon.com/AmazonS3/latest/userguide/batch-ops-invoke-lambda.html
+ */
+async function respondToBatch(batch: BatchEvent, deps: HandlerDeps): Promise<BatchResponse> {
+  const notifies = batch.userArguments['notify'] === 'true';
+  const results = [];
+  for (const task of batch.tasks) {
+    if (!task.object) {
+      results.push({ taskId: task.taskId, resultCode: 'PermanentFailure' as const, resultString: 'BATCH_TASK_INVALID: the task names no bucket or key' });
+      continue;
+    }
+    const processed = await processRecord(task.object, deps);
+    const result = notifies ? await notify(processed, deps) : processed;
+    deps.log(logLine(result, 'batch'));
+    results.push({ taskId: task.taskId, ...batchResultOf(result) });
+  }
+  return { invocationSchemaVersion: batch.schema, treatMissingKeysAs: 'PermanentFailure', invocationId: batch.invocationId, results };
+}
+
+/**
  * The handler body: every record is tried; if any failed, the invocation throws an error naming the
  * failed keys, so Lambda retries it and then hands it to the on-failure destination.
  */
@@ -164,5 +190,14 @@ export function createEventHandler(deps: HandlerDeps): (event: unknown) => Promi
       throw new Error(`img-pipeline: ${failed.length} of ${summary.records.length} records failed: ${list}`);
     }
     return summary;
+  };
+}
+
+/** The function's entry: a Batch Operations event gets its per-task answer, any other event the body above. */
+export function createLambdaHandler(deps: HandlerDeps): (event: unknown) => Promise<EventSummary | BatchResponse> {
+  const events = createEventHandler(deps);
+  return async (event) => {
+    const batch = parseBatchEvent(event);
+    return batch ? respondToBatch(batch, deps) : events(event);
   };
 }

@@ -150,6 +150,7 @@ export async function deployCommand(opts: DeployCommandOptions, io: Io, deps: De
     snsTopicArn: opts.snsTopic,
     notifyEmail: opts.notifyEmail,
     logRetentionDays: integer('--log-retention-days', opts.logRetentionDays),
+    fingerprint: await packageFingerprint(config),
   });
 
   const clients = deps.createClients(opts.region, opts.profile);

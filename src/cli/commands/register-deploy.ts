@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
 import { addAccountOptions, addPipelineOptions } from '../options.js';
+import type { BackfillCommandOptions } from './backfill.js';
 import type { DeployCommandOptions } from './deploy.js';
 import type { DestroyCommandOptions } from './destroy.js';
 import type { Io } from './run.js';
@@ -7,7 +8,7 @@ import type { Io } from './run.js';
 // Deploy and destroy load the IAM, Lambda, SNS, SQS, STS and CloudWatch Logs clients and esbuild: imported when one of
 // them runs, so `img-pipeline ./photos` does not pay for them at startup.
 
-/** Adds `deploy` and `destroy` to the program; main.ts stays a list of commands. */
+/** Adds `deploy`, `destroy` and `backfill` to the program; main.ts stays a list of commands. */
 export function registerDeployCommands(program: Command, io: Io, setExitCode: (code: number) => void): void {
   const deploy = program
     .command('deploy')
@@ -58,5 +59,44 @@ Examples:
     .action(async (opts: DestroyCommandOptions) => {
       const { destroyCommand } = await import('./destroy.js');
       setExitCode(await destroyCommand(opts, io));
+    });
+
+  const backfill = program
+    .command('backfill')
+    .description('process what is already in the bucket on AWS: an S3 Batch Operations job invoking the deployed function')
+    .argument('[source]', 's3://bucket/prefix/ to backfill (under the prefix the function was deployed for)')
+    .option('--function-name <name>', 'the function deploy created', 'ImageProcessor')
+    .option('--wait', 'show progress until the job ends, then the failed keys (Ctrl-C stops watching, not the job)')
+    .option('--status <job-id>', 'progress of a job started earlier (with --wait: watch it)')
+    .option('--cancel <job-id>', 'cancel a job')
+    .option('--dry-run', 'count, plan and estimate the cost; create and write nothing')
+    .option('--manifest-only <file>', 'write the manifest of what needs work to <file> and stop (needs --out; no AWS control plane)')
+    .option('--out <s3uri>', 'with --manifest-only: the destination whose outputs count as done')
+    .addOption(new Option('--report <scope>', 'completion report: failed tasks or all').choices(['failed', 'all']).default('failed'))
+    .option('--notify', 'publish one SNS message per task (off: a million objects would send a million messages)')
+    .option('--priority <n>', 'job priority (higher runs first)', '10')
+    .option('--yes', 'start the job without asking (needed without a terminal)')
+    .option('--force', 'redo every object, even up-to-date ones or ones made with another config')
+    .option('--json', 'print one JSON document on stdout');
+  addAccountOptions(addPipelineOptions(backfill))
+    .addOption(new Option('--poll-seconds <n>', 'seconds between DescribeJob calls with --wait').default('15').hideHelp())
+    .option('--verbose', 'print stack traces of errors')
+    .addHelpText('after', `
+The manifest holds only what still needs work (no outputs yet, stale ones, earlier failures), from the same
+listing as \`run\`; pass the same --config and pipeline flags as to deploy. Before the job starts: an estimate of
+time and cost, a prompt (--yes skips it), and one synchronous canary invocation.
+
+Exit codes: 0 every task succeeded (or nothing to do), 1 some tasks failed, 2 refused, or the job failed or
+was cancelled, 130 stopped watching.
+
+Examples:
+  img-pipeline backfill s3://my-uploads/uploads/ --function-name ImageProcessor --wait
+  img-pipeline backfill s3://my-uploads/uploads/ --dry-run
+  img-pipeline backfill --status <job-id> --wait
+  img-pipeline backfill --cancel <job-id>
+  img-pipeline backfill s3://my-uploads/uploads/ --out s3://my-processed/ --manifest-only manifest.csv`)
+    .action(async (source: string | undefined, opts: BackfillCommandOptions) => {
+      const { backfillCommand } = await import('./backfill.js');
+      setExitCode(await backfillCommand(source, opts, io));
     });
 }

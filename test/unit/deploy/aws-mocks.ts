@@ -8,9 +8,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
-import { PassThrough } from 'node:stream';
 import { vi } from 'vitest';
-import type { Io } from '../../../src/cli/commands/run.js';
 import { createAwsClients } from '../../../src/cli/commands/deploy.js';
 import type { AwsClients } from '../../../src/deploy/aws.js';
 
@@ -64,27 +62,7 @@ export function awsError(name: string, message = name, status = 400, headers: Re
   return Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status }, $response: { headers }, ...fields });
 }
 
-export interface CapturedIo extends Io {
-  out(): string;
-  err(): string;
-}
-
-export function captureIo(): CapturedIo {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (c: Buffer) => (out += c.toString()));
-  stderr.on('data', (c: Buffer) => (err += c.toString()));
-  return {
-    cwd: process.cwd(),
-    stdout: stdout as unknown as NodeJS.WriteStream,
-    stderr: stderr as unknown as NodeJS.WriteStream,
-    signal: new AbortController().signal,
-    out: () => out,
-    err: () => err,
-  };
-}
+export { captureIo, type CapturedIo } from '../../helpers/io.js';
 
 /**
  * Runs `run` on vitest's fake clock, advancing it through every wait (p-retry's backoff, the SDK

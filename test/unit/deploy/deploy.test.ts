@@ -1,6 +1,7 @@
 import {
   CreateRoleCommand,
   GetRoleCommand,
+  LimitExceededException,
   NoSuchEntityException,
   PutRolePolicyCommand,
 } from '@aws-sdk/client-iam';
@@ -127,7 +128,8 @@ describe('deploy: first deploy', () => {
     expect(input('lambda:CreateFunction')).toMatchObject({
       FunctionName: 'ImageProcessor', Runtime: 'nodejs24.x', Handler: 'index.handler', Role: `arn:aws:iam::${ACCOUNT}:role/${ROLE_NAME}`,
       Architectures: ['arm64'], MemorySize: 1024, Timeout: 30, PackageType: 'Zip',
-      Environment: { Variables: { PROCESSED_BUCKET: 'my-processed', SOURCE_PREFIX: 'uploads/', SNS_TOPIC_ARN: `arn:aws:sns:us-east-1:${ACCOUNT}:ImageProcessor-notifications` } },
+      // CONFIG_FINGERPRINT: what `backfill` compares the destination's state file with.
+      Environment: { Variables: { PROCESSED_BUCKET: 'my-processed', SOURCE_PREFIX: 'uploads/', SNS_TOPIC_ARN: `arn:aws:sns:us-east-1:${ACCOUNT}:ImageProcessor-notifications`, CONFIG_FINGERPRINT: request.fingerprint } },
       Tags: { [OWNER_TAG]: 'ImageProcessor' },
     });
     expect(input('lambda:PutFunctionEventInvokeConfig')).toEqual({
@@ -414,13 +416,18 @@ describe('deploy: what a real account answers', () => {
     expect(calls().find((c) => c.name === 'lambda:UpdateFunctionConfiguration')!.input).toMatchObject({ Environment: { Variables: { SOURCE_PREFIX: 'camera roll/' } } });
   });
 
-  it('an entry S3 stores encoded compares equal to ours: a second run changes nothing', async () => {
+  // S3 wants a space in a filter value as "+" and other special characters percent-encoded, and stores what
+  // it was given (https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-how-to-filtering.html).
+  it.each([
+    ['stored encoded compares equal to ours: a second run changes nothing', 'camera roll/', 'camera+roll/', 'unchanged'],
+    ['with a lower-case escape is the same encoded value', 'a+b/', 'a%2bb/', 'unchanged'],
+    ['an earlier version wrote raw ("camera roll/", which S3 never matches) is rewritten encoded', 'camera roll/', 'camera roll/', 'would update'],
+  ])('an entry %s', async (_what, prefix, stored, status) => {
     existingDeployment();
-    const spacedRequest = { ...request, prefix: 'camera roll/' };
-    const spacedPlan = planDeploy(spacedRequest, { accountId: ACCOUNT, region: 'us-east-1', partition: 'aws' }, NO_KEYS);
-    mocks.s3.on(GetBucketNotificationConfigurationCommand).resolves({ LambdaFunctionConfigurations: [{ ...ourEntry, Filter: { Key: { FilterRules: [{ Name: 'Prefix' as never, Value: 'camera+roll/' }] } } }] });
+    const spacedPlan = planDeploy({ ...request, prefix }, { accountId: ACCOUNT, region: 'us-east-1', partition: 'aws' }, NO_KEYS);
+    mocks.s3.on(GetBucketNotificationConfigurationCommand).resolves({ LambdaFunctionConfigurations: [{ ...ourEntry, Filter: { Key: { FilterRules: [{ Name: 'Prefix' as never, Value: stored }] } } }] });
     const results = await runDeploy(createAwsClients('us-east-1', undefined), spacedPlan, { dryRun: true, log: () => undefined, smokeTest: false, code: fakePackage(), state: { fingerprint: 'f1ngerprint', cacheControl: 'x' } });
-    expect(results.find((r) => r.resource === 'S3 trigger')?.status).toBe('unchanged');
+    expect(results.find((r) => r.resource === 'S3 trigger')?.status).toBe(status);
   });
 
   it('"Unable to validate the following destination configurations" for someone else\'s stale entry names its ARN and how to fix it', async () => {
@@ -458,7 +465,7 @@ describe('deploy: what a real account answers', () => {
     existingDeployment();
     mocks.sqs.on(GetQueueUrlCommand).rejects(new QueueDoesNotExist({ message: 'The specified queue does not exist.', $metadata: {} }));
     // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html
-    const recently = new QueueDeletedRecently({ message: 'You must wait 60 seconds after deleting a queue before you can create another with the same name.', $metadata: {} });
+    const recently = new QueueDeletedRecently({ message: 'You must wait 60 seconds after deleting a queue before you can create another queue with the same name.', $metadata: {} });
     mocks.sqs.on(CreateQueueCommand).rejectsOnce(recently).rejectsOnce(recently).resolves({ QueueUrl: 'https://sqs/q' });
     const out = io();
     expect((await onFakeClock(() => deployCommand(options, out, deps()))).value).toBe(0);
@@ -469,7 +476,7 @@ describe('deploy: what a real account answers', () => {
   it('QueueDeletedRecently for longer than 70 s gives up with SQS\'s own words', async () => {
     existingDeployment();
     mocks.sqs.on(GetQueueUrlCommand).rejects(new QueueDoesNotExist({ message: 'The specified queue does not exist.', $metadata: {} }));
-    mocks.sqs.on(CreateQueueCommand).rejects(new QueueDeletedRecently({ message: 'You must wait 60 seconds after deleting a queue before you can create another with the same name.', $metadata: {} }));
+    mocks.sqs.on(CreateQueueCommand).rejects(new QueueDeletedRecently({ message: 'You must wait 60 seconds after deleting a queue before you can create another queue with the same name.', $metadata: {} }));
     const { error } = await onFakeClock(() => deployCommand(options, io(), deps()));
     expect(error).toMatchObject({ message: expect.stringMatching(/^sqs:CreateQueue on ImageProcessor-failures failed: QueueDeletedRecently: You must wait 60 seconds/) });
   });
@@ -559,6 +566,14 @@ describe('deploy: quotas of a new account', () => {
     expect(error.code).toBe('QUOTA_EXCEEDED');
     expect(error.message).toContain('Lambda "Concurrent executions" quota is too low');
     expect(error.message).toContain('Service Quotas console (https://console.aws.amazon.com/servicequotas/home) > AWS Lambda > Concurrent executions');
+  });
+
+  it('the IAM roles quota: the SDK names IAM\'s LimitExceeded LimitExceededException, and the line names the quota', () => {
+    // "LimitExceeded: Cannot exceed quota for RolesPerAccount: 1000" (https://github.com/serverless-nextjs/serverless-next.js/issues/2234)
+    const error = explainAwsError(new LimitExceededException({ message: 'Cannot exceed quota for RolesPerAccount: 1000', $metadata: {} }), 'iam:CreateRole', 'ImageProcessor-us-east-1-role');
+    expect(error.code).toBe('QUOTA_EXCEEDED');
+    expect(error.message).toContain('the account\'s IAM roles per account quota is too low (Cannot exceed quota for RolesPerAccount: 1000)');
+    expect(error.message).toContain('Roles per account');
   });
 });
 

@@ -16,7 +16,8 @@ import { GetQueueAttributesCommand, GetQueueUrlCommand, ListQueueTagsCommand } f
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { vi } from 'vitest';
 import { createAwsClients, type DeployCommandOptions, type DeployDeps } from '../../../src/cli/commands/deploy.js';
-import type { LambdaPackage } from '../../../src/deploy/package.js';
+import { validateConfig } from '../../../src/config/load.js';
+import { packageFingerprint, type LambdaPackage } from '../../../src/deploy/package.js';
 import { OWNER_TAG, planDeploy, REGION_TAG, type DeployRequest } from '../../../src/deploy/plan.js';
 import { captureIo, mocks } from './aws-mocks.js';
 
@@ -39,6 +40,8 @@ export const options: DeployCommandOptions = {
 export const request: DeployRequest = {
   bucket: 'my-uploads', prefix: 'uploads/', out: { bucket: 'my-processed', prefix: '' },
   functionName: 'ImageProcessor', arch: 'arm64', memory: 1024, timeout: 30, notifyEmail: 'me@example.com', logRetentionDays: 30,
+  // What deploy records as CONFIG_FINGERPRINT for the default config.
+  fingerprint: await packageFingerprint(validateConfig({}, 'test')),
 };
 /** Both buckets with the default SSE-S3 encryption: nothing to grant. */
 export const NO_KEYS = { source: { kind: 'none' as const }, output: { kind: 'none' as const }, topic: { kind: 'none' as const } };

@@ -20,6 +20,7 @@ const other = { Id: 'virus-scan', LambdaFunctionArn: `arn:aws:lambda:us-east-1:$
 const queue = { Id: 'audit', QueueArn: `arn:aws:sqs:us-east-1:${ACCOUNT}:audit`, Events: ['s3:ObjectRemoved:*' as const] };
 const tag = { [OWNER_TAG]: 'ImageProcessor' };
 const ROLE = 'ImageProcessor-us-east-1-role';
+const BATCH_ROLE = 'ImageProcessor-us-east-1-role-batch';
 
 /** The function's resource policy as Lambda returns it, allowing S3 from `bucket`. */
 function policyFor(bucket: string) {
@@ -36,6 +37,8 @@ function deployed(topicArn = OWN_TOPIC, topicTags: { Key: string; Value: string 
   mocks.lambda.on(RemovePermissionCommand).resolves({});
   mocks.lambda.on(DeleteFunctionCommand).resolves({});
   mocks.iam.on(GetRoleCommand).resolves({ Role: { RoleName: ROLE, Arn: 'arn', Path: '/', RoleId: 'R', CreateDate: new Date(), Tags: [{ Key: OWNER_TAG, Value: 'ImageProcessor' }, { Key: REGION_TAG, Value: 'us-east-1' }] } });
+  // backfill was never run: no Batch Operations role.
+  mocks.iam.on(GetRoleCommand, { RoleName: BATCH_ROLE }).rejects(Object.assign(new Error(`The role with name ${BATCH_ROLE} cannot be found.`), { name: 'NoSuchEntityException' }));
   mocks.iam.on(ListAttachedRolePoliciesCommand).resolves({ AttachedPolicies: [], IsTruncated: false });
   mocks.iam.on(ListRolePoliciesCommand).resolves({ PolicyNames: ['img-pipeline'], IsTruncated: false });
   mocks.iam.on(ListInstanceProfilesForRoleCommand).resolves({ InstanceProfiles: [], IsTruncated: false });
@@ -57,6 +60,7 @@ const READS = [
   'lambda:GetFunction', 'lambda:GetPolicy',
   's3:GetBucketNotificationConfiguration',
   'iam:GetRole', 'iam:ListAttachedRolePolicies', 'iam:ListRolePolicies', 'iam:ListInstanceProfilesForRole',
+  'iam:GetRole',
   'sqs:GetQueueUrl', 'sqs:ListQueueTags',
   'sns:ListTagsForResource',
   'logs:DescribeLogGroups', 'logs:ListTagsForResource',
@@ -125,7 +129,8 @@ describe('destroy', () => {
     expect(text).toMatch(/kept\s+Lambda function\s+ImageProcessor\s+\(not created by img-pipeline deploy/);
     expect(text).toMatch(/kept\s+IAM role\s+ImageProcessor-us-east-1-role\s+\(kept with the function ImageProcessor/);
     expect(text).toMatch(/kept\s+SQS failure queue\s+ImageProcessor-failures/);
-    expect(text).toContain('Kept 3 resource(s)');
+    expect(text).toContain('Kept 4 resource(s)');
+    expect(text).toMatch(/kept\s+IAM role\s+ImageProcessor-us-east-1-role-batch\s+\(kept with the function ImageProcessor/);
   });
 
   it('stops before any change when the function\'s tags cannot be read (TagsError: no lambda:ListTags)', async () => {
@@ -216,7 +221,26 @@ describe('destroy', () => {
     const io = captureIo();
     await destroyCommand(opts, io, deps);
     expect(writeNames()).toEqual([]);
-    expect(io.out().match(/absent/g)).toHaveLength(7);
+    expect(io.out().match(/absent/g)).toHaveLength(8);
+  });
+});
+
+describe('destroy: the role backfill made for S3 Batch Operations', () => {
+  it('is deleted with its inline policy when tagged for this function and region; kept when not', async () => {
+    deployed();
+    const tagged = (tags: { Key: string; Value: string }[]) => ({ Role: { RoleName: BATCH_ROLE, Arn: 'arn', Path: '/', RoleId: 'B', CreateDate: new Date(), Tags: tags } });
+    mocks.iam.on(GetRoleCommand, { RoleName: BATCH_ROLE }).resolves(tagged([{ Key: OWNER_TAG, Value: 'ImageProcessor' }, { Key: REGION_TAG, Value: 'us-east-1' }]));
+    expect(await destroyCommand(opts, captureIo(), deps)).toBe(0);
+    expect(mocks.iam.commandCalls(DeleteRoleCommand).map((c) => c.args[0].input.RoleName)).toEqual([ROLE, BATCH_ROLE]);
+    expect(mocks.iam.commandCalls(DeleteRolePolicyCommand).map((c) => c.args[0].input)).toEqual([{ RoleName: ROLE, PolicyName: 'img-pipeline' }, { RoleName: BATCH_ROLE, PolicyName: 'img-pipeline' }]);
+
+    resetMocks();
+    deployed();
+    mocks.iam.on(GetRoleCommand, { RoleName: BATCH_ROLE }).resolves(tagged([]));
+    const io = captureIo();
+    expect(await destroyCommand(opts, io, deps)).toBe(0);
+    expect(mocks.iam.commandCalls(DeleteRoleCommand).map((c) => c.args[0].input.RoleName)).toEqual([ROLE]);
+    expect(io.out()).toMatch(/kept\s+IAM role\s+ImageProcessor-us-east-1-role-batch\s+\(not created by img-pipeline deploy/);
   });
 });
 
@@ -278,6 +302,7 @@ describe('destroy: a role with more on it than deploy put there', () => {
       ['invoke-permission', 'img-pipeline-s3-invoke', 'delete'],
       ['lambda-function', 'ImageProcessor', 'delete'],
       ['iam-role', 'ImageProcessor-us-east-1-role', 'delete'],
+      ['iam-role', 'ImageProcessor-us-east-1-role-batch', 'delete'],
       ['sqs-failure-queue', 'ImageProcessor-failures', 'delete'],
       ['sns-topic', 'arn:aws:sns:us-east-1:<account-id>:ImageProcessor-notifications', 'delete'],
       ['cloudwatch-log-group', '/aws/lambda/ImageProcessor', 'delete'],

@@ -74,6 +74,17 @@ describe('the plan', () => {
     expect(plan.role.policy.Statement.find((s) => s.Action === 's3:GetObject')?.Resource).toBe('arn:aws:s3:::my-uploads/*');
   });
 
+  it('a * ? or $ in a prefix is a literal character in the role\'s policy, never an IAM wildcard', () => {
+    // IAM reads * and ? in a Resource or a StringLike value as wildcards; ${*}, ${?} and ${$} stand for the
+    // characters themselves (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html).
+    const plan = planDeploy(checkDeployRequest({ ...base, prefix: 'a*?$/', out: { bucket: 'my-processed', prefix: 'o*/' } }), account);
+    const statement = (sid: string) => plan.role.policy.Statement.find((s) => s.Sid === sid);
+    expect(statement('ReadUploads')?.Resource).toBe('arn:aws:s3:::my-uploads/a${*}${?}${$}/*');
+    expect(statement('KnowDeletedUploads')?.Condition).toEqual({ StringLike: { 's3:prefix': 'a${*}${?}${$}/*' } });
+    expect(statement('WriteOutputs')?.Resource).toBe('arn:aws:s3:::my-processed/o${*}/*');
+    expect(plan.fn.environment['SOURCE_PREFIX']).toBe('a*?$/');
+  });
+
   it('without notifications, neither sns:Publish nor SNS_TOPIC_ARN', () => {
     const plan = planDeploy(checkDeployRequest(base), account);
     expect(JSON.stringify(plan.role.policy)).not.toContain('sns:');

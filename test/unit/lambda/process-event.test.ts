@@ -2,38 +2,15 @@ import { GetObjectCommand, NoSuchKey, S3Client, S3ServiceException } from '@aws-
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { validateConfig } from '../../../src/config/load.js';
 import { notificationFor } from '../../../src/lambda/notify.js';
-import { createEventHandler, type HandlerDeps } from '../../../src/lambda/process-event.js';
+import { createEventHandler } from '../../../src/lambda/process-event.js';
 import { loadBundledConfig, readLambdaSettings } from '../../../src/lambda/settings.js';
-import type { Pipeline } from '../../../src/pipeline/process.js';
-import type { Sink } from '../../../src/storage/types.js';
+import { handlerDeps } from './handler-deps.js';
 
 const s3Mock = mockClient(S3Client);
 const snsMock = mockClient(SNSClient);
 
-const sink: Sink = {
-  uri: 's3://out/',
-  list: async function* () {},
-  readText: async () => undefined,
-  write: async () => {
-    throw new Error('nothing should be written');
-  },
-  uriOf: (key) => `s3://out/${key}`,
-};
-
-function deps(lines: string[]): HandlerDeps {
-  const config = validateConfig({}, 'test');
-  const pipeline: Pipeline = { config, watermark: undefined, fingerprint: 'f' };
-  return {
-    s3: new S3Client({ region: 'us-east-1' }),
-    sns: new SNSClient({ region: 'us-east-1' }),
-    pipeline,
-    settings: readLambdaSettings({ PROCESSED_BUCKET: 'out', PROCESSED_PREFIX: 'site', SOURCE_PREFIX: 'uploads', SNS_TOPIC_ARN: 'arn:aws:sns:us-east-1:1:t' }),
-    sink,
-    log: (line) => lines.push(line),
-  };
-}
+const deps = (lines: string[]) => handlerDeps(lines, { PROCESSED_BUCKET: 'out', PROCESSED_PREFIX: 'site', SOURCE_PREFIX: 'uploads', SNS_TOPIC_ARN: 'arn:aws:sns:us-east-1:1:t' });
 
 const record = (bucket: string, key: string, size: number) => ({ eventSource: 'aws:s3', eventName: 'ObjectCreated:Put', s3: { bucket: { name: bucket }, object: { key, size } } });
 
