@@ -14,7 +14,7 @@ interface State {
  * Records which config the destination's outputs are made with, before the first output is written.
  * `previous` is the state file's text before this run: its variant folders are kept in the record.
  */
-export async function recordState(sink: Sink, fingerprint: string, variants: readonly string[], previous?: string): Promise<void> {
+export async function recordState(sink: Sink, fingerprint: string, variants: readonly string[] = [], previous?: string): Promise<void> {
   const all = [...new Set([...recordedVariants(previous), ...variants])];
   const body = `${JSON.stringify({ tool: 'img-pipeline', fingerprint, variants: all } satisfies State, null, 2)}\n`;
   await sink.write(STATE_KEY, Buffer.from(body), { contentType: 'application/json', metadata: {} });
