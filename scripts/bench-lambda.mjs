@@ -1,5 +1,7 @@
 // `node scripts/bench-lambda.mjs [--runs N] [--images N]`: cold init and per-image time of the packaged
 // Lambda handler, end to end against a loopback S3 (s3rver) and a loopback SNS, the handler on one core.
+// Beside each cold init, the floor it is measured against: a bare import('sharp') plus one tiny encode
+// from the same unpacked folder (scripts/lambda-bare-sharp.mjs), in a process of its own.
 //
 // Builds the zip for this machine (x86_64, its own sharp), unpacks it into a temp folder, uploads a 12 MP
 // JPEG, then runs scripts/lambda-runner.mjs under `taskset -c 0` (when available). Only that handler
@@ -73,6 +75,7 @@ try {
   });
   const pinned = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
   const runner = at('scripts/lambda-runner.mjs');
+  const bare = at('scripts/lambda-bare-sharp.mjs');
   // The same object as an S3 Batch Operations task (schema 2.0, one task, as a backfill job sends it):
   // no size in the event, so the handler HEADs the object first, and no SNS message (notify=false).
   const batchEvent = {
@@ -83,13 +86,17 @@ try {
   await writeFile(batchFile, JSON.stringify(batchEvent));
   /** `runs` fresh processes of `images` invocations each on one event: cold inits, first and warm times. */
   async function measure(file, label) {
-    const result = { inits: [], firsts: [], warm: [], rss: 0 };
+    const result = { inits: [], floors: [], firsts: [], warm: [], rss: 0 };
     for (let run = 0; run < runs; run++) {
       const resultFile = join(work, `result-${label}-${run}.json`);
       const argv = [process.execPath, runner, fnDir, file, '--repeat', String(images), '--result', resultFile];
       // Asynchronously: the SNS stand-in answers from this process's event loop.
       const [command, ...rest] = pinned ? ['taskset', '-c', '0', ...argv] : argv;
       await promisify(execFile)(command, rest, { env, timeout: 600_000 });
+      // The floor, in the same run and under the same pinning: import('sharp') and one tiny encode.
+      const floorArgv = [process.execPath, bare, fnDir];
+      const [floorCommand, ...floorRest] = pinned ? ['taskset', '-c', '0', ...floorArgv] : floorArgv;
+      result.floors.push(JSON.parse((await promisify(execFile)(floorCommand, floorRest, { env, timeout: 60_000 })).stdout).ms);
       const measured = JSON.parse(await readFile(resultFile, 'utf8'));
       const failed = measured.invocations.find((i) => i.error || i.summary?.results?.some((r) => r.resultCode !== 'Succeeded'));
       if (failed) throw new Error(`${label} invocation failed: ${JSON.stringify(failed)}`);
@@ -100,14 +107,17 @@ try {
     }
     return result;
   }
-  const { inits, firsts, warm, rss } = await measure(eventFile, 's3');
+  const { inits, floors, firsts, warm, rss } = await measure(eventFile, 's3');
   const batch = await measure(batchFile, 'batch');
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const p90 = (xs) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.9))];
   const ms = (x) => `${x.toFixed(0)} ms`;
   console.log(`Lambda handler bench (${pinned ? 'handler on one core: taskset -c 0; s3rver unpinned' : 'taskset unavailable: not pinned'}), node ${process.version}, zip ${(pkg.zippedBytes / 1024 / 1024).toFixed(1)} MiB`);
   console.log(`  input: 12 MP JPEG 4000x3000, ${(jpeg.length / 1024 / 1024).toFixed(1)} MiB; outputs thumb + medium JPEG with a text watermark`);
+  const overFloor = inits.map((init, i) => init - floors[i]);
   console.log(`  cold init (import index.mjs)   median ${ms(median(inits))}  (min ${ms(Math.min(...inits))}, max ${ms(Math.max(...inits))}, ${runs} processes)   target < 300 ms`);
+  console.log(`  bare import('sharp') + encode  median ${ms(median(floors))}  (min ${ms(Math.min(...floors))}, max ${ms(Math.max(...floors))}, same unpacked folder)`);
+  console.log(`  cold init - bare, per run      median ${ms(median(overFloor))}  (min ${ms(Math.min(...overFloor))}, max ${ms(Math.max(...overFloor))})   target <= 100 ms`);
   console.log(`  first invocation               median ${ms(median(firsts))}`);
   console.log(`  warm invocation, per image     median ${ms(median(warm))}  p90 ${ms(p90(warm))}  (${warm.length} invocations)   target < 400 ms`);
   console.log(`  peak RSS                       ${(rss / 1024 / 1024).toFixed(0)} MiB`);

@@ -1,23 +1,31 @@
-// `node scripts/bench-s3.mjs [folder] [--runs N]`: S3 -> S3 throughput of the real CLI against local -> local,
-// on the same photos in the same run. S3 is a loopback s3rver started here (in a child process with
-// --openssl-legacy-provider, for its DES continuation tokens), so the figure measures our S3 path:
-// paged listing, downloads, uploads and request overhead. Loopback has no network latency and the server
-// shares the CPU with the CLI, so this is not a prediction for a remote S3 either way: it shows what our
-// S3 path costs in CPU. Target: S3 -> S3 >= 0.8x local -> local.
-// The server is started as the tests start it (test/helpers/s3-server-process.mjs); the tests' TypeScript
-// wrapper is not importable from a plain node script.
+// `node scripts/bench-s3.mjs [folder] [--runs N] [--latency MS] [-- <extra CLI flags>]`: S3 -> S3 throughput
+// of the real CLI against local -> local, on the same photos in the same run, with peak RSS.
+//
+// S3 is a loopback s3rver started here (in a child process with --openssl-legacy-provider, for its DES
+// continuation tokens, as the tests start it: test/helpers/s3-server-process.mjs). Between the CLI and
+// s3rver sits the tests' fault proxy (test/helpers/fault-proxy.ts) with its latency setting: every
+// response waits MS more (a new connection's first one 2 x MS, for the TCP handshake), which stands in
+// for a remote S3's round trip. Rows: local, S3 through the proxy at 0 ms, and S3 at MS (default 50),
+// each as a ratio to local in the same run. Loopback s3rver and the proxy share the 2 cores with the CLI,
+// so the S3 rows also pay for the server's CPU.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, sep } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { tsImport } from 'tsx/esm/api';
 
-const args = process.argv.slice(2);
-const runsAt = args.indexOf('--runs');
-const runs = runsAt >= 0 ? Number(args[runsAt + 1]) : 3;
-const folder = resolve(args.find((a, i) => !a.startsWith('--') && args[i - 1] !== '--runs') ?? 'fixtures/images');
+const argv = process.argv.slice(2);
+const dashes = argv.indexOf('--');
+const args = dashes >= 0 ? argv.slice(0, dashes) : argv;
+const extra = dashes >= 0 ? argv.slice(dashes + 1) : [];
+const valueOf = (name, fallback) => {
+  const at = args.indexOf(name);
+  return at >= 0 ? Number(args[at + 1]) : fallback;
+};
+const runs = valueOf('--runs', 3);
+const latency = valueOf('--latency', 50);
+const folder = resolve(args.find((a, i) => !a.startsWith('--') && !['--runs', '--latency'].includes(args[i - 1])) ?? 'fixtures/images');
 // fileURLToPath, not URL.pathname: a checkout path with spaces or non-ASCII stays a path, not %20s.
 const root = fileURLToPath(new URL('..', import.meta.url));
 const IMAGE = /\.(jpe?g|png|webp|tiff?|gif|avif)$/i;
@@ -26,71 +34,95 @@ if (files.length === 0) {
   console.error(`no images in ${folder}`);
   process.exit(2);
 }
+if (!Number.isFinite(latency) || latency < 0) {
+  console.error(`--latency: expected milliseconds >= 0, received ${args[args.indexOf('--latency') + 1]}`);
+  process.exit(2);
+}
 const J = 2;
-const work = mkdtempSync(join(tmpdir(), 'img-pipeline-bench-s3-'));
-const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
-const env = {
-  ...process.env,
-  AWS_ACCESS_KEY_ID: credentials.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
-  AWS_REGION: 'us-east-1',
-  AWS_EC2_METADATA_DISABLED: 'true',
-  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-};
+const load = (path) => tsImport(join(root, path), import.meta.url);
+const { startS3Server, testClient, s3Env, putObject } = await load('test/helpers/s3-server.ts');
+const { startFaultProxy } = await load('test/helpers/fault-proxy.ts');
 
-const server = spawn(process.execPath, ['--openssl-legacy-provider', join(root, 'test/helpers/s3-server-process.mjs'), join(work, 's3rver'), 'bench-src', 'bench-dst'], { stdio: ['pipe', 'pipe', 'inherit'] });
-const port = await new Promise((done, fail) => {
-  server.once('exit', (code) => fail(new Error(`s3rver exited with ${code}`)));
-  createInterface({ input: server.stdout }).once('line', (line) => done(JSON.parse(line).port));
-});
-const endpoint = `http://127.0.0.1:${port}`;
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials });
+const work = mkdtempSync(join(tmpdir(), 'img-pipeline-bench-s3-'));
+const server = await startS3Server(['bench-src', 'bench-dst']);
+const proxy = await startFaultProxy(server.endpoint);
+const client = testClient(server.endpoint);
+const env = s3Env({ AWS_REGION: 'us-east-1' });
 
 try {
   const queue = [...files];
   const upload = async () => {
     for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
-      const key = `photos/${file.split(sep).join('/')}`;
-      await client.send(new PutObjectCommand({ Bucket: 'bench-src', Key: key, Body: readFileSync(join(folder, file)) }));
+      await putObject(client, 'bench-src', `photos/${file.split(sep).join('/')}`, readFileSync(join(folder, file)));
     }
   };
   await Promise.all(Array.from({ length: 4 }, upload));
 
-  /** Runs the CLI to completion as a whole process; returns wall seconds. */
-  const measure = (argv) =>
+  /**
+   * Runs the CLI (its bin file, shebang and all) to completion; returns wall seconds, peak RSS in MiB, the
+   * CLI's CPU seconds, and this process's (the proxy's) CPU seconds meanwhile.
+   */
+  const measure = (cliArgs) =>
     new Promise((done, fail) => {
+      const rssFile = join(work, 'rss');
+      const cpuFile = join(work, 'cpu');
+      rmSync(rssFile, { force: true });
+      const options = { BENCH_RSS_FILE: rssFile, BENCH_CPU_FILE: cpuFile, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ./scripts/report-rss.mjs`.trim() };
       const started = process.hrtime.bigint();
-      const child = spawn(process.execPath, ['bin/img-pipeline.js', ...argv], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] });
+      const proxyCpu = process.cpuUsage();
+      const child = spawn('./bin/img-pipeline.js', cliArgs, { cwd: root, env: { ...env, ...options }, stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       child.stderr.on('data', (d) => (stderr += d));
       child.on('close', (code) => {
-        if (code !== 0) return fail(new Error(`img-pipeline ${argv.join(' ')} exited ${code}: ${stderr.slice(-500)}`));
-        done(Number(process.hrtime.bigint() - started) / 1e9);
+        if (code !== 0) return fail(new Error(`img-pipeline ${cliArgs.join(' ')} exited ${code}: ${stderr.slice(-500)}`));
+        const proxied = process.cpuUsage(proxyCpu);
+        done({
+          seconds: Number(process.hrtime.bigint() - started) / 1e9,
+          rss: Number(readFileSync(rssFile, 'utf8')) / 1024,
+          cpu: Number(readFileSync(cpuFile, 'utf8')) / 1000,
+          proxyCpu: (proxied.user + proxied.system) / 1e6,
+        });
       });
     });
-  const common = ['-j', String(J), '--watermark', '© img-pipeline', '--force', '--quiet'];
+  const common = ['-j', String(J), '--watermark', '© img-pipeline', '--force', '--quiet', ...extra];
+  const s3Run = (ms) => () => {
+    proxy.latencyMs = ms;
+    return measure(['s3://bench-src/photos/', '--out', 's3://bench-dst/processed/', '--endpoint', proxy.endpoint, ...common]);
+  };
   const contenders = [
     { name: 'local -> local', run: () => measure([folder, '--out', join(work, 'local-out'), ...common]) },
-    { name: 'S3 -> S3 (loopback s3rver)', run: () => measure(['s3://bench-src/photos/', '--out', 's3://bench-dst/processed/', '--endpoint', endpoint, ...common]) },
+    { name: 'S3 -> S3, +0 ms per response', run: s3Run(0) },
+    { name: `S3 -> S3, +${latency} ms per response`, run: s3Run(latency) },
   ];
 
-  console.log(`img-pipeline S3 bench: ${files.length} images in ${folder}, thumb+medium, watermark, jpeg q85, -j ${J}, median of ${runs} runs`);
-  const times = contenders.map(() => []);
+  console.log(`img-pipeline S3 bench: ${files.length} images in ${folder}, thumb+medium, watermark, jpeg q85, -j ${J}${extra.length ? ` ${extra.join(' ')}` : ''}, median of ${runs} runs`);
+  const results = contenders.map(() => []);
   for (let r = 0; r < runs; r++) {
-    // Interleaved, so drift in machine load hits both alike.
-    for (const [i, c] of contenders.entries()) times[i].push(await c.run());
+    // Interleaved, so drift in machine load hits every row alike; each run's ratio is to that run's local.
+    const local = await contenders[0].run();
+    results[0].push({ ...local, ratio: 1 });
+    for (const [i, c] of contenders.entries()) {
+      if (i === 0) continue;
+      const m = await c.run();
+      results[i].push({ ...m, ratio: local.seconds / m.seconds });
+    }
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const rates = contenders.map((c, i) => ({ name: c.name, seconds: median(times[i]), rate: files.length / median(times[i]) }));
-  const pad = Math.max(...rates.map((r) => r.name.length));
-  console.log(`${'mode'.padEnd(pad)}  ${'seconds'.padStart(8)}  ${'images/s'.padStart(9)}`);
-  for (const r of rates) console.log(`${r.name.padEnd(pad)}  ${r.seconds.toFixed(2).padStart(8)}  ${r.rate.toFixed(1).padStart(9)}`);
-  const ratio = rates[1].rate / rates[0].rate;
-  console.log(`\nS3 -> S3 / local -> local: ${ratio.toFixed(2)}x the throughput (target >= 0.8)`);
+  const pad = Math.max(...contenders.map((c) => c.name.length));
+  console.log(`${'mode'.padEnd(pad)}  ${'seconds'.padStart(8)}  ${'images/s'.padStart(9)}  ${'x local'.padStart(7)}  ${'(min-max)'.padStart(11)}  peak RSS  CLI CPU-s  proxy CPU-s`);
+  for (const [i, c] of contenders.entries()) {
+    const seconds = median(results[i].map((m) => m.seconds));
+    const ratios = results[i].map((m) => m.ratio);
+    const spread = i === 0 ? '' : `${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}`;
+    const rss = Math.max(...results[i].map((m) => m.rss));
+    const cpu = median(results[i].map((m) => m.cpu));
+    const proxyCpu = i === 0 ? '' : median(results[i].map((m) => m.proxyCpu)).toFixed(2);
+    console.log(`${c.name.padEnd(pad)}  ${seconds.toFixed(2).padStart(8)}  ${(files.length / seconds).toFixed(1).padStart(9)}  ${median(ratios).toFixed(2).padStart(7)}  ${spread.padStart(11)}  ${`${rss.toFixed(0)} MiB`.padStart(8)}  ${cpu.toFixed(2).padStart(9)}  ${proxyCpu.padStart(11)}`);
+  }
+  console.log(`\nS3 / local (median of per-run ratios): +0 ms ${median(results[1].map((m) => m.ratio)).toFixed(2)}x, +${latency} ms ${median(results[2].map((m) => m.ratio)).toFixed(2)}x (targets: >= 0.9 at 50 ms, >= 0.85 at 100 ms)`);
 } finally {
   client.destroy();
-  server.kill('SIGTERM');
-  await new Promise((done) => (server.exitCode === null ? server.once('exit', done) : done()));
+  await proxy.close();
+  await server.stop();
   rmSync(work, { recursive: true, force: true });
 }

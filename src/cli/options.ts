@@ -43,6 +43,9 @@ export function addS3Options(command: Command): Command {
     .option('--endpoint <url>', 'S3-compatible endpoint, path-style (MinIO, R2, LocalStack); AWS_ENDPOINT_URL_S3 also works')
     .option('--max-attempts <n>', 'attempts per S3 request, retries included (default 5)')
     .option('--cache-control <value>', 'Cache-Control of uploaded outputs (default "public, max-age=31536000, immutable")')
+    .option('--connections <n>', 'HTTP connections to S3, kept alive: half download, half upload (default 32)')
+    .option('--read-ahead <size>', 'S3 input bytes downloaded ahead of the decoders, at most, e.g. 256MB (default 64MB)')
+    .option('--write-behind <size>', 'encoded bytes waiting for their S3 uploads, at most, e.g. 128MB (default 32MB)')
     // Keys per ListObjectsV2 page: only tests need anything but S3's 1000.
     .addOption(new Option('--s3-page-size <n>').hideHelp());
 }
@@ -64,6 +67,9 @@ function s3Flags(opts: Record<string, unknown>): Record<string, unknown> | undef
     endpoint: str('endpoint'),
     maxAttempts: number(str('maxAttempts')),
     cacheControl: str('cacheControl'),
+    connections: number(str('connections')),
+    readAheadBytes: parseByteSize('--read-ahead', str('readAhead')),
+    writeBehindBytes: parseByteSize('--write-behind', str('writeBehind')),
   };
   return Object.values(fields).some((v) => v !== undefined) ? fields : undefined;
 }

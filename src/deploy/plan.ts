@@ -307,8 +307,8 @@ export function planDeploy(request: DeployRequest, account: Account, encryption?
     // Without s3:ListBucket, S3 answers a GET of a deleted key with 403 AccessDenied instead of 404, and the
     // handler could not tell a stale event (skip it) from a real failure (retry it). Limited to the prefix.
     { Sid: 'KnowDeletedUploads', Effect: 'Allow', Action: 's3:ListBucket', Resource: s3Arn(partition, request.bucket), ...(request.prefix ? { Condition: { StringLike: { 's3:prefix': `${iamLiteral(request.prefix)}*` } } } : {}) },
-    // lib-storage aborts a failed multipart upload, which is its own action.
-    { Sid: 'WriteOutputs', Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload'], Resource: s3Arn(partition, request.out.bucket, `${iamLiteral(request.out.prefix)}*`) },
+    // Every output is one PutObject (S3Sink.write): never a multipart upload, so nothing to abort.
+    { Sid: 'WriteOutputs', Effect: 'Allow', Action: 's3:PutObject', Resource: s3Arn(partition, request.out.bucket, `${iamLiteral(request.out.prefix)}*`) },
     { Sid: 'OwnLogs', Effect: 'Allow', Action: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents'], Resource: [logGroupArn, `${logGroupArn}:*`] },
     { Sid: 'FailureQueue', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: queueArn },
   ];

@@ -4,7 +4,7 @@ import { describeError, StorageError } from '../errors.js';
 import { isImageKey, joinKey, relativeTo } from '../pipeline/layout.js';
 import { createPlanner } from '../pipeline/plan.js';
 import type { Pipeline } from '../pipeline/process.js';
-import { executeJob } from '../runner/run-pipeline.js';
+import { executeJob, type OutputReport } from '../runner/run-pipeline.js';
 import { formatS3Uri, S3Source, toStorageError } from '../storage/s3.js';
 import type { Sink, SourceEntry } from '../storage/types.js';
 import { notificationFor, publishNotification, type RecordResult } from './notify.js';
@@ -61,8 +61,11 @@ async function sizeOf(deps: HandlerDeps, ref: ObjectRef): Promise<number> {
   }
 }
 
-/** Processes one object into every variant and format; never throws. */
-async function processRecord(ref: ObjectRef, deps: HandlerDeps): Promise<RecordResult> {
+/**
+ * Processes one object into every variant and format; never throws. `onEncoded` gets the result the
+ * record will have if its uploads succeed, as soon as the outputs are encoded (and before they are written).
+ */
+async function processRecord(ref: ObjectRef, deps: HandlerDeps, onEncoded?: (result: RecordResult) => void): Promise<RecordResult> {
   const started = performance.now();
   const { settings, pipeline } = deps;
   const done = (fields: Partial<RecordResult> & Pick<RecordResult, 'status'>): RecordResult => ({
@@ -95,7 +98,20 @@ async function processRecord(ref: ObjectRef, deps: HandlerDeps): Promise<RecordR
     const job = createPlanner(pipeline.config, NOTHING_FRESH, { force: true, skipEmpty: true, maxFileSize: pipeline.config.limits.maxFileSize })(entry);
     if (job.action === 'ignore') return done({ status: 'ignored', reason: 'not an image (by extension)' });
     const source = new S3Source({ client: deps.s3, bucket: ref.bucket, prefix: settings.sourcePrefix });
-    const report = await executeJob(job, source, deps.sink, pipeline, false);
+    const processed = (outputs: OutputReport[]) => done({
+      status: 'processed',
+      bytes: size,
+      outputs: outputs.map((o, i) => ({
+        variant: o.variant,
+        format: o.format,
+        bucket: settings.processedBucket,
+        key: joinKey(settings.processedPrefix, job.outputs[i]!.key),
+        width: o.width,
+        height: o.height,
+        bytes: o.bytes,
+      })),
+    });
+    const report = await executeJob(job, source, deps.sink, pipeline, false, undefined, onEncoded ? { onEncoded: (outputs) => onEncoded(processed(outputs)) } : {});
     if (report.status === 'skipped') return done({ status: 'skipped', bytes: 0, reason: report.reason ?? 'skipped' });
     if (report.status === 'failed') {
       const superseded = report.code ? SUPERSEDED[report.code] : undefined;
@@ -104,32 +120,42 @@ async function processRecord(ref: ObjectRef, deps: HandlerDeps): Promise<RecordR
       if (report.code === 'S3_ACCESS_DENIED' && report.error?.includes(` on ${entry.uri}`)) return done({ status: 'failed', bytes: 0, ...sourceDenied(entry.uri) });
       return done({ status: 'failed', bytes: 0, error: report.error ?? 'failed', ...(report.code ? { code: report.code } : {}) });
     }
-    const outputs = report.outputs.map((o, i) => ({
-      variant: o.variant,
-      format: o.format,
-      bucket: settings.processedBucket,
-      key: joinKey(settings.processedPrefix, job.outputs[i]!.key),
-      width: o.width,
-      height: o.height,
-      bytes: o.bytes,
-    }));
-    return done({ status: 'processed', bytes: report.bytesIn, outputs });
+    return { ...processed(report.outputs), bytes: report.bytesIn };
   } catch (error) {
     return done({ status: 'failed', error: describeError(error), code: (error as { code?: string }).code ?? 'UNEXPECTED' });
   }
 }
 
-/** Publishes the record's message when a topic is configured; a failed publish fails the record. */
-async function notify(result: RecordResult, deps: HandlerDeps): Promise<RecordResult> {
+/** Publishes the record's message when a topic is configured; resolves with why it failed, if it did. */
+async function publish(result: RecordResult, deps: HandlerDeps): Promise<string | undefined> {
   const message = notificationFor(result);
-  if (!message || !deps.sns || !deps.settings.snsTopicArn) return result;
+  if (!message || !deps.sns || !deps.settings.snsTopicArn) return undefined;
   try {
     await publishNotification(deps.sns, deps.settings.snsTopicArn, message);
-    return result;
+    return undefined;
   } catch (error) {
-    const failure = `the notification to ${deps.settings.snsTopicArn} failed: ${describeError(error)}`;
-    return { ...result, status: 'failed', error: result.error ? `${result.error}; ${failure}` : failure, code: result.code ?? 'NOTIFY_FAILED' };
+    return `the notification to ${deps.settings.snsTopicArn} failed: ${describeError(error)}`;
   }
+}
+
+/** A failed publish fails the record (so the invocation is retried and the message sent again). */
+function withPublishFailure(result: RecordResult, failure: string | undefined): RecordResult {
+  if (failure === undefined) return result;
+  return { ...result, status: 'failed', error: result.error ? `${result.error}; ${failure}` : failure, code: result.code ?? 'NOTIFY_FAILED' };
+}
+
+/**
+ * Processes one record and publishes its outcome. The "processed" message goes out while the outputs
+ * upload, not after: publish and PUTs are independent round trips, so the record takes one instead of
+ * two. Should an upload then fail, the "failed" message follows and the invocation fails (Lambda retries).
+ */
+async function processAndNotify(ref: ObjectRef, deps: HandlerDeps): Promise<RecordResult> {
+  let early: Promise<string | undefined> | undefined;
+  const result = await processRecord(ref, deps, (expected) => (early = publish(expected, deps)));
+  if (early === undefined) return withPublishFailure(result, await publish(result, deps));
+  const earlyFailure = await early;
+  if (result.status === 'processed') return withPublishFailure(result, earlyFailure);
+  return withPublishFailure(result, await publish(result, deps));
 }
 
 function logLine(result: RecordResult, via: string): string {
@@ -161,8 +187,7 @@ async function respondToBatch(batch: BatchEvent, deps: HandlerDeps): Promise<Bat
       results.push({ taskId: task.taskId, resultCode: 'PermanentFailure' as const, resultString: 'BATCH_TASK_INVALID: the task names no bucket or key' });
       continue;
     }
-    const processed = await processRecord(task.object, deps);
-    const result = notifies ? await notify(processed, deps) : processed;
+    const result = notifies ? await processAndNotify(task.object, deps) : await processRecord(task.object, deps);
     deps.log(logLine(result, 'batch'));
     results.push({ taskId: task.taskId, ...batchResultOf(result) });
   }
@@ -179,7 +204,7 @@ export function createEventHandler(deps: HandlerDeps): (event: unknown) => Promi
     for (const reason of parsed.ignored) deps.log(JSON.stringify({ level: 'info', status: 'ignored', reason }));
     const summary: EventSummary = { processed: 0, skipped: 0, ignored: 0, failed: 0, records: [] };
     for (const ref of parsed.objects) {
-      const result = await notify(await processRecord(ref, deps), deps);
+      const result = await processAndNotify(ref, deps);
       deps.log(logLine(result, ref.via));
       summary[result.status] += 1;
       summary.records.push(result);

@@ -114,9 +114,16 @@ export async function openDestination(sink: Sink, options: OpenDestinationOption
     outputs: { get: (key) => cursorOf(key)?.timeOf(key) },
     async reach(keys) {
       if (cursors.size === 0) return;
-      // In order, so each cursor only moves forward; the smaller keys of a source end up in the window.
-      const sorted = [...keys].sort(compareKeys);
-      for (const key of sorted) await cursorOf(key)?.seek(key);
+      // In order per cursor, so each only moves forward (the smaller keys of a source end up in its window);
+      // the cursors side by side, so one folder waiting for its next page does not hold up the others.
+      const perCursor = new Map<ListingCursor, string[]>();
+      for (const key of [...keys].sort(compareKeys)) {
+        const cursor = cursorOf(key);
+        if (cursor) perCursor.set(cursor, [...(perCursor.get(cursor) ?? []), key]);
+      }
+      await Promise.all([...perCursor].map(async ([cursor, sorted]) => {
+        for (const key of sorted) await cursor.seek(key);
+      }));
     },
     async close() {
       await Promise.allSettled([...cursors.values()].map((c) => c.close()));

@@ -1,14 +1,15 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit, { type LimitFunction } from 'p-limit';
-import { describeError, ImgPipelineError } from '../errors.js';
+import type { Config } from '../config/schema.js';
+import { describeError, ImgPipelineError, StorageError } from '../errors.js';
 import { CONTENT_TYPES, isImageKey, outputMetadata } from '../pipeline/layout.js';
 import { createPlanner, plannedOutputs, type Job } from '../pipeline/plan.js';
 import { configureSharp, processImage, type Pipeline } from '../pipeline/process.js';
 import type { Sink, Source } from '../storage/types.js';
-import { openDestination } from './destination.js';
+import { openDestination, type Destination } from './destination.js';
+import { ByteBudget, type Release } from './byte-budget.js';
 import { mergeListings } from './merge-listings.js';
-import { runJobs } from './run-jobs.js';
 import { acquireRunLock } from './run-lock.js';
 import { recordState } from './state-file.js';
 
@@ -68,11 +69,35 @@ export type RunEvent =
   | { type: 'listed'; total: number }
   | { type: 'file'; file: FileReport };
 
+/**
+ * How far transfers may run ahead of and behind the decoders, when a source or the sink is remote (S3).
+ * Each stage is bounded on its own: downloads by `downloads` requests and `inputBytes`, uploads by
+ * `uploads` requests and `outputBytes`; the decoders by `concurrency`.
+ */
+export interface TransferLimits {
+  /** Bytes of inputs downloading or downloaded and not yet through the decoder (S3 sources). */
+  inputBytes: number;
+  /** Bytes of outputs encoded and not yet uploaded (S3 sinks). */
+  outputBytes: number;
+  /** GETs in flight at once. */
+  downloads: number;
+  /** PUTs in flight at once. */
+  uploads: number;
+}
+
+/** The limits the `s3` settings give: the connections split evenly between downloads and uploads. */
+export function transferLimits(s3: Pick<Config['s3'], 'connections' | 'readAheadBytes' | 'writeBehindBytes'>): TransferLimits {
+  const downloads = Math.max(1, Math.floor(s3.connections / 2));
+  return { inputBytes: s3.readAheadBytes, outputBytes: s3.writeBehindBytes, downloads, uploads: Math.max(1, s3.connections - downloads) };
+}
+
 export interface RunOptions {
   sources: Source[];
   sink: Sink;
   pipeline: Pipeline;
   concurrency: number;
+  /** Default: transferLimits(pipeline.config.s3). */
+  transfer?: TransferLimits;
   force?: boolean;
   dryRun?: boolean;
   signal?: AbortSignal;
@@ -94,12 +119,20 @@ async function pastTimeResolution(resolutionMs: number | undefined): Promise<voi
   await sleep(resolutionMs - (Date.now() % resolutionMs) + 50);
 }
 
-type Work = { job: Exclude<Job, { action: 'ignore' }>; source: Source; input?: Promise<Buffer> };
+type RunnableJob = Exclude<Job, { action: 'ignore' }>;
+type Work = { job: RunnableJob; source: Source };
 
 /**
- * Lists, plans and processes every source into the sink, with bounded concurrency. Sources are merged
- * into one stream in key order and walked in step with the destination's listings (runner/destination.ts),
- * so memory does not grow with the number of keys; only `collectFiles` keeps a record per file.
+ * Lists, plans and processes every source into the sink. Sources are merged into one stream in key order
+ * and walked in step with the destination's listings (runner/destination.ts), so memory does not grow
+ * with the number of keys; only `collectFiles` keeps a record per file.
+ *
+ * Each image goes through three stages, each bounded on its own: its download (S3 sources: started as
+ * soon as the input budget has room, so downloads run ahead of the decoders), its decode and encode
+ * (`concurrency` at once), and its uploads (S3 sinks: the decoding slot is freed as soon as the outputs
+ * fit the output budget, so uploads trail behind while the next image decodes). Enough images are then
+ * in flight to cover the network's round trips (throughput x latency) while memory stays within the
+ * local run's plus the two byte budgets.
  */
 export async function runPipeline(options: RunOptions): Promise<RunReport> {
   const started = performance.now();
@@ -124,12 +157,24 @@ async function runLocked(options: RunOptions, report: RunReport, started: number
   const { sink, pipeline, signal } = options;
   const force = options.force ?? false;
   const dryRun = options.dryRun ?? false;
-  const destination = await openDestination(sink, {
-    fingerprint: pipeline.fingerprint,
-    variants: Object.keys(pipeline.config.sizes),
-    listOutputs: !force,
-    ...(signal ? { signal } : {}),
-  });
+  const transfer = options.transfer ?? transferLimits(pipeline.config.s3);
+  // The sources' first listing page is asked for while the destination's state is read (and written):
+  // on S3 that is one round trip before the first download, not two or three.
+  const listing = mergeListings(options.sources, signal)[Symbol.asyncIterator]();
+  const firstEntry = listing.next();
+  firstEntry.catch(() => undefined); // awaited in work(); this only keeps an early failure from being "unhandled"
+  let destination: Destination;
+  try {
+    destination = await openDestination(sink, {
+      fingerprint: pipeline.fingerprint,
+      variants: Object.keys(pipeline.config.sizes),
+      listOutputs: !force,
+      ...(signal ? { signal } : {}),
+    });
+  } catch (error) {
+    await listing.return?.(undefined);
+    throw error;
+  }
   try {
     let writable: Promise<void> = Promise.resolve();
     if (!dryRun && !destination.stateMatches && !signal?.aborted) {
@@ -150,19 +195,14 @@ async function runLocked(options: RunOptions, report: RunReport, started: number
 
     async function* work(): AsyncGenerator<Work> {
       try {
-        for await (const { entry, source } of mergeListings(options.sources, signal)) {
+        for (let next = await firstEntry; !next.done; next = await listing.next()) {
+          const { entry, source } = next.value;
           if (!force && isImageKey(entry.key)) await destination.reach(plannedOutputs(entry.key, pipeline.config).map((o) => o.key));
           const planned = plan(entry, source);
           if (planned.action === 'ignore') continue;
-          const job = refuseOverwritingInputs(planned, options.sources, sink);
           total += 1;
           emit({ type: 'found', total });
-          // Read ahead where a read is a download (S3): runJobs pulls at most `concurrency` items beyond those
-          // running, so their downloads overlap the images being processed instead of leaving a core idle,
-          // and memory stays bounded. A local read is quick, and reading ahead would only add to peak memory.
-          const input = job.action === 'process' && !dryRun && source.readAhead && !signal?.aborted ? source.read(job.entry, signal) : undefined;
-          input?.catch(() => undefined); // awaited by executeJob; this only keeps an early failure from being "unhandled"
-          yield { job, source, ...(input ? { input } : {}) };
+          yield { job: refuseOverwritingInputs(planned, options.sources, sink), source };
         }
         emit({ type: 'listed', total });
       } catch (error) {
@@ -170,28 +210,57 @@ async function runLocked(options: RunOptions, report: RunReport, started: number
         if (signal?.aborted) return;
         // A listing that fails for good ends the run, but not the report: what was done is still reported.
         report.error = { message: describeError(error), code: error instanceof ImgPipelineError ? error.code : 'UNEXPECTED' };
+      } finally {
+        await listing.return?.(undefined);
       }
     }
 
-    // With S3 on either side, more images are in flight than decode at once: the CPU-bound part is held to
-    // `concurrency`, and the others wait on downloads and uploads meanwhile instead of idling a core.
-    const remote = options.sources.some((s) => s.readAhead) || sink.remote === true;
     const cpu = pLimit(options.concurrency);
+    const downloads = pLimit(transfer.downloads);
+    const uploads = pLimit(transfer.uploads);
+    // Inputs that are downloads are held from the start of their download until their outputs are
+    // encoded: at most `inputBytes`, and few enough requests that the downloads stay within their
+    // connections (half of them downloading, half downloaded and waiting for a decoder).
+    const ahead = new ByteBudget({ bytes: transfer.inputBytes, items: 2 * transfer.downloads + options.concurrency });
+    // A local read is quick: one image queued per decoding slot, so a core never waits on the disk, and
+    // no more (reading further ahead would only add to peak memory).
+    const local = new ByteBudget({ bytes: Number.MAX_SAFE_INTEGER, items: options.concurrency });
+    // Encoded outputs waiting for their uploads, per image; a local sink writes inside the job.
+    const behind = sink.remote ? new ByteBudget({ bytes: transfer.outputBytes, items: transfer.uploads }) : undefined;
+    const running = new Set<Promise<void>>();
+
     const items = work();
-    await runJobs(
-      // Without `return`: runJobs stopping on Ctrl-C must not close the listing, whose rest is counted below.
-      { [Symbol.asyncIterator]: () => ({ next: () => items.next() }) },
-      async ({ job, source, input }) => {
-        if (job.action === 'process' && !dryRun) await writable;
-        record(await executeJob(job, source, sink, pipeline, dryRun, signal, input, cpu));
-      },
-      {
-        concurrency: remote ? options.concurrency * REMOTE_JOBS_PER_SLOT : options.concurrency,
-        ...(signal ? { signal } : {}),
+    // Without `return`: stopping on Ctrl-C must not close the listing, whose rest is counted below.
+    for await (const { job, source } of { [Symbol.asyncIterator]: () => ({ next: () => items.next() }) }) {
+      const planned = plannedReport(job, sink, dryRun);
+      if (planned) {
+        record(planned);
+        continue;
+      }
+      let release: Release;
+      try {
+        release = await (source.readAhead ? ahead.acquire(job.entry.size, signal) : local.acquire(0, signal));
+      } catch {
         // Listed, but never started because of Ctrl-C: still counted, so the counts add up.
-        onDropped: ({ job }) => record(plannedReport(job, sink, dryRun) ?? interruptedReport(job)),
-      },
-    );
+        record(interruptedReport(job));
+        break;
+      }
+      if (signal?.aborted) {
+        release();
+        record(interruptedReport(job));
+        break;
+      }
+      const stages: JobStages = {
+        cpu,
+        beforeWrite: writable,
+        ...(source.readAhead ? { download: downloads } : {}),
+        ...(behind ? { admitOutputs: (bytes: number) => behind.acquire(bytes), upload: uploads, onLeaveCpu: release } : {}),
+      };
+      const task = executeJob(job, source, sink, pipeline, false, signal, stages).then(record).finally(release);
+      running.add(task);
+      void task.finally(() => running.delete(task));
+    }
+    await Promise.allSettled(running);
     // Ctrl-C: what was already listed (the pages received) is still reported, as not done, so the counts
     // add up to what was found. The listing itself ends at the next page.
     for await (const { job } of items) record(plannedReport(job, sink, dryRun) ?? interruptedReport(job));
@@ -209,7 +278,7 @@ async function runLocked(options: RunOptions, report: RunReport, started: number
  * Fails a job that would write an output onto an input of this run: its own file (`thumb/x.jpg --out .`
  * writes `./thumb/x.jpg`) or any place a source lists from. Nothing is read or written for it.
  */
-function refuseOverwritingInputs(job: Exclude<Job, { action: 'ignore' }>, sources: readonly Source[], sink: Sink): Exclude<Job, { action: 'ignore' }> {
+function refuseOverwritingInputs(job: RunnableJob, sources: readonly Source[], sink: Sink): RunnableJob {
   if (job.action !== 'process' && job.action !== 'skip') return job;
   for (const output of job.outputs) {
     const uri = sink.uriOf(output.key);
@@ -224,12 +293,12 @@ function refuseOverwritingInputs(job: Exclude<Job, { action: 'ignore' }>, source
   return job;
 }
 
-function interruptedReport(job: Exclude<Job, { action: 'ignore' }>): FileReport {
+function interruptedReport(job: RunnableJob): FileReport {
   return { input: job.entry.uri, status: 'skipped', reason: 'interrupted before it was processed', bytesIn: job.entry.size, outputs: [] };
 }
 
 /** The report of a job that needs no I/O (skipped, failed by the plan, or a dry run); undefined otherwise. */
-function plannedReport(job: Exclude<Job, { action: 'ignore' }>, sink: Sink, dryRun: boolean): FileReport | undefined {
+function plannedReport(job: RunnableJob, sink: Sink, dryRun: boolean): FileReport | undefined {
   const { entry } = job;
   if (job.action === 'skip') return { input: entry.uri, status: 'skipped', reason: job.reason, bytesIn: entry.size, outputs: [] };
   if (job.action === 'fail') return { input: entry.uri, status: 'failed', error: job.reason, code: job.code, bytesIn: entry.size, outputs: [] };
@@ -237,35 +306,65 @@ function plannedReport(job: Exclude<Job, { action: 'ignore' }>, sink: Sink, dryR
   return undefined;
 }
 
-/** Images in flight per decoding slot when storage is remote: enough to cover a download and an upload. */
-const REMOTE_JOBS_PER_SLOT = 3;
+/** Where executeJob hands over to the run's stages; without any, it reads, processes and writes in turn. */
+export interface JobStages {
+  /** The download slots: the read runs within one. */
+  download?: LimitFunction;
+  /** The decoding slots: the decode and encode run within one. */
+  cpu?: LimitFunction;
+  /**
+   * Waits, still holding the decoding slot, until this many encoded bytes may wait for their uploads;
+   * what it returns is called once they are written (or failed).
+   */
+  admitOutputs?: (bytes: number) => Promise<Release>;
+  /** Called once the job no longer holds its decoding slot, its outputs admitted for upload. */
+  onLeaveCpu?: () => void;
+  /** Held before the first write (the state file's second must be over). */
+  beforeWrite?: Promise<void>;
+  /** The upload slots: each write runs within one. */
+  upload?: LimitFunction;
+  /** Called with the encoded outputs before they are written (the Lambda publishes meanwhile). */
+  onEncoded?: (outputs: OutputReport[]) => void;
+}
 
-/** Reads (unless `prefetched` already is), processes (within `cpu`, when given) and writes one job; never throws. */
+/** Runs `task` within `limit` when there is one. */
+const within = <T>(limit: LimitFunction | undefined, task: () => Promise<T>): Promise<T> => (limit ? limit(task) : task());
+
+/** Reads, processes and writes one job, each step within its stage's slots when given; never throws. */
 export async function executeJob(
-  job: Exclude<Job, { action: 'ignore' }>,
+  job: RunnableJob,
   source: Source,
   sink: Sink,
   pipeline: Pipeline,
   dryRun: boolean,
   signal?: AbortSignal,
-  prefetched?: Promise<Buffer>,
-  cpu?: LimitFunction,
+  stages: JobStages = {},
 ): Promise<FileReport> {
   const { entry } = job;
   const planned = plannedReport(job, sink, dryRun);
   if (planned) return planned;
+  let releaseOutputs: Release | undefined;
+  // The input is held only in here: once encoded, it is garbage while the uploads go on.
+  const decodeAndEncode = async () => {
+    const input = await within(stages.download, () => source.read(entry, signal));
+    const results = await within(stages.cpu, async () => {
+      // Read but not yet decoding when Ctrl-C came: nothing is written, and the next run picks it up.
+      if (signal?.aborted) throw new StorageError('INTERRUPTED', `${entry.uri} was not started before the interruption`);
+      const processed = await processImage(input, pipeline);
+      releaseOutputs = await stages.admitOutputs?.(processed.reduce((sum, r) => sum + r.data.length, 0));
+      return processed;
+    });
+    return { results, bytesIn: input.length };
+  };
   try {
-    const input = await (prefetched ?? source.read(entry, signal));
-    const results = await (cpu ? cpu(() => processImage(input, pipeline)) : processImage(input, pipeline));
+    const { results, bytesIn } = await decodeAndEncode();
+    stages.onLeaveCpu?.();
+    const outputs: OutputReport[] = results.map((result, i) => ({ variant: result.variant, format: result.format, path: sink.uriOf(job.outputs[i]!.key), width: result.width, height: result.height, bytes: result.data.length }));
+    stages.onEncoded?.(outputs);
+    await stages.beforeWrite;
     // Outputs are written side by side: on S3 each write is a round trip that would otherwise hold the slot.
-    const outputs: OutputReport[] = await Promise.all(
-      results.map(async (result, i) => {
-        const key = job.outputs[i]!.key;
-        await sink.write(key, result.data, { contentType: CONTENT_TYPES[result.format], metadata: outputMetadata(entry) }, signal);
-        return { variant: result.variant, format: result.format, path: sink.uriOf(key), width: result.width, height: result.height, bytes: result.data.length };
-      }),
-    );
-    return { input: entry.uri, status: 'processed', bytesIn: input.length, ...results[0]?.source, outputs };
+    await Promise.all(results.map((result, i) => within(stages.upload, () => sink.write(job.outputs[i]!.key, result.data, { contentType: CONTENT_TYPES[result.format], metadata: outputMetadata(entry) }, signal))));
+    return { input: entry.uri, status: 'processed', bytesIn, ...results[0]?.source, outputs };
   } catch (error) {
     const code = error instanceof ImgPipelineError ? error.code : 'UNEXPECTED';
     if (code === 'INPUT_IS_OUTPUT') return { input: entry.uri, status: 'skipped', reason: describeError(error), bytesIn: entry.size, outputs: [] };
@@ -274,5 +373,7 @@ export async function executeJob(
     // The stack and its cause, for --verbose only: never in --json, which carries the one-line error.
     const detail = error instanceof Error ? `${error.stack ?? error.message}${error.cause ? `\ncaused by: ${String((error.cause as Error).stack ?? error.cause)}` : ''}` : String(error);
     return { input: entry.uri, status: 'failed', error: describeError(error), code, detail, bytesIn: entry.size, outputs: [] };
+  } finally {
+    releaseOutputs?.();
   }
 }

@@ -6,9 +6,7 @@ import type { Sink, SinkEntry, SinkListOptions, Source, SourceEntry, TextEntry, 
 
 // Loaded on first use, so a run over local folders never pays for importing the SDK (~0.1 s a process).
 let sdk: Promise<typeof import('@aws-sdk/client-s3')> | undefined;
-let storage: Promise<typeof import('@aws-sdk/lib-storage')> | undefined;
 const loadSdk = () => (sdk ??= import('@aws-sdk/client-s3'));
-const loadStorage = () => (storage ??= import('@aws-sdk/lib-storage'));
 
 /** A bucket and a key prefix, as written in `s3://bucket/prefix`. */
 export interface S3Location {
@@ -411,9 +409,6 @@ export interface S3SinkOptions extends S3PrefixOptions {
   cacheControl: string;
 }
 
-/** S3's smallest multipart part, and so the smallest partSize lib-storage accepts. */
-const MIN_PART_SIZE = 5 * 1024 * 1024;
-
 /** An S3 destination prefix. Each write is a single PutObject: atomic, and nothing to abort if it fails. */
 export class S3Sink extends S3Prefix implements Sink {
   /** LastModified is whole seconds. */
@@ -459,17 +454,15 @@ export class S3Sink extends S3Prefix implements Sink {
     }
   }
 
-  /** The signal is not passed on: an upload already started completes, so Ctrl-C never wastes finished work. */
+  /**
+   * One PutObject, whatever the size (S3 takes up to 5 GB so): atomic, and never a multipart upload that
+   * could be left half-done. The body is a Buffer, so the SDK knows its length and can resend it on a retry.
+   * The signal is not passed on: an upload already started completes, so Ctrl-C never wastes finished work.
+   */
   async write(key: string, data: Buffer, options: WriteOptions, _signal?: AbortSignal): Promise<void> {
-    const { Upload } = await loadStorage();
-    const upload = new Upload({
-      client: this.client,
-      // One part as large as the object: lib-storage then sends a single PutObject whatever the size
-      // (up to S3's 5 GB), never a multipart upload that could be left half-done and would need
-      // s3:AbortMultipartUpload to clean up.
-      partSize: Math.max(MIN_PART_SIZE, data.length),
-      queueSize: 1,
-      params: {
+    const { PutObjectCommand } = await loadSdk();
+    try {
+      await this.client.send(new PutObjectCommand({
         Bucket: this.bucket,
         Key: joinKey(this.folder, key),
         Body: data,
@@ -477,10 +470,7 @@ export class S3Sink extends S3Prefix implements Sink {
         // The state file changes when the config does; outputs never change under the same key and fingerprint.
         CacheControl: key === STATE_KEY ? 'no-cache' : this.cacheControl,
         Metadata: options.metadata,
-      },
-    });
-    try {
-      await upload.done();
+      }));
     } catch (error) {
       await this.fail(error, 's3:PutObject', this.uriOf(key));
     }

@@ -34,6 +34,14 @@ export interface FaultProxy {
   endpoint: string;
   requests: ProxiedRequest[];
   rule: FaultRule | undefined;
+  /**
+   * Extra delay before every response (0: none), to stand in for a remote S3's round trip. The first
+   * request on a new connection waits twice as long: a TCP handshake costs one more round trip, which is
+   * what keep-alive saves.
+   */
+  latencyMs: number;
+  /** Client connections opened so far (to see whether keep-alive reuses them). */
+  connections: number;
   /** Called when a request completes with a status (for tests that act on progress). */
   onComplete: ((request: ProxiedRequest) => void) | undefined;
   /** PUTs the server accepted (status 200), optionally for one bucket. */
@@ -60,7 +68,7 @@ function errorDocument(fault: Extract<Fault, { kind: 'error' }>, resource: strin
  * with errors or breaks them. Clients point `--endpoint` at it; SigV4 still verifies because the Host
  * header is passed through unchanged.
  */
-export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
+export async function startFaultProxy(upstream: string, options: { latencyMs?: number } = {}): Promise<FaultProxy> {
   const target = new URL(upstream);
   const agent = new Agent({ keepAlive: true });
   let seq = 0;
@@ -68,12 +76,15 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     endpoint: '',
     requests: [],
     rule: undefined,
+    latencyMs: options.latencyMs ?? 0,
+    connections: 0,
     onComplete: undefined,
     successfulPuts: (bucket) => proxy.requests.filter((r) => r.op === 'put' && r.status === 200 && !r.fault && (bucket === undefined || r.bucket === bucket)),
     reset() {
       proxy.requests.length = 0;
       proxy.rule = undefined;
       proxy.onComplete = undefined;
+      proxy.latencyMs = options.latencyMs ?? 0;
     },
     close: () =>
       new Promise<void>((resolve) => {
@@ -121,7 +132,17 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     req.pipe(upstreamRequest);
   };
 
+  /** Sockets that have carried a request already: later requests on them pay no handshake. */
+  const used = new WeakSet<object>();
   const server = createServer((req, res) => {
+    const delay = proxy.latencyMs * (used.has(req.socket) ? 1 : 2);
+    used.add(req.socket);
+    if (delay > 0) setTimeout(() => handle(req, res), delay);
+    else handle(req, res);
+  });
+  server.on('connection', () => (proxy.connections += 1));
+
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://proxy');
     const [, bucket = '', ...rest] = url.pathname.split('/');
     const key = decodeURIComponent(rest.join('/'));
@@ -154,7 +175,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       return;
     }
     forward(req, res, entry, fault);
-  });
+  };
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   proxy.endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return proxy;

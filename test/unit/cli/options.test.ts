@@ -2,11 +2,11 @@ import { Command, CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../../../src/config/load.js';
 import { ConfigError } from '../../../src/errors.js';
-import { addPipelineOptions, pipelineFlags } from '../../../src/cli/options.js';
+import { addPipelineOptions, addS3Options, pipelineFlags } from '../../../src/cli/options.js';
 
 /** Parses argv with the real pipeline flags and returns the config layer they make. */
 function flags(...args: string[]) {
-  const command = addPipelineOptions(new Command('t').exitOverride().configureOutput({ writeErr: () => undefined }).option('-j, --concurrency <n>').argument('[input...]'));
+  const command = addS3Options(addPipelineOptions(new Command('t').exitOverride().configureOutput({ writeErr: () => undefined }).option('-j, --concurrency <n>').argument('[input...]')));
   command.parse(args, { from: 'user' });
   return pipelineFlags(command.opts());
 }
@@ -107,5 +107,11 @@ describe('pipelineFlags', () => {
     expect(flags('--max-file-size', '512k').layer.limits).toMatchObject({ maxFileSize: 512 * 1024 });
     expect(flags('--max-file-size', '1234').layer.limits).toMatchObject({ maxFileSize: 1234 });
     expect(() => flags('--max-file-size', 'lots')).toThrow('--max-file-size: expected a size such as 500KB, 50MB or 1GB (a number of bytes, optionally followed by B, KB, MB or GB), received "lots"');
+  });
+
+  it('reads the transfer limits: --connections, and --read-ahead and --write-behind as sizes', () => {
+    expect(flags('--connections', '64', '--read-ahead', '256MB', '--write-behind', '1g').layer.s3).toMatchObject({ connections: 64, readAheadBytes: 256 * 1024 ** 2, writeBehindBytes: 1024 ** 3 });
+    expect(flags('--read-ahead', 'lots').layer.s3).toMatchObject({ readAheadBytes: 'lots' });
+    expect(flags('--quality', '80').layer.s3).toBeUndefined();
   });
 });

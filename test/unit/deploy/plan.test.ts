@@ -56,7 +56,7 @@ describe('the plan', () => {
       { Sid: 'ReadUploads', Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::my-uploads/uploads/*' },
       // So a GET of a deleted key is a 404 (a stale event, skipped), not a 403 (a failure, retried).
       { Sid: 'KnowDeletedUploads', Effect: 'Allow', Action: 's3:ListBucket', Resource: 'arn:aws:s3:::my-uploads', Condition: { StringLike: { 's3:prefix': 'uploads/*' } } },
-      { Sid: 'WriteOutputs', Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload'], Resource: 'arn:aws:s3:::my-processed/site/*' },
+      { Sid: 'WriteOutputs', Effect: 'Allow', Action: 's3:PutObject', Resource: 'arn:aws:s3:::my-processed/site/*' },
       { Sid: 'OwnLogs', Effect: 'Allow', Action: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents'], Resource: ['arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/ImageProcessor', 'arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/ImageProcessor:*'] },
       { Sid: 'FailureQueue', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: 'arn:aws:sqs:eu-west-1:123456789012:ImageProcessor-failures' },
       { Sid: 'Notify', Effect: 'Allow', Action: 'sns:Publish', Resource: 'arn:aws:sns:eu-west-1:123456789012:team' },

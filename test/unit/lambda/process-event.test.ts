@@ -1,10 +1,14 @@
 import { GetObjectCommand, NoSuchKey, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
+import { Readable } from 'node:stream';
+import { readFile } from 'node:fs/promises';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { notificationFor } from '../../../src/lambda/notify.js';
 import { createEventHandler } from '../../../src/lambda/process-event.js';
 import { loadBundledConfig, readLambdaSettings } from '../../../src/lambda/settings.js';
+import type { Sink } from '../../../src/storage/types.js';
+import { fixture } from '../../helpers/paths.js';
 import { handlerDeps } from './handler-deps.js';
 
 const s3Mock = mockClient(S3Client);
@@ -98,5 +102,56 @@ describe('the Lambda settings', () => {
     expect(config.watermark?.image).toBeUndefined();
     expect(loadBundledConfig(bundled, { root: '/var/task' }).watermark?.image).toBe('/var/task/watermark/logo.png');
     expect(() => loadBundledConfig(JSON.stringify({ quality: 500 }), { root: '/' })).toThrow(/bundled config\.json[\s\S]*quality/);
+  });
+
+  describe('publishes while the outputs upload', () => {
+    /** A sink whose writes wait for the SNS publish to have been sent (or give up after 3 s), then do `then`. */
+    function waitingSink(then: () => void): { sink: Sink; order: string[] } {
+      const order: string[] = [];
+      let published!: () => void;
+      const publishedNow = new Promise<void>((done) => (published = done));
+      snsMock.on(PublishCommand).callsFake(() => {
+        order.push('publish');
+        published();
+        return { MessageId: '1' };
+      });
+      const waiting: Sink = {
+        ...deps([]).sink,
+        write: async (key) => {
+          order.push(`put ${key}`);
+          const timeout = new Promise((_, fail) => setTimeout(() => fail(new Error('published only after the uploads')), 3000).unref());
+          await Promise.race([publishedNow, timeout]);
+          then();
+        },
+      };
+      return { sink: waiting, order };
+    }
+    const photo = async () => {
+      const jpeg = await readFile(fixture('cases/grey.jpg'));
+      s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: Readable.from([jpeg]), ContentLength: jpeg.length }));
+      return jpeg;
+    };
+
+    it('sends the "processed" message while the PUTs are in flight, once', async () => {
+      const jpeg = await photo();
+      const { sink: waiting, order } = waitingSink(() => undefined);
+      const summary = await createEventHandler({ ...deps([]), sink: waiting })({ Records: [record('in', 'uploads/a.jpg', jpeg.length)] });
+      expect(summary.processed).toBe(1);
+      expect(order.slice(0, 2).sort()).toEqual(['publish', 'put thumb/a.jpg']);
+      const calls = snsMock.commandCalls(PublishCommand);
+      expect(calls).toHaveLength(1);
+      expect(JSON.parse(calls[0]!.args[0].input.Message!)).toMatchObject({ status: 'processed', outputs: [{ key: 'site/thumb/a.jpg' }, { key: 'site/medium/a.jpg' }] });
+    });
+
+    it('follows with a "failed" message, and fails the invocation, when an upload fails after the publish', async () => {
+      const jpeg = await photo();
+      const { sink: failing } = waitingSink(() => {
+        throw new Error('the PUT broke');
+      });
+      const run = createEventHandler({ ...deps([]), sink: failing })({ Records: [record('in', 'uploads/a.jpg', jpeg.length)] });
+      await expect(run).rejects.toThrow('img-pipeline: 1 of 1 records failed: s3://in/uploads/a.jpg');
+      const statuses = snsMock.commandCalls(PublishCommand).map((c) => (JSON.parse(c.args[0].input.Message!) as { status: string }).status);
+      expect(statuses).toEqual(['processed', 'failed']);
+    });
   });
 });

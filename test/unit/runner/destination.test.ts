@@ -140,4 +140,32 @@ describe('openDestination (merge-join of sources and destination listings)', () 
     const breaking = await openDestination(new ListedSink(outputsOf(['a.jpg', 'b.jpg', 'c.jpg']), { text: '{"fingerprint":"f"}', mtimeMs: 1 }, 2), { fingerprint: 'f', variants, listOutputs: true });
     await expect(breaking.reach(['thumb/c.jpg'])).rejects.toThrow('listing broke off');
   });
+
+  it('moves each folder\'s listing on its own: one waiting for a page does not hold up the others', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((done) => (release = done));
+    class SlowMediumSink extends ListedSink {
+      override async *list(options: SinkListOptions = {}): AsyncIterable<SinkEntry> {
+        let first = true;
+        for await (const entry of super.list(options)) {
+          // medium/'s second entry stands for a page that takes its time to arrive.
+          if (options.under === 'medium/' && !first) await held;
+          first = false;
+          yield entry;
+        }
+      }
+    }
+    const times = new Map([['thumb/a.jpg', 5_000], ['thumb/b.jpg', 5_000], ['medium/a.jpg', 5_000], ['medium/b.jpg', 5_000]]);
+    const destination = await openDestination(new SlowMediumSink(times), { fingerprint: 'f', variants: ['thumb', 'medium'], listOutputs: true });
+    const reached = destination.reach(['thumb/b.jpg', 'medium/b.jpg']);
+    await new Promise((done) => setTimeout(done, 50));
+    // medium/ still waits, but thumb/ is already there.
+    expect(destination.outputs.get('thumb/b.jpg')).toBe(5_000);
+    expect(destination.outputs.get('medium/b.jpg')).toBeUndefined();
+    release();
+    await reached;
+    expect(destination.outputs.get('medium/b.jpg')).toBe(5_000);
+    await destination.close();
+  });
 });
+

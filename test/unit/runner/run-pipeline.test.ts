@@ -182,13 +182,14 @@ describe('runPipeline', () => {
   it('merges several sources in key order, deciding per source whether an empty entry is a placeholder', async () => {
     const grey = await readFile(fixture('cases/grey.jpg'));
     const local = new MemorySource(new Map([['b.jpg', { data: grey, mtimeMs: 1 }], ['empty-local.jpg', { data: Buffer.alloc(0), mtimeMs: 1 }], ['cat.jpg', { data: grey, mtimeMs: 1 }]]), false, false);
-    // Neither reads ahead: one image at a time, so the report's order is the merged listing's order.
+    // Neither reads ahead: one image at a time.
     const s3 = new MemorySource(new Map([['a.jpg', { data: grey, mtimeMs: 1 }], ['empty-s3.jpg', { data: Buffer.alloc(0), mtimeMs: 1 }], ['cat.png', { data: grey, mtimeMs: 1 }]]), true, false);
     const report = await runPipeline({ sources: [local, s3], sink: new MemorySink(), pipeline: await pipelineFor(), concurrency: 1, collectFiles: true });
     const status = Object.fromEntries(report.files.map((f) => [f.input.slice('mem://in/'.length), f.code ?? f.reason ?? f.status]));
     expect(status).toEqual({ 'a.jpg': 'processed', 'b.jpg': 'processed', 'cat.jpg': 'processed', 'cat.png': 'OUTPUT_COLLISION', 'empty-local.jpg': 'INPUT_EMPTY', 'empty-s3.jpg': 'empty object' });
-    // One stream in key order across both sources (that is what lets resume walk the destination once).
-    expect(report.files.map((f) => f.input)).toEqual(['a.jpg', 'b.jpg', 'cat.jpg', 'cat.png', 'empty-local.jpg', 'empty-s3.jpg'].map((k) => `mem://in/${k}`));
+    // One stream in key order across both sources (that is what lets resume walk the destination once):
+    // at -j 1 the images are processed in that order (what needs no I/O is reported as soon as it is listed).
+    expect(report.files.filter((f) => f.status === 'processed').map((f) => f.input)).toEqual(['a.jpg', 'b.jpg', 'cat.jpg'].map((k) => `mem://in/${k}`));
   });
 
   it('skips both a.k.jpg and a.png on a rerun, although their outputs sort the other way round', async () => {
@@ -305,7 +306,8 @@ describe('runPipeline', () => {
         const image = key.slice(key.indexOf('/') + 1);
         this.busy.set(image, (this.busy.get(image) ?? 0) + 1);
         this.maxImages = Math.max(this.maxImages, this.busy.size);
-        await new Promise((done) => setTimeout(done, 40));
+        // Long enough that the next image decodes meanwhile, even on a busy machine.
+        await new Promise((done) => setTimeout(done, 200));
         await super.write(key, data, options);
         const left = this.busy.get(image)! - 1;
         if (left === 0) this.busy.delete(image);
@@ -389,5 +391,138 @@ describe('runPipeline', () => {
     expect(processed(await go())).toEqual(['a.jpg']);
     expect((await readMetadata(join(dir, 'out', 'medium', 'a.jpg'))).width).toBe(512);
     expect(processed(await go())).toEqual([]);
+  });
+});
+
+describe('runPipeline stages: downloads ahead, uploads behind, each within its byte budget', () => {
+  /** A remote-like source: reads take `readMs`; it records the bytes being read and every read started. */
+  class SlowSource extends MemorySource {
+    readMs = 5;
+    reading = 0;
+    mostReading = 0;
+    mostBytesReading = 0;
+    bytesReading = 0;
+    readonly started: { key: string; bytes: number; at: number }[] = [];
+    override async read(entry: SourceEntry): Promise<Buffer> {
+      this.started.push({ key: entry.key, bytes: entry.size, at: Date.now() });
+      this.reading += 1;
+      this.bytesReading += entry.size;
+      this.mostReading = Math.max(this.mostReading, this.reading);
+      this.mostBytesReading = Math.max(this.mostBytesReading, this.bytesReading);
+      await new Promise((done) => setTimeout(done, this.readMs));
+      this.reading -= 1;
+      this.bytesReading -= entry.size;
+      return super.read(entry);
+    }
+  }
+  /** A remote sink whose writes wait until `open()`; records the bytes being written and which images write. */
+  class HeldSink extends MemorySink {
+    readonly remote = true;
+    private opened!: () => void;
+    private gate = new Promise<void>((done) => (this.opened = done));
+    bytesWriting = 0;
+    mostBytesWriting = 0;
+    readonly writingImages = new Set<string>();
+    mostWritingImages = 0;
+    readonly startedWrites: string[] = [];
+    open(): void {
+      this.opened();
+    }
+    override async write(key: string, data: Buffer, options: WriteOptions): Promise<void> {
+      if (key === STATE_KEY) return super.write(key, data, options);
+      const image = key.slice(key.indexOf('/') + 1);
+      this.startedWrites.push(key);
+      this.bytesWriting += data.length;
+      this.mostBytesWriting = Math.max(this.mostBytesWriting, this.bytesWriting);
+      this.writingImages.add(image);
+      this.mostWritingImages = Math.max(this.mostWritingImages, this.writingImages.size);
+      await this.gate;
+      await super.write(key, data, options);
+      this.bytesWriting -= data.length;
+      if (![...this.startedWrites].some((k) => k.endsWith(`/${image}`) && !this.objects.has(k))) this.writingImages.delete(image);
+    }
+  }
+  const photos = async (n: number) => {
+    const grey = await readFile(fixture('cases/grey.jpg'));
+    return { size: grey.length, files: new Map(Array.from({ length: n }, (_, i) => [`p${String(i).padStart(2, '0')}.jpg`, { data: grey, mtimeMs: 1 }])) };
+  };
+  /** Resolves once `check` has returned the same value for `ms`: the run has stalled where it waits. */
+  const quiet = async (check: () => number, ms = 300) => {
+    for (let last = -1, since = Date.now(); ; await new Promise((done) => setTimeout(done, 20))) {
+      const now = check();
+      if (now !== last) [last, since] = [now, Date.now()];
+      else if (Date.now() - since >= ms) return;
+    }
+  };
+
+  it('holds no more input bytes than the budget between download and encode, and no more output bytes than its own', async () => {
+    const { size, files: inputs } = await photos(12);
+    const source = new SlowSource(inputs);
+    const sink = new HeldSink();
+    const inputBytes = Math.floor(size * 3.5);
+    const running = run(source, sink, { concurrency: 2, transfer: { inputBytes, outputBytes: 1, downloads: 8, uploads: 50 } });
+    // The uploads hang: the run fills its stages and stalls.
+    await quiet(() => source.started.length);
+    // One image's outputs are bigger than the 1-byte output budget: they go through alone.
+    expect(sink.mostWritingImages).toBe(1);
+    // The rest are downloaded or decoded and wait, within the input budget: the bytes read, less the
+    // bytes of images that went on to their uploads, are what the decoders' side holds.
+    const readBytes = source.started.reduce((sum, r) => sum + r.bytes, 0);
+    const uploading = new Set(sink.startedWrites.map((k) => k.slice(k.indexOf('/') + 1))).size;
+    expect(readBytes - uploading * size).toBeLessThanOrEqual(inputBytes);
+    // Downloads did run ahead of the two decoders, as far as the budget allows (3 images) and no further.
+    expect(source.started.length).toBe(uploading + 3);
+    sink.open();
+    const report = await running;
+    expect(report.processed).toBe(12);
+    expect(sink.mostBytesWriting).toBeLessThanOrEqual(Math.max(...[...sink.objects.entries()].filter(([k]) => k.startsWith('thumb/')).map(([k, o]) => o.data.length + sink.objects.get(k.replace('thumb/', 'medium/'))!.data.length)));
+  });
+
+  it('downloads within `downloads` requests at once, however much the byte budget allows', async () => {
+    const { files: inputs } = await photos(12);
+    const source = new SlowSource(inputs);
+    source.readMs = 60;
+    const sink = new HeldSink();
+    sink.open();
+    const report = await run(source, sink, { concurrency: 1, transfer: { inputBytes: 1e9, outputBytes: 1e9, downloads: 3, uploads: 4 } });
+    expect(report.processed).toBe(12);
+    expect(source.mostReading).toBe(3);
+  });
+
+  it('still processes an object larger than the whole input budget, one at a time', async () => {
+    const { size, files: inputs } = await photos(4);
+    const source = new SlowSource(inputs);
+    const sink = new HeldSink();
+    sink.open();
+    const report = await run(source, sink, { concurrency: 2, transfer: { inputBytes: Math.floor(size / 2), outputBytes: 1, downloads: 4, uploads: 4 } });
+    expect(report).toMatchObject({ processed: 4, failed: 0 });
+    expect(source.mostBytesReading).toBe(size);
+  });
+
+  it('on abort, starts nothing new, drains every stage and accounts for every listed file', async () => {
+    const { files: inputs } = await photos(20);
+    const source = new SlowSource(inputs);
+    source.readMs = 30;
+    const sink = new HeldSink();
+    const controller = new AbortController();
+    const events = new EventEmitter<{ event: [RunEvent] }>();
+    let found = 0;
+    events.on('event', (e) => e.type === 'found' && (found = e.total));
+    const running = run(source, sink, { signal: controller.signal, events, concurrency: 2, transfer: { inputBytes: 1e9, outputBytes: 1e9, downloads: 4, uploads: 4 } });
+    await quiet(() => sink.startedWrites.length, 200);
+    controller.abort();
+    const abortedAt = Date.now();
+    // The uploads already started are finished, not dropped: no image is left half-written.
+    sink.open();
+    const report = await running;
+    expect(report.interrupted).toBe(true);
+    expect(source.started.filter((r) => r.at > abortedAt)).toEqual([]);
+    expect(report.processed + report.skipped + report.failed).toBe(found);
+    expect(report.failed).toBe(0);
+    expect(report.processed).toBeGreaterThan(0);
+    expect(report.skipped).toBeGreaterThan(0);
+    for (const key of sink.startedWrites) expect(sink.objects.has(key)).toBe(true);
+    const written = report.files.filter((f) => f.status === 'processed').flatMap((f) => f.outputs.map((o) => o.path.slice('mem://out/'.length)));
+    expect([...sink.objects.keys()].filter((k) => k !== STATE_KEY).sort()).toEqual(written.sort());
   });
 });

@@ -404,6 +404,24 @@ describe('S3Sink', () => {
   });
 });
 
+describe('the S3 client\'s connections', () => {
+  it('keeps connections alive, and opens no more than s3.connections + 4 however many requests wait', async () => {
+    const limited = testClient(proxy.endpoint, { connections: 2 });
+    const source = new S3Source({ client: limited, bucket: 'unit', prefix: 'in/' });
+    const entry = (key: string, size: number): SourceEntry => ({ key, uri: `s3://unit/in/${key}`, size, mtimeMs: 0 });
+    proxy.latencyMs = 20;
+    const before = proxy.connections;
+    await Promise.all(Array.from({ length: 24 }, () => source.read(entry('a.jpg', 4))));
+    const opened = proxy.connections - before;
+    expect(opened).toBeGreaterThan(1);
+    expect(opened).toBeLessThanOrEqual(6);
+    // One after another, the same kept-alive sockets carry them all.
+    for (let i = 0; i < 5; i += 1) await source.read(entry('a.jpg', 4));
+    expect(proxy.connections - before).toBe(opened);
+    limited.destroy();
+  });
+});
+
 describe('outputMetadata', () => {
   it('names an S3 source by bucket and key, a local one by its key under the input folder, never an absolute path', () => {
     expect(outputMetadata({ key: '2024/cat é+1.PNG', uri: 's3://my-uploads/uploads/2024/cat é+1.PNG', etag: '"abc"' })).toEqual({
