@@ -49,6 +49,18 @@ export class DeployError extends ImgPipelineError {
   }
 }
 
+/**
+ * A run that could not start at all: no source could be listed, the destination cannot be used, the
+ * credentials were refused. Nothing was written; the CLI exits 2, not 1 ("some files failed").
+ * Keeps the underlying error's kind, code and message.
+ */
+export class SetupError extends ImgPipelineError {
+  constructor(cause: unknown) {
+    const inner = cause instanceof ImgPipelineError ? cause : undefined;
+    super(inner?.kind ?? 'storage', inner?.code ?? 'UNEXPECTED', describeError(cause), { cause });
+  }
+}
+
 /** One line for a person: our own message, or the underlying error's message with its name. */
 export function describeError(error: unknown): string {
   if (error instanceof ImgPipelineError) return error.message;

@@ -1,21 +1,22 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
-import { describeError, ImgPipelineError } from '../errors.js';
+import { describeError, ImgPipelineError, SetupError } from '../errors.js';
 import { runCommand, type Io, type RunCommandOptions } from './commands/run.js';
 import { registerDeployCommands } from './commands/register-deploy.js';
-import { addPipelineOptions, addS3Options } from './options.js';
+import { escapeControl } from './terminal-text.js';
+import { addPipelineOptions, addS3Options, refuseContradictions } from './options.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-/** Exit codes: 0 success, 1 some inputs failed, 2 usage or config error (nothing written), 130 interrupted. */
+/** Exit codes: 0 success, 1 some inputs failed, 2 usage or config error, or a run that could not start (nothing written), 130 interrupted. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 
 /** What each exit code means, for --help and the generated table in docs/cli.md. */
 export const EXIT_MEANINGS: Record<keyof typeof EXIT, string> = {
   ok: 'all processed or skipped (or nothing found)',
   failed: 'some inputs failed, the others were processed',
-  usage: 'usage or config error, found before anything is written',
+  usage: 'usage or config error, or a run that could not start (no source listable, destination unusable or locked, credentials refused); nothing written',
   interrupted: 'interrupted (Ctrl-C)',
 };
 
@@ -27,12 +28,14 @@ export const DOCS_POINTER = 'Docs: docs/ in the package (node_modules/img-pipeli
  * or bucket), an output folder that cannot be one or cannot be written, or S3 settings that cannot work.
  * They are raised before anything is written.
  */
-export const USAGE_CODES = new Set(['LOCAL_NOT_FOUND', 'LOCAL_OUT_NOT_FOLDER', 'LOCAL_OUT_UNWRITABLE', 'S3_NO_SUCH_BUCKET', 'S3_NO_CREDENTIALS', 'S3_NO_REGION', 'S3_WRONG_REGION', 'DEPLOY_REFUSED', 'NO_CREDENTIALS', 'NO_REGION', 'NO_SUCH_BUCKET', 'WRONG_REGION', 'BACKFILL_REFUSED', 'NO_SUCH_JOB']);
+export const USAGE_CODES = new Set(['LOCAL_NOT_FOUND', 'LOCAL_OUT_NOT_FOLDER', 'LOCAL_OUT_UNWRITABLE', 'S3_NO_SUCH_BUCKET', 'S3_NO_CREDENTIALS', 'S3_NO_REGION', 'S3_WRONG_REGION', 'OUT_LOCKED', 'DEPLOY_REFUSED', 'NO_CREDENTIALS', 'NO_REGION', 'NO_SUCH_BUCKET', 'WRONG_REGION', 'BACKFILL_REFUSED', 'NO_SUCH_JOB']);
 
 /** Maps an error that escaped a command to its exit code, printing one line (the stack only with --verbose). */
 export function reportFatal(error: unknown, stderr: NodeJS.WritableStream, verbose: boolean): number {
-  stderr.write(`img-pipeline: ${describeError(error)}\n`);
-  if (verbose && error instanceof Error) stderr.write(`${error.stack ?? ''}\n${error.cause ? `caused by: ${String((error.cause as Error).stack ?? error.cause)}\n` : ''}`);
+  const safe = (text: string) => escapeControl(text, { keepNewlines: true });
+  stderr.write(`img-pipeline: ${safe(describeError(error))}\n`);
+  if (verbose && error instanceof Error) stderr.write(safe(`${error.stack ?? ''}\n${error.cause ? `caused by: ${String((error.cause as Error).stack ?? error.cause)}\n` : ''}`));
+  if (error instanceof SetupError) return EXIT.usage;
   if (error instanceof ImgPipelineError) {
     // Config, missing inputs and refused setups are found before anything is written.
     return error.kind === 'config' || USAGE_CODES.has(error.code) ? EXIT.usage : EXIT.failed;
@@ -84,7 +87,9 @@ Examples:
   img-pipeline photo.jpg --format jpeg,webp,avif --sizes thumb=128x128,medium=512x512,large=1024x1024
   img-pipeline s3://my-uploads/uploads/ --out s3://my-processed/ --dry-run --json
   img-pipeline s3://bucket/in/ --out s3://bucket/out/ --endpoint http://127.0.0.1:9000 --region us-east-1`)
-    .action(async (inputs: string[], opts: RunCommandOptions) => {
+    .action(async (inputs: string[], opts: RunCommandOptions, command: Command) => {
+      // commander keeps the raw argv but leaves it out of its types; only it shows `--x` and `--no-x` together.
+      refuseContradictions((command.parent as unknown as { rawArgs?: string[] } | null)?.rawArgs ?? []);
       setExitCode(await runCommand(inputs, opts, io));
     });
   registerDeployCommands(program, io, setExitCode);

@@ -26,6 +26,7 @@ export function addPipelineOptions(command: Command): Command {
     // A required value: `--keep-metadata photos` must not take the input as its mode, and no bare flag
     // should mean `all`, which keeps GPS.
     .addOption(new Option('--keep-metadata <mode>', 'none: strip all; icc: tag outputs with the sRGB profile; all: also keep EXIF and XMP, GPS included (default none)').choices(METADATA_MODES))
+    .option('--png-palette', 'PNG as 256 dithered colours: smaller files, banding in gradients (default: lossless truecolour)')
     .option('--animated', 'keep animation for WebP output (default: first frame only)')
     .option('--sidecar', 'also write <out>/meta/<input path>.json per image: size, colour, ThumbHash and blur placeholders, outputs, srcset')
     .optionsGroup('Limits (untrusted input):')
@@ -68,8 +69,8 @@ function s3Flags(opts: Record<string, unknown>): Record<string, unknown> | undef
     maxAttempts: number(str('maxAttempts')),
     cacheControl: str('cacheControl'),
     connections: number(str('connections')),
-    readAheadBytes: parseByteSize(str('readAhead')),
-    writeBehindBytes: parseByteSize(str('writeBehind')),
+    readAheadBytes: parseByteSize('--read-ahead', str('readAhead')),
+    writeBehindBytes: parseByteSize('--write-behind', str('writeBehind')),
   };
   return Object.values(fields).some((v) => v !== undefined) ? fields : undefined;
 }
@@ -105,10 +106,35 @@ function parseSizes(value: string, fit: string | undefined, crop: string | undef
 
 const BYTE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1024, k: 1024, mb: 1024 ** 2, m: 1024 ** 2, gb: 1024 ** 3, g: 1024 ** 3 };
 
-function parseByteSize(value: string | undefined): number | string | undefined {
+function parseByteSize(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const match = /^(\d+(?:\.\d+)?)\s*([kmg]?b?)$/i.exec(value.trim());
-  return match ? Math.round(Number(match[1]) * BYTE_UNITS[match[2]!.toLowerCase()]!) : value;
+  if (!match) throw new ConfigError('FLAG_INVALID', `${flag}: expected a size such as 500KB, 50MB or 1GB (a number of bytes, optionally followed by B, KB, MB or GB), received "${value}"`);
+  return Math.round(Number(match[1]) * BYTE_UNITS[match[2]!.toLowerCase()]!);
+}
+
+/** Pairs of flags that contradict each other: given together, neither can be said to win. */
+const CONTRADICTIONS = [
+  ['--watermark', '--no-watermark'],
+  ['--watermark-image', '--no-watermark'],
+  ['--quiet', '--verbose'],
+  ['--quiet', '--json'],
+] as const;
+
+/** Refuses contradictory flags on the command line (commander keeps only the last of `--x` / `--no-x`). */
+export function refuseContradictions(args: readonly string[]): void {
+  const end = args.indexOf('--');
+  const flags = end < 0 ? args : args.slice(0, end);
+  const given = (flag: string) => flags.some((a) => a === flag || a.startsWith(`${flag}=`));
+  for (const [a, b] of CONTRADICTIONS) {
+    if (given(a) && given(b)) throw new ConfigError('FLAG_CONFLICT', `${a} and ${b} contradict each other: give one of them`);
+  }
+}
+
+/** Checks a flag's value against its choices here, so the message names the flag, not a config field. */
+function oneOf(flag: string, value: string | undefined, choices: readonly string[]): string | undefined {
+  if (value !== undefined && !choices.includes(value)) throw new ConfigError('FLAG_INVALID', `${flag}: expected one of ${choices.join(', ')}, received "${value}"`);
+  return value;
 }
 
 /** What the pipeline flags say, as a config layer; flags not given are undefined. */
@@ -131,8 +157,8 @@ function nonBlank(flag: string, value: string | undefined, hint: string): string
  */
 export function pipelineFlags(opts: Record<string, unknown>): PipelineFlags {
   const str = stringOptions(opts);
-  const fit = str('fit');
-  const crop = str('crop');
+  const fit = oneOf('--fit', str('fit'), FITS);
+  const crop = oneOf('--crop', str('crop'), CROP_POSITIONS);
   const sizesFlag = str('sizes');
   // With --sizes, or with --fit, the flags set every size's fit: a crop position only matters for cover.
   // (With neither, the config file decides the fit; loadConfig checks that case.)
@@ -159,7 +185,7 @@ export function pipelineFlags(opts: Record<string, unknown>): PipelineFlags {
   }
   const limits = {
     maxPixels: number(str('maxPixels')),
-    maxFileSize: parseByteSize(str('maxFileSize')),
+    maxFileSize: parseByteSize('--max-file-size', str('maxFileSize')),
     allowSvg: opts['allowSvg'] === true ? true : undefined,
   };
   const layer = {
@@ -170,6 +196,7 @@ export function pipelineFlags(opts: Record<string, unknown>): PipelineFlags {
     keepMetadata: str('keepMetadata'),
     animated: opts['animated'] === true ? true : undefined,
     sidecar: opts['sidecar'] === true ? true : undefined,
+    pngPalette: opts['pngPalette'] === true ? true : undefined,
     watermark,
     limits: Object.values(limits).some((v) => v !== undefined) ? limits : undefined,
     concurrency: number(str('concurrency')),

@@ -2,6 +2,7 @@ import type { EventEmitter } from 'node:events';
 import cliProgress from 'cli-progress';
 import type { FileReport, RunEvent } from '../runner/run-pipeline.js';
 import { formatFileLine } from './report.js';
+import { escapeControl } from './terminal-text.js';
 
 export type ProgressMode = 'bar' | 'lines' | 'quiet';
 
@@ -15,7 +16,7 @@ export function chooseProgressMode(options: { json: boolean; quiet: boolean; isT
 function failureText(file: FileReport, verbose: boolean): string {
   const line = `${formatFileLine(file)}\n`;
   if (!verbose || !file.detail) return line;
-  return `${line}${file.detail.split('\n').map((l) => `    ${l}`).join('\n')}\n`;
+  return `${line}${escapeControl(file.detail, { keepNewlines: true }).split('\n').map((l) => `    ${l}`).join('\n')}\n`;
 }
 
 /**

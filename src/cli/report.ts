@@ -1,21 +1,23 @@
 import type { FileReport, RunReport } from '../runner/run-pipeline.js';
+import { escapeControl, escapeJsonText } from './terminal-text.js';
 import { formatBytes, formatDuration, formatSaving } from '../report/format.js';
 
 export { formatBytes, formatDuration };
 
-/** One line per file, for logs and non-TTY output. */
+/** One line per file, for logs and non-TTY output; names are escaped (escapeControl), so it stays one line. */
 export function formatFileLine(file: FileReport): string {
+  const input = escapeControl(file.input);
   switch (file.status) {
     case 'processed': {
       const bytes = file.outputs.reduce((sum, o) => sum + (o.bytes ?? 0), 0);
-      return `processed ${file.input} -> ${file.outputs.length} outputs${file.sidecar ? ' and a sidecar' : ''} (${formatBytes(file.bytesIn)} -> ${formatBytes(bytes)})`;
+      return `processed ${input} -> ${file.outputs.length} output${file.outputs.length === 1 ? '' : 's'}${file.sidecar ? ' and a sidecar' : ''} (${formatBytes(file.bytesIn)} -> ${formatBytes(bytes)})`;
     }
     case 'skipped':
-      return `skipped   ${file.input} (${file.reason ?? 'skipped'})`;
+      return `skipped   ${input} (${escapeControl(file.reason ?? 'skipped')})`;
     case 'failed':
-      return `failed    ${file.input}: ${file.error ?? 'unknown error'}`;
+      return `failed    ${input}: ${escapeControl(file.error ?? 'unknown error')}`;
     case 'planned':
-      return `would process ${file.input} -> ${[...file.outputs.map((o) => o.path), ...(file.sidecar ? [file.sidecar] : [])].join(', ')}`;
+      return `would process ${input} -> ${[...file.outputs.map((o) => o.path), ...(file.sidecar ? [file.sidecar] : [])].map((p) => escapeControl(p)).join(', ')}`;
   }
 }
 
@@ -41,5 +43,5 @@ export function toJson(report: RunReport): string {
     ...(f.placeholder !== undefined ? { placeholder: f.placeholder } : {}),
   }));
   const { processed, skipped, failed, planned, bytesIn, bytesOut, bytesTransferred, elapsedMs, interrupted, error } = report;
-  return JSON.stringify({ processed, skipped, failed, planned, bytesIn, bytesOut, bytesTransferred, elapsedMs, interrupted, error, files });
+  return escapeJsonText(JSON.stringify({ processed, skipped, failed, planned, bytesIn, bytesOut, bytesTransferred, elapsedMs, interrupted, error, files }));
 }

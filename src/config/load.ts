@@ -133,7 +133,8 @@ async function readConfigFile(path: string, required: boolean): Promise<ConfigIn
     throw new ConfigError('CONFIG_UNREADABLE', `cannot read config file ${path}: ${(error as Error).message}`, { cause: error });
   }
   try {
-    return JSON.parse(text) as ConfigInput;
+    // Editors on Windows save UTF-8 with a byte order mark, which JSON.parse refuses.
+    return JSON.parse(text.replace(/^\uFEFF/, '')) as ConfigInput;
   } catch (error) {
     throw new ConfigError('CONFIG_NOT_JSON', `config file ${path} is not valid JSON: ${(error as Error).message}`, { cause: error });
   }

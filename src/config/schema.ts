@@ -30,7 +30,9 @@ const sizeSchema = z.strictObject({
   position: z.enum(CROP_POSITIONS).default('center').describe('What a `cover` crop keeps: the `center`, the most salient part (`attention`, sharp\'s strategy) or the busiest (`entropy`).'),
 });
 
-const variantName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'expected a name of letters, digits, - or _');
+/** A size's name, which is also its output folder's: nothing that could name another path. */
+export const VARIANT_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
+const variantName = z.string().regex(VARIANT_NAME, 'expected a name of letters, digits, - or _');
 
 const watermarkSchema = z
   .strictObject({
@@ -54,9 +56,12 @@ const limitsSchema = z.strictObject({
 const s3Schema = z.strictObject({
   region: z.string().min(1).optional().describe('Region of the buckets (unset: `AWS_REGION`, else the profile\'s).'),
   profile: z.string().min(1).optional().describe('AWS profile (unset: the standard credential chain).'),
-  // A bare `host:port` would parse as a URL with scheme `host:`, so the scheme is checked.
-  endpoint: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL, such as http://127.0.0.1:9000' }).optional()
-    .describe('An S3-compatible endpoint (MinIO, R2, LocalStack), addressed path-style.'),
+  // A bare `host:port` would parse as a URL with scheme `host:`, so the scheme is checked; a path would be
+  // taken for part of every key, and the bucket would not be found ("NoSuchBucket").
+  endpoint: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL, such as http://127.0.0.1:9000' })
+    .refine((url) => !URL.canParse(url) || ['', '/'].includes(new URL(url).pathname), { message: 'expected an endpoint without a path, such as http://127.0.0.1:9000 (the bucket goes in s3://bucket/prefix/)' })
+    .optional()
+    .describe('An S3-compatible endpoint (MinIO, R2, LocalStack), addressed path-style, without a path.'),
   maxAttempts: z.number().int().min(1).max(20).default(5).describe('Attempts per S3 request, retries included.'),
   retryMode: z.enum(['standard', 'adaptive']).default('standard').describe('The SDK\'s retry mode: `adaptive` also slows the client down after throttling (`503 SlowDown`).'),
   cacheControl: z.string().min(1).default('public, max-age=31536000, immutable').describe('`Cache-Control` of every uploaded output.'),
@@ -90,6 +95,8 @@ export const configSchema = z.strictObject({
     .describe('Hex colour that transparency is flattened onto for JPEG, which has no alpha.'),
   keepMetadata: z.enum(METADATA_MODES).default('none')
     .describe('`none` strips EXIF, XMP and ICC; `icc` tags outputs with the sRGB profile; `all` also keeps EXIF and XMP, GPS included.'),
+  pngPalette: z.boolean().default(false)
+    .describe('PNG as a 256-colour palette with dithering: several times smaller, but banding in smooth gradients (skies). Off: lossless truecolour, with alpha where the input has it.'),
   animated: z.boolean().default(false).describe('Keep animation in WebP output; other formats take the first frame.'),
   sidecar: z.boolean().default(false)
     .describe('Also write `<out>/meta/<input key>.json` per image: source size, colour, ThumbHash and blur placeholders, outputs, srcset.'),

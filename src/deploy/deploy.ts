@@ -96,7 +96,7 @@ async function ensureStateFile(s3: S3Client, plan: DeployPlan, state: StateFile,
   const text = await sink.readText(STATE_KEY);
   if (recordedFingerprint(text) === state.fingerprint) return result('unchanged');
   if (dryRun) return result(text === undefined ? 'would create' : 'would update');
-  await recordState(sink, state.fingerprint);
+  await recordState(sink, state.fingerprint, [], text);
   return result(text === undefined ? 'created' : 'updated');
 }
 

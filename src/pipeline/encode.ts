@@ -15,7 +15,7 @@ export interface Encoded {
 export async function encodeVariant(
   variant: Frames,
   format: OutputFormat,
-  config: Pick<Config, 'quality' | 'background' | 'keepMetadata'>,
+  config: Pick<Config, 'quality' | 'background' | 'keepMetadata'> & Partial<Pick<Config, 'pngPalette'>>,
   mark: Mark | undefined,
 ): Promise<Encoded> {
   const pages = format === 'webp' ? variant.pages : 1;
@@ -32,7 +32,9 @@ export async function encodeVariant(
       image = image.jpeg({ quality, optimiseCoding: true });
       break;
     case 'png':
-      image = image.png({ compressionLevel: 9, effort: 4 });
+      // sharp's `effort` and `quality` for PNG switch on palette quantisation (256 colours, dithered):
+      // only on request. Lossless otherwise, at zlib level 9 (outputs are written once, read often).
+      image = image.png(config.pngPalette ? { palette: true, quality, effort: 7, compressionLevel: 9 } : { compressionLevel: 9 });
       break;
     case 'webp':
       image = image.webp({ quality, effort: 4 });

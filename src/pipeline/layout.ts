@@ -50,6 +50,16 @@ export function sidecarKey(relativeKey: string): string {
 /** Records the pipeline config that the outputs under a destination were made with. */
 export const STATE_KEY = '.img-pipeline.json';
 
+/** Held by the run writing a destination, so a second run on the same `--out` is refused (runner/run-lock.ts). */
+export const LOCK_KEY = '.img-pipeline.lock';
+
+/**
+ * Written into every local `<variant>/` folder that receives an output: local files have nowhere to carry
+ * OUTPUT_MARKER, so the folder carries it. A scan never enters a folder holding it, whatever the sizes are
+ * called now, wherever `--out` points, and even after the folder was moved or renamed.
+ */
+export const OUTPUT_FOLDER_MARKER = '.img-pipeline-output.json';
+
 /**
  * Where a key's extension starts (the index of its dot), or -1 when it has none. Only the last segment
  * counts, and a leading dot names a hidden file (`.env`), not an extension.

@@ -56,9 +56,11 @@ const COLLISION_WINDOW = 4096;
 
 /** The settings that change output pixels, hashed: a different hash means existing outputs are stale. */
 export function pipelineFingerprint(config: Config, watermarkImage?: Buffer): string {
-  const { sizes, formats, quality, background, keepMetadata, animated, watermark } = config;
+  const { sizes, formats, quality, background, keepMetadata, animated, watermark, pngPalette } = config;
   const hash = createHash('sha256');
-  hash.update(JSON.stringify({ layout: 1, sizes, formats, quality, background, keepMetadata, animated, watermark: watermark && { ...watermark, image: undefined } }));
+  // The PNG encoding only where PNG is written: PNG outputs from before it was lossless are stale, others not.
+  const png = formats.includes('png') ? { png: pngPalette ? 'palette' : 'lossless' } : {};
+  hash.update(JSON.stringify({ layout: 1, sizes, formats, quality, background, keepMetadata, animated, watermark: watermark && { ...watermark, image: undefined }, ...png }));
   if (watermarkImage) hash.update(watermarkImage);
   return hash.digest('hex').slice(0, 16);
 }

@@ -35,8 +35,11 @@ export interface ProcessedImage {
   placeholder?: Placeholder;
 }
 
-/** Loads the watermark (if any) and fingerprints the config. Throws ConfigError for a bad watermark. */
-export async function preparePipeline(config: Config, options: { fontfile?: string } = {}): Promise<Pipeline> {
+/**
+ * Loads the watermark (if any) and fingerprints the config. Throws ConfigError for a bad watermark.
+ * `onWarning` hears, once a run, that a text mark cannot be drawn legibly on some output size.
+ */
+export async function preparePipeline(config: Config, options: { fontfile?: string; onWarning?: (message: string) => void } = {}): Promise<Pipeline> {
   let markImage: Buffer | undefined;
   if (config.watermark?.image) {
     markImage = await readFile(config.watermark.image).catch((error: Error) => {

@@ -17,16 +17,22 @@ function resolveFontFile(): string {
 }
 const FONT_FAMILY = 'DejaVu Sans Bold';
 
-/** Glyphs (ink, not the halo around them) under this height in pixels stop being legible on a thumbnail. */
-export const MIN_TEXT_HEIGHT = 11;
-/** The halo's padding on each side of the text, as a fraction of the glyph height (rounded up to whole pixels). */
+/**
+ * The smallest line of text drawn, in pixels of line height (the font's line box, outline not included).
+ * At this height the capitals and ascenders of the shipped DejaVu Sans Bold are at least 9 px of ink:
+ * below that, text on a 128 px thumbnail stops being legible.
+ */
+export const MIN_TEXT_HEIGHT = 14;
+/** The outline's padding on each side of the text, as a fraction of the line height (rounded up to whole pixels). */
 const HALO_PAD = 0.12;
+/** A long text is wrapped onto at most this many lines to stay legible on a small output. */
+const MAX_LINES = 5;
 
 interface Raster {
   data: Buffer;
   width: number;
   height: number;
-  /** For text: the height of the glyph line inside the halo padding. */
+  /** For text: the height of one line of glyphs, inside the outline's padding. */
   glyphHeight?: number;
 }
 
@@ -102,26 +108,60 @@ function textImage(text: string, fontfile: string, dpi: number): Sharp {
 }
 
 /**
- * White glyphs over a soft dark halo, so the text reads on light and dark photos alike. Rendered at the
- * resolution the widest mark needs (`width` pixels), not more: the halo's blur costs grow with its area.
+ * The words of `text` on `lines` lines of about equal length (fewer when there are fewer words), so a long
+ * text can be drawn taller within the same width.
  */
-async function renderText(text: string, fontfile: string, width: number): Promise<Raster> {
+export function wrapText(text: string, lines: number): string[] {
+  const words = text.trim().split(/\s+/);
+  if (lines <= 1 || words.length <= 1) return [text.trim()];
+  const target = text.trim().length / Math.min(lines, words.length);
+  const out: string[] = [];
+  let line = '';
+  for (const [i, word] of words.entries()) {
+    const left = words.length - i;
+    const slots = lines - out.length - 1;
+    // Break when the line is long enough, or when each remaining word must take a line of its own.
+    if (line !== '' && slots > 0 && (line.length + 1 + word.length / 2 > target || left <= slots)) {
+      out.push(line);
+      line = word;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  out.push(line);
+  return out;
+}
+
+/**
+ * White glyphs inside a dark outline that fades into a soft shadow, the way photo services mark images:
+ * the white reads on dark photos, the outline on white and busy ones. Rendered at the resolution the widest
+ * mark needs (`width` pixels), not more: the outline's blur costs grow with its area.
+ */
+async function renderText(lines: readonly string[], fontfile: string, width: number): Promise<Raster> {
+  const text = lines.join('\n');
   const probe = await textImage(text, fontfile, PROBE_DPI).toBuffer({ resolveWithObject: true });
   const dpi = Math.min(MAX_DPI, Math.max(PROBE_DPI, Math.ceil((PROBE_DPI * width) / probe.info.width)));
   const rendered = await toRaster(textImage(text, fontfile, dpi));
-  const pad = Math.ceil(rendered.height * HALO_PAD);
+  const pad = Math.ceil((rendered.height / lines.length) * HALO_PAD);
   const glyphs = await toRaster(
     sharp(rendered.data, { raw: { width: rendered.width, height: rendered.height, channels: 4 } })
       .extend({ top: pad, bottom: pad, left: pad, right: pad, background: { r: 0, g: 0, b: 0, alpha: 0 } }),
   );
   const raw = { raw: { width: glyphs.width, height: glyphs.height, channels: 4 as const } };
-  const halo = await sharp(glyphs.data, raw).extractChannel(3).blur(Math.max(0.3, pad / 3)).linear(2.6, 0).raw().toBuffer();
+  // sharp runs a pipeline's operations in its own fixed order (blur before extractChannel), so each step is
+  // a pipeline of its own. The glyph alpha, blurred and thresholded, is the glyphs grown by about pad/2: a
+  // solid outline; a second, wider blur of the same alpha adds a soft shadow beyond it.
+  const one = { raw: { width: glyphs.width, height: glyphs.height, channels: 1 as const } };
+  const alpha = await sharp(glyphs.data, raw).extractChannel(3).raw().toBuffer();
+  const outline = await sharp(await sharp(alpha, one).blur(Math.max(0.3, pad / 3)).raw().toBuffer(), one).threshold(24).raw().toBuffer();
+  const soft = await sharp(alpha, one).blur(Math.max(0.5, pad / 1.5)).raw().toBuffer();
+  const smooth = await sharp(outline, one).blur(Math.max(0.3, pad / 8)).raw().toBuffer();
+  const halo = Buffer.alloc(smooth.length);
+  for (let i = 0; i < halo.length; i++) halo[i] = Math.max(smooth[i]!, Math.min(255, soft[i]! * 2));
   const shadow = await sharp({ create: { width: glyphs.width, height: glyphs.height, channels: 3, background: '#000000' } })
     .joinChannel(halo, { raw: { width: glyphs.width, height: glyphs.height, channels: 1 } })
     .raw()
     .toBuffer();
   const marked = await toRaster(sharp(shadow, raw).composite([{ input: glyphs.data, ...raw }]));
-  return { ...marked, glyphHeight: rendered.height };
+  return { ...marked, glyphHeight: rendered.height / lines.length };
 }
 
 type Anchor = 'start' | 'center' | 'end';
@@ -158,25 +198,46 @@ export function fitMark(spec: WatermarkSpec, minHeight: number, width: number, h
 /** Validates and loads the configured mark; fails as a config error (before any output is written). */
 export async function prepareWatermark(
   spec: WatermarkSpec,
-  options: { fontfile?: string; image?: Buffer | undefined; maxOutputWidth?: number } = {},
+  options: { fontfile?: string; image?: Buffer | undefined; maxOutputWidth?: number; onWarning?: (message: string) => void } = {},
 ): Promise<Watermarker> {
   // Render at twice the widest output's mark, so every mark is a downscale (crisp edges); the minimum text
   // height can make a thumbnail's mark wider than `size` asks, hence the floor.
   const markWidth = 2 * Math.max(64, Math.ceil(spec.size * (options.maxOutputWidth ?? 2048)));
-  let mark: Raster;
-  try {
-    mark = spec.text !== undefined
-      ? await renderText(spec.text, options.fontfile ?? DEFAULT_FONT_FILE, markWidth)
-      : await toRaster(sharp(options.image ?? (await readFile(spec.image!)), { limitInputPixels: 25_000_000 }));
-  } catch (error) {
-    const what = spec.text !== undefined ? `watermark text ${JSON.stringify(spec.text)}` : `watermark image ${spec.image}`;
-    throw new ConfigError('WATERMARK_INVALID', `cannot render ${what}: ${(error as Error).message}`, { cause: error });
-  }
-  // The minimum is for the glyphs; the mark also carries the halo's padding above and below them.
-  const minHeight = mark.glyphHeight ? (MIN_TEXT_HEIGHT * mark.height) / mark.glyphHeight : 0;
+  const what = spec.text !== undefined ? `watermark text ${JSON.stringify(spec.text)}` : `watermark image ${spec.image}`;
+  const load = async (make: () => Promise<Raster>): Promise<Raster> => {
+    try {
+      return await make();
+    } catch (error) {
+      throw new ConfigError('WATERMARK_INVALID', `cannot render ${what}: ${(error as Error).message}`, { cause: error });
+    }
+  };
+  // Text: one raster per number of lines, each rendered once and only when some output size needs it.
+  const layouts: Promise<Raster>[] = [];
+  const layout = (lines: number): Promise<Raster> => {
+    layouts[lines] ??= load(() => renderText(wrapText(spec.text!, lines), options.fontfile ?? DEFAULT_FONT_FILE, markWidth));
+    return layouts[lines]!;
+  };
+  const first = spec.text !== undefined ? await layout(1) : await load(async () => toRaster(sharp(options.image ?? (await readFile(spec.image!)), { limitInputPixels: 25_000_000 })));
+  const maxLines = spec.text !== undefined ? Math.min(MAX_LINES, wrapText(spec.text, MAX_LINES).length) : 1;
+  let warned = false;
   const cache = new Map<string, Promise<Mark | undefined>>();
   const render = async (width: number, height: number): Promise<Mark | undefined> => {
-    const { w, h, margin } = fitMark(spec, minHeight, width, height, mark.width, mark.height);
+    let chosen: { mark: Raster; w: number; h: number; margin: number } | undefined;
+    for (let lines = 1; lines <= maxLines && !chosen; lines += 1) {
+      const mark = lines === 1 ? first : await layout(lines);
+      // The minimum is for the glyphs; the mark also carries the outline's padding around them.
+      const minHeight = mark.glyphHeight ? (MIN_TEXT_HEIGHT * mark.height) / mark.glyphHeight : 0;
+      const fit = fitMark(spec, minHeight, width, height, mark.width, mark.height);
+      const lineHeight = mark.glyphHeight ? (fit.h * mark.glyphHeight) / mark.height : Infinity;
+      if (lineHeight >= MIN_TEXT_HEIGHT - 0.5) chosen = { mark, ...fit };
+    }
+    if (!chosen) {
+      // Never an unreadable smudge: the output goes unmarked, and the run says so once.
+      if (!warned) options.onWarning?.(`the ${what} cannot be drawn legibly (lines at least ${MIN_TEXT_HEIGHT} px tall) on ${width}x${height} outputs, even on ${maxLines} line${maxLines === 1 ? '' : 's'}: outputs that small are left unmarked`);
+      warned = true;
+      return undefined;
+    }
+    const { mark, w, h, margin } = chosen;
     if (w < 2 || h < 2) return undefined;
     const { data, info } = await sharp(mark.data, { raw: { width: mark.width, height: mark.height, channels: 4 } })
       .resize(w, h, { fit: 'fill' })

@@ -65,6 +65,8 @@ export class ListingCursor {
 export interface Destination extends DestinationIndex {
   /** Whether the recorded config fingerprint is this run's. */
   stateMatches: boolean;
+  /** The state file's text as the run found it (undefined: none), whose record a new state extends. */
+  stateText: string | undefined;
   /** Moves the listings up to these output keys, fetching pages as needed, so `outputs.get` can answer. */
   reach(keys: readonly string[]): Promise<void>;
   close(): Promise<void>;
@@ -107,6 +109,7 @@ export async function openDestination(sink: Sink, options: OpenDestinationOption
   const cursorOf = (key: string) => cursors.get(key.slice(0, key.indexOf('/')));
   return {
     stateMatches,
+    stateText: state?.text,
     freshSince,
     outputs: { get: (key) => cursorOf(key)?.timeOf(key) },
     async reach(keys) {

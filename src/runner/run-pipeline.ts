@@ -12,6 +12,7 @@ import type { Sink, Source } from '../storage/types.js';
 import { openDestination, type Destination } from './destination.js';
 import { ByteBudget, type Release } from './byte-budget.js';
 import { mergeListings } from './merge-listings.js';
+import { acquireRunLock } from './run-lock.js';
 import { recordState } from './state-file.js';
 
 export type FileStatus = 'processed' | 'skipped' | 'failed' | 'planned';
@@ -109,6 +110,8 @@ export interface RunOptions {
   /** Keep every file's report (for `--json`); off, only counts are kept and memory stays flat. */
   collectFiles?: boolean;
   events?: EventEmitter<{ event: [RunEvent] }>;
+  /** The command line, recorded in the destination's lock so a refused second run can name this one. */
+  command?: string;
 }
 
 /**
@@ -139,15 +142,28 @@ type Work = { job: RunnableJob; source: Source };
  */
 export async function runPipeline(options: RunOptions): Promise<RunReport> {
   const started = performance.now();
-  const { sink, pipeline, signal } = options;
-  const force = options.force ?? false;
+  const { sink } = options;
   const dryRun = options.dryRun ?? false;
-  const transfer = options.transfer ?? transferLimits(pipeline.config.s3);
   const report: RunReport = { processed: 0, skipped: 0, failed: 0, planned: 0, bytesIn: 0, bytesOut: 0, elapsedMs: 0, interrupted: false, files: [] };
   configureSharp(options.concurrency);
   // A destination that cannot take outputs (a file in its place, no write access) fails here, before
   // anything is read or written; a dry run only checks, and creates nothing.
   await sink.prepare?.({ create: !dryRun });
+  // One run at a time per destination: a second one would mix its outputs with ours under our state file.
+  const lock = dryRun ? undefined : await acquireRunLock(sink, { command: options.command ?? 'img-pipeline (library call)' });
+  try {
+    return await runLocked(options, report, started);
+  } finally {
+    await lock?.release();
+  }
+}
+
+/** runPipeline once the destination is prepared and locked. */
+async function runLocked(options: RunOptions, report: RunReport, started: number): Promise<RunReport> {
+  const { sink, pipeline, signal } = options;
+  const force = options.force ?? false;
+  const dryRun = options.dryRun ?? false;
+  const transfer = options.transfer ?? transferLimits(pipeline.config.s3);
   // The sources' first listing page is asked for while the destination's state is read (and written):
   // on S3 that is one round trip before the first download, not two or three.
   const listing = mergeListings(options.sources, signal)[Symbol.asyncIterator]();
@@ -168,7 +184,7 @@ export async function runPipeline(options: RunOptions): Promise<RunReport> {
   try {
     let writable: Promise<void> = Promise.resolve();
     if (!dryRun && !destination.stateMatches && !signal?.aborted) {
-      await recordState(sink, pipeline.fingerprint);
+      await recordState(sink, pipeline.fingerprint, Object.keys(pipeline.config.sizes), destination.stateText);
       writable = pastTimeResolution(sink.timeResolutionMs);
     }
     const plan = createPlanner(pipeline.config, destination, { force, maxFileSize: pipeline.config.limits.maxFileSize });
@@ -219,7 +235,9 @@ export async function runPipeline(options: RunOptions): Promise<RunReport> {
     const behind = sink.remote ? new ByteBudget({ bytes: transfer.outputBytes, items: transfer.uploads }) : undefined;
     const running = new Set<Promise<void>>();
 
-    for await (const { job, source } of work()) {
+    const items = work();
+    // Without `return`: stopping on Ctrl-C must not close the listing, whose rest is counted below.
+    for await (const { job, source } of { [Symbol.asyncIterator]: () => ({ next: () => items.next() }) }) {
       const planned = plannedReport(job, sink, dryRun);
       if (planned) {
         record(planned);
@@ -249,6 +267,9 @@ export async function runPipeline(options: RunOptions): Promise<RunReport> {
       void task.finally(() => running.delete(task));
     }
     await Promise.allSettled(running);
+    // Ctrl-C: what was already listed (the pages received) is still reported, as not done, so the counts
+    // add up to what was found. The listing itself ends at the next page.
+    for await (const { job } of items) record(plannedReport(job, sink, dryRun) ?? interruptedReport(job));
   } finally {
     await destination.close();
   }

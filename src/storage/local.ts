@@ -3,7 +3,8 @@ import type { Dir, Stats } from 'node:fs';
 import { access, constants, mkdir, opendir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { StorageError } from '../errors.js';
-import { STATE_KEY } from '../pipeline/layout.js';
+import { OUTPUT_FOLDER_MARKER, OUTPUT_MARKER, STATE_KEY } from '../pipeline/layout.js';
+import { recordedVariants } from '../runner/state-file.js';
 import { compareKeys } from './key-order.js';
 import type { Sink, SinkEntry, SinkListOptions, Source, SourceEntry, TextEntry, WriteOptions } from './types.js';
 
@@ -30,7 +31,11 @@ const NODE_FS: LocalFs = { opendir: (path) => opendir(path) };
 interface WalkOptions {
   exclude: readonly string[];
   fs: LocalFs;
-  /** Sources only: called for a folder below the root that holds the state file, which is then left out. */
+  /**
+   * Sources only: called for a folder that holds img-pipeline outputs, which is then left out: one holding
+   * OUTPUT_FOLDER_MARKER (the root included), one below the root holding the state file (another run's
+   * `--out`), or a variant folder the state file in the folder above it records.
+   */
   onOutputFolder?: (folder: string) => void;
   signal?: AbortSignal;
 }
@@ -47,27 +52,36 @@ type Walked = { path: string; info: Stats; error?: undefined } | { path: string;
 async function* walk(dir: string, options: WalkOptions, isRoot = true): AsyncGenerator<Walked> {
   const names: { name: string; sortKey: string; isDir: boolean }[] = [];
   let holdsState = false;
+  let marked = false;
   try {
     const handle = await options.fs.opendir(dir);
     for await (const dirent of handle) {
       const isDir = dirent.isDirectory();
       if (!isDir && dirent.name === STATE_KEY) holdsState = true;
+      if (!isDir && dirent.name === OUTPUT_FOLDER_MARKER) marked = true;
       names.push({ name: dirent.name, sortKey: isDir ? `${dirent.name}/` : dirent.name, isDir });
     }
   } catch (error) {
     yield { path: dir, error: new StorageError('LOCAL_UNREADABLE', `cannot read the folder ${dir}, so nothing under it was processed: ${(error as Error).message}`, { cause: error }) };
     return;
   }
-  // An earlier run's output root (`--out` of another run): its images are thumbnails, not inputs.
-  if (!isRoot && holdsState && options.onOutputFolder) {
-    options.onOutputFolder(dir);
+  const { onOutputFolder } = options;
+  // Outputs of some run (a variant folder, or another run's `--out`): thumbnails, not inputs.
+  if (onOutputFolder && (marked || (!isRoot && holdsState))) {
+    onOutputFolder(dir);
     return;
   }
+  // The input is some run's `--out` (`photos --out photos`): every variant folder it ever had is outputs.
+  const recorded = onOutputFolder && holdsState ? new Set(recordedVariants(await readFile(join(dir, STATE_KEY), 'utf8').catch(() => undefined))) : undefined;
   names.sort((a, b) => compareKeys(a.sortKey, b.sortKey));
   for (const { name, isDir } of names) {
     if (options.signal?.aborted) return;
     const path = join(dir, name);
     if (options.exclude.some((ex) => isInside(ex, path))) continue;
+    if (isDir && recorded?.has(name)) {
+      onOutputFolder!(path);
+      continue;
+    }
     if (isDir) {
       yield* walk(path, options, false);
       continue;
@@ -174,9 +188,13 @@ export class LocalSource implements Source {
   }
 }
 
-/** A local output folder. Each write goes to a hidden temporary name beside the target, then is renamed. */
+/**
+ * A local output folder. Each write goes to a hidden temporary name beside the target, then is renamed.
+ * The first output written into a top folder (`<variant>/`) also leaves OUTPUT_FOLDER_MARKER there.
+ */
 export class LocalSink implements Sink {
   readonly uri: string;
+  private readonly marked = new Map<string, Promise<void>>();
 
   constructor(root: string) {
     this.uri = resolve(root);
@@ -242,7 +260,26 @@ export class LocalSink implements Sink {
     }
   }
 
-  async write(key: string, data: Buffer, _options: WriteOptions): Promise<void> {
+  async write(key: string, data: Buffer, options: WriteOptions): Promise<void> {
+    const slash = key.indexOf('/');
+    if (slash > 0 && options.metadata[OUTPUT_MARKER] !== undefined) await this.markFolder(key.slice(0, slash));
+    await this.writeFile(key, data);
+  }
+
+  /** Marks a folder as holding outputs, once per run, before its first output lands (so no output is ever unmarked). */
+  private markFolder(folder: string): Promise<void> {
+    let marking = this.marked.get(folder);
+    if (!marking) {
+      const body = `${JSON.stringify({ tool: 'img-pipeline', note: 'this folder holds img-pipeline outputs; scans never read it as input' })}\n`;
+      marking = this.writeFile(`${folder}/${OUTPUT_FOLDER_MARKER}`, Buffer.from(body));
+      this.marked.set(folder, marking);
+      // A failed marker fails this write; the next output tries again.
+      marking.catch(() => this.marked.delete(folder));
+    }
+    return marking;
+  }
+
+  private async writeFile(key: string, data: Buffer): Promise<void> {
     const target = this.pathOf(key);
     const temp = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
     try {
@@ -253,6 +290,23 @@ export class LocalSink implements Sink {
       await unlink(temp).catch(() => undefined);
       throw new StorageError('LOCAL_WRITE_FAILED', `cannot write ${target}: ${(error as Error).message}`, { cause: error });
     }
+  }
+
+  async createExclusive(key: string, data: Buffer): Promise<boolean> {
+    const path = this.pathOf(key);
+    try {
+      await writeFile(path, data, { flag: 'wx' });
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw new StorageError('LOCAL_WRITE_FAILED', `cannot write ${path}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  async remove(key: string): Promise<void> {
+    await unlink(this.pathOf(key)).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw new StorageError('LOCAL_WRITE_FAILED', `cannot delete ${this.pathOf(key)}: ${error.message}`, { cause: error });
+    });
   }
 
   uriOf(key: string): string {

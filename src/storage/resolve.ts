@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { DEFAULT_SIZES } from '../config/schema.js';
@@ -30,6 +30,18 @@ export interface OpenOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Refuses a location that would name the wrong place: an empty one (it would mean the current folder) or
+ * a URI of a scheme other than s3:// (`file:///tmp/x` would become a folder named `file:`).
+ */
+export function checkLocation(value: string, what: string): void {
+  if (value.trim() === '') throw new ConfigError('LOCATION_INVALID', `${what}: expected a folder path or s3://bucket/prefix/, received an empty value`);
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1];
+  if (scheme !== undefined && !isS3Uri(value)) {
+    throw new ConfigError('LOCATION_INVALID', `${what}: expected a local path or an s3://bucket/prefix/ URI, received "${value}" (${scheme}:// is not supported${scheme.toLowerCase() === 'file' ? '; write the path itself' : ''})`);
+  }
+}
+
 function s3Access(options: OpenOptions, uri: string): S3Access {
   if (!options.s3) throw new ConfigError('S3_NOT_CONFIGURED', `${uri} is an S3 location, but no S3 client was set up for this run`);
   return options.s3;
@@ -56,19 +68,30 @@ export function refuseLoop(input: string, out: string, variants: readonly string
   );
 }
 
-/** One spelling per input: `photos`, `./photos/` and `/abs/photos` name one folder, listed once. */
-function distinctInputs(inputs: readonly string[]): string[] {
-  const seen = new Set<string>();
-  return inputs.filter((input) => {
-    let id = resolve(input);
-    if (isS3Uri(input)) {
-      const { bucket, prefix } = parseS3Uri(input);
-      id = formatS3Uri(bucket, prefix);
-    }
-    if (seen.has(id)) return false;
-    seen.add(id);
-    return true;
-  });
+/** Where an input reads from, spelled one way: a real path (symlinks resolved), or bucket and folder. */
+type InputPlace = { kind: 'local'; path: string; folder: boolean } | { kind: 's3'; bucket: string; prefix: string };
+
+async function placeOf(input: string): Promise<InputPlace> {
+  if (isS3Uri(input)) return { kind: 's3', ...parseS3Uri(input) };
+  const path = await realpath(input).catch(() => resolve(input));
+  return { kind: 'local', path, folder: await stat(path).then((info) => info.isDirectory(), () => false) };
+}
+
+/** Whether everything `inner` lists is also listed by `outer` (the same place included). */
+function covers(outer: InputPlace, inner: InputPlace): boolean {
+  if (outer.kind === 'local' && inner.kind === 'local') return outer.path === inner.path || (outer.folder && isInside(outer.path, inner.path));
+  if (outer.kind === 's3' && inner.kind === 's3') return outer.bucket === inner.bucket && (outer.prefix === inner.prefix || inner.prefix.startsWith(folderPrefix(outer.prefix)));
+  return false;
+}
+
+/**
+ * Each image once, at one path: an input that another input already lists (`dir dir/sub dir/sub/a.png`, a
+ * symlink to a folder given next to it, `s3://b/in/ s3://b/in/sub/`) is dropped, so its images take the key
+ * they have under the outermost input. Of two inputs naming the same place, the first given stays.
+ */
+async function distinctInputs(inputs: readonly string[]): Promise<string[]> {
+  const places = await Promise.all(inputs.map(placeOf));
+  return inputs.filter((_, i) => !places.some((other, j) => j !== i && covers(other, places[i]!) && (!covers(places[i]!, other) || j < i)));
 }
 
 /**
@@ -89,7 +112,7 @@ async function refuseLocalLoop(input: string, variantFolders: readonly string[])
 }
 
 /**
- * Opens each input once (repeated inputs are dropped), local or `s3://`. Local scans leave out the folders
+ * Opens each input once (repeated and nested inputs are dropped: distinctInputs), local or `s3://`. Local scans leave out the folders
  * the run writes (`<out>/<variant>/` for each variant, and the state file), so a run never processes its
  * own outputs whatever `--out` is (`.` or the input folder itself included); a local input inside one of
  * those folders, and an S3 `out` inside an S3 input, are refused. Each S3 input answers one small listing
@@ -97,7 +120,9 @@ async function refuseLocalLoop(input: string, variantFolders: readonly string[])
  */
 export async function openSources(inputs: readonly string[], out: string, options: OpenOptions = {}): Promise<Source[]> {
   const variants = options.variants ?? Object.keys(DEFAULT_SIZES);
-  const unique = distinctInputs(inputs);
+  checkLocation(out, '--out');
+  for (const input of inputs) checkLocation(input, 'input');
+  const unique = await distinctInputs(inputs);
   for (const input of unique) refuseLoop(input, out, variants);
   const outRoot = isS3Uri(out) ? undefined : resolve(out);
   const variantFolders = outRoot === undefined ? [] : variants.map((v) => join(outRoot, v));
@@ -117,6 +142,7 @@ export async function openSources(inputs: readonly string[], out: string, option
 
 /** The destination named by `--out`: a local folder or an `s3://` prefix. */
 export function openSink(out: string, options: OpenOptions = {}): Sink {
+  checkLocation(out, '--out');
   if (!isS3Uri(out)) return new LocalSink(out);
   const { bucket, prefix } = parseS3Uri(out);
   const { client, cacheControl, pageSize, endpoint } = s3Access(options, out);

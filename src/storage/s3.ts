@@ -16,23 +16,27 @@ export interface S3Location {
 }
 
 /** The IAM action a request needs, named in AccessDenied messages. */
-export type S3Action = 's3:ListBucket' | 's3:GetObject' | 's3:PutObject';
+export type S3Action = 's3:ListBucket' | 's3:GetObject' | 's3:PutObject' | 's3:DeleteObject';
 
 /** Whether a CLI argument names an S3 location rather than a local path. */
 export function isS3Uri(value: string): boolean {
   return /^s3:\/\//i.test(value);
 }
 
-// Lenient on purpose: older us-east-1 buckets may hold upper case and underscores, and S3-compatible
-// stores have their own rules. The server has the last word.
-const BUCKET_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/;
+// S3's naming rules (lower-case letters, digits, dots and hyphens, a letter or digit at each end, at most
+// 63 characters): https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html. A name
+// outside them can only fail later with a confusing region or signature error. The 3-character minimum is
+// left to the server (S3-compatible stores differ); buckets created in us-east-1 before March 2018 may have
+// other names, and are not supported.
+const BUCKET_PATTERN = /^[a-z0-9](?:[a-z0-9.-]{0,61}[a-z0-9])?$/;
 
 /** Splits `s3://bucket/prefix` into its bucket and prefix; throws ConfigError for anything else. */
 export function parseS3Uri(uri: string): S3Location {
   const match = /^s3:\/\/([^/]*)(?:\/(.*))?$/is.exec(uri);
   const bucket = match?.[1] ?? '';
   if (!match || !BUCKET_PATTERN.test(bucket)) {
-    throw new ConfigError('S3_URI_INVALID', `expected an S3 URI like s3://bucket/prefix/, received "${uri}"`);
+    const why = match && bucket !== '' ? ` ("${bucket}" is not a valid bucket name: up to 63 lower-case letters, digits, dots and hyphens)` : '';
+    throw new ConfigError('S3_URI_INVALID', `expected an S3 URI like s3://bucket/prefix/, received "${uri}"${why}`);
   }
   return { bucket, prefix: match[2] ?? '' };
 }
@@ -207,8 +211,41 @@ function isAbort(signal: AbortSignal | undefined): boolean {
   return signal?.aborted ?? false;
 }
 
+/**
+ * Per-request abort signals that follow one run signal through a single listener. The SDK adds an
+ * 'abort' listener to the signal of every request in flight: with the run's one signal, a run with a dozen
+ * downloads and uploads in flight passed Node's limit of 10 (MaxListenersExceededWarning). Each request
+ * gets its own child signal instead, dropped when the request settles.
+ */
+class RequestSignals {
+  private readonly children = new Set<AbortController>();
+  private parent: AbortSignal | undefined;
+  private readonly onAbort = () => {
+    for (const child of this.children) child.abort(this.parent?.reason);
+  };
+
+  /** Runs `send` with a signal that aborts when `signal` does; `send` alone when there is no signal. */
+  async around<T>(signal: AbortSignal | undefined, send: (child: AbortSignal | undefined) => Promise<T>): Promise<T> {
+    if (!signal) return send(undefined);
+    if (signal !== this.parent) {
+      this.parent?.removeEventListener('abort', this.onAbort);
+      this.parent = signal;
+      signal.addEventListener('abort', this.onAbort, { once: true });
+    }
+    const child = new AbortController();
+    if (signal.aborted) child.abort(signal.reason);
+    this.children.add(child);
+    try {
+      return await send(child.signal);
+    } finally {
+      this.children.delete(child);
+    }
+  }
+}
+
 /** Shared by source and sink: paged listing and error mapping. */
 abstract class S3Prefix {
+  protected readonly signals = new RequestSignals();
   readonly uri: string;
   protected readonly client: S3Client;
   protected readonly bucket: string;
@@ -245,7 +282,7 @@ abstract class S3Prefix {
     const { ListObjectsV2Command } = await loadSdk();
     const fetchPage = (token: string | undefined): Promise<ListObjectsV2CommandOutput | undefined> => {
       const command = new ListObjectsV2Command({ Bucket: this.bucket, Prefix: listPrefix, ContinuationToken: token, ...(this.pageSize ? { MaxKeys: this.pageSize } : {}) });
-      const page = this.client.send(command, { abortSignal: signal }).catch((error: unknown) => {
+      const page = this.signals.around(signal, (abortSignal) => this.client.send(command, { abortSignal })).catch((error: unknown) => {
         if (isAbort(signal)) return undefined;
         return this.fail(error, 's3:ListBucket', formatS3Uri(this.bucket, listPrefix));
       });
@@ -285,7 +322,7 @@ export class S3Source extends S3Prefix implements Source {
   async check(signal?: AbortSignal): Promise<void> {
     const { ListObjectsV2Command } = await loadSdk();
     try {
-      await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix, MaxKeys: 1 }), { abortSignal: signal });
+      await this.signals.around(signal, (abortSignal) => this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix, MaxKeys: 1 }), { abortSignal }));
     } catch (error) {
       if (isAbort(signal)) return;
       await this.fail(error, 's3:ListBucket', this.uri);
@@ -307,7 +344,12 @@ export class S3Source extends S3Prefix implements Source {
    * A body cut off midway is downloaded again (the SDK retries requests, not broken bodies), up to the
    * client's maxAttempts (`--max-attempts`).
    */
-  async read(entry: SourceEntry, signal?: AbortSignal): Promise<Buffer> {
+  read(entry: SourceEntry, signal?: AbortSignal): Promise<Buffer> {
+    // One request signal for the headers and the body alike: Ctrl-C also stops a body halfway down.
+    return this.signals.around(signal, (abortSignal) => this.download(entry, signal, abortSignal));
+  }
+
+  private async download(entry: SourceEntry, signal: AbortSignal | undefined, abortSignal: AbortSignal | undefined): Promise<Buffer> {
     const key = this.fullKey(entry);
     const { GetObjectCommand } = await loadSdk();
     const attempts = await this.maxAttempts();
@@ -315,7 +357,7 @@ export class S3Source extends S3Prefix implements Source {
       let response;
       try {
         // IfMatch: the ETag recorded on the outputs is then the ETag of the bytes they were made from.
-        response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, ...(entry.etag ? { IfMatch: entry.etag } : {}) }), { abortSignal: signal });
+        response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, ...(entry.etag ? { IfMatch: entry.etag } : {}) }), { abortSignal });
       } catch (error) {
         if (signal?.aborted) throw interrupted(entry.uri, error);
         return this.fail(error, 's3:GetObject', entry.uri);
@@ -433,6 +475,34 @@ export class S3Sink extends S3Prefix implements Sink {
       await this.fail(error, 's3:PutObject', this.uriOf(key));
     }
     this.transferred += data.length;
+  }
+
+  /**
+   * PutObject with `If-None-Match: *`: S3 answers 412 PreconditionFailed when the key exists, and 409
+   * ConditionalRequestConflict when another conditional write to it is in flight
+   * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html). Stores that ignore the
+   * header (s3rver, older MinIO) overwrite instead; run-lock.ts reads the lock back to catch that.
+   */
+  async createExclusive(key: string, data: Buffer): Promise<boolean> {
+    const { PutObjectCommand } = await loadSdk();
+    try {
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: joinKey(this.folder, key), Body: data, ContentType: 'application/json', CacheControl: 'no-cache', IfNoneMatch: '*' }));
+      return true;
+    } catch (error) {
+      const e = error as SdkError;
+      const status = e.$metadata?.httpStatusCode;
+      if (status === 412 || status === 409 || e.name === 'PreconditionFailed' || e.name === 'ConditionalRequestConflict') return false;
+      return this.fail(error, 's3:PutObject', this.uriOf(key));
+    }
+  }
+
+  async remove(key: string): Promise<void> {
+    const { DeleteObjectCommand } = await loadSdk();
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: joinKey(this.folder, key) }));
+    } catch (error) {
+      await this.fail(error, 's3:DeleteObject', this.uriOf(key));
+    }
   }
 
   uriOf(key: string): string {

@@ -91,6 +91,13 @@ export interface Sink {
   /** Like readText, with the object's time; optional so that minimal sinks (test doubles) can leave it out. */
   readTextEntry?(key: string): Promise<TextEntry | undefined>;
   write(key: string, data: Buffer, options: WriteOptions, signal?: AbortSignal): Promise<void>;
+  /**
+   * Creates `key` only if nothing is there yet, atomically where the store can (local: `O_EXCL`; S3:
+   * `If-None-Match: *`); false when something already is. For the run lock (runner/run-lock.ts).
+   */
+  createExclusive?(key: string, data: Buffer): Promise<boolean>;
+  /** Deletes `key` (nothing there is not an error). For the run lock. */
+  remove?(key: string): Promise<void>;
   /** The URI an output key will have, for reports. */
   uriOf(key: string): string;
   /**

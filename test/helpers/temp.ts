@@ -32,3 +32,11 @@ export async function hashTree(root: string): Promise<Record<string, string>> {
   for (const file of await listFiles(root)) hashes[file] = createHash('sha256').update(await readFile(join(root, file))).digest('hex');
   return hashes;
 }
+
+/** The marker each local variant folder gets (OUTPUT_FOLDER_MARKER); tests about it list it on their own. */
+export const FOLDER_MARKER = /^(.*\/)?[^/]+\/\.img-pipeline-output\.json$/;
+
+/** Like listFiles, without the variant folders' markers. */
+export async function listOutputFiles(root: string): Promise<string[]> {
+  return (await listFiles(root)).filter((f) => !FOLDER_MARKER.test(f));
+}

@@ -1,11 +1,11 @@
-import { chmod, copyFile, mkdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { canRunUnprivileged, runCli, spawnCli, waitFor } from '../helpers/cli.js';
 import { fixture } from '../helpers/paths.js';
 import { colourDistance, differingBox, meanColour, readMetadata, readPixels, type Rgb } from '../helpers/pixels.js';
-import { hashTree, listFiles, makeTempDir, removeTempDirs } from '../helpers/temp.js';
+import { FOLDER_MARKER, hashTree, listFiles as listAllFiles, listOutputFiles as listFiles, makeTempDir, removeTempDirs } from '../helpers/temp.js';
 
 afterAll(removeTempDirs);
 
@@ -33,7 +33,8 @@ async function expectOnlyCompleteImages(out: string, allowTemps: boolean): Promi
     await expect(sharp(join(out, file), { failOn: 'truncated' }).raw().toBuffer(), file).resolves.toBeInstanceOf(Buffer);
   }
   const hidden = files.filter((f) => !visible.includes(f) && f !== '.img-pipeline.json');
-  if (allowTemps) for (const f of hidden) expect(f).toMatch(TEMP_NAME);
+  // A run killed outright leaves its lock too, which the next run takes over.
+  if (allowTemps) for (const f of hidden.filter((h) => h !== '.img-pipeline.lock')) expect(f).toMatch(TEMP_NAME);
   else expect(hidden).toEqual([]);
   return visible;
 }
@@ -248,6 +249,28 @@ describe('bad input', () => {
   });
 });
 
+describe('hostile file names', () => {
+  it('escapes control characters in every line (one line per file), and --json keeps the exact names', async () => {
+    const names = ['esc\u001b[2J\u001b]0;pwned\u0007.jpg', 'new\nline.jpg', 'cr\rback.jpg', 'del\u007f.jpg', 'c1\u0085\u009b31m.jpg', 'bidi\u202egpj.jpg'];
+    const dir = await workspace();
+    await mkdir(join(dir, 'in'));
+    for (const name of names) await copyFile(fixture('cases/grey.jpg'), join(dir, 'in', name));
+    await writeFile(join(dir, 'in', 'bad\u001b[31m.jpg'), 'not a jpeg');
+    const result = await runCli(['in', '--out', 'out'], { cwd: dir });
+    expect(result.code).toBe(1);
+    expect(result.stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e]/);
+    const lines = result.stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(names.length + 2);
+    expect(lines).toContain(`processed ${join(dir, 'in')}/new\\nline.jpg -> 2 outputs (${lines.find((l) => l.includes('new\\nline'))!.split('(')[1]}`);
+    expect(lines.some((l) => l.startsWith(`processed ${join(dir, 'in')}/esc\\x1b[2J\\x1b]0;pwned\\x07.jpg -> `))).toBe(true);
+    expect(lines.some((l) => l.includes('bidi\\u202egpj.jpg') && l.includes('c1') === false)).toBe(true);
+    expect(lines.some((l) => l.startsWith(`failed    ${join(dir, 'in')}/bad\\x1b[31m.jpg: `))).toBe(true);
+    const json = await runCli(['in', '--out', 'out2', '--json'], { cwd: dir });
+    expect(json.stdout.trimEnd()).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202e]/);
+    expect(JSON.parse(json.stdout).files.map((f: { input: string }) => f.input).sort()).toEqual([...names, 'bad\u001b[31m.jpg'].map((n) => join(dir, 'in', n)).sort());
+  });
+});
+
 describe('exit code 2: usage and config errors, nothing written', () => {
   it.each([
     ['a bad config value flag', ['--quality', '500'], /quality: .*100.*received 500/],
@@ -261,6 +284,12 @@ describe('exit code 2: usage and config errors, nothing written', () => {
     ['--crop without --fit cover', ['--crop', 'attention'], /^img-pipeline: --crop attention needs --fit cover/],
     ['a name twice in --sizes', ['--sizes', 'a=10x10,a=64x64'], /^img-pipeline: --sizes: expected each name once, received "a" twice/],
     ['a bare --keep-metadata', ['--keep-metadata'], /option '--keep-metadata <mode>' argument missing/],
+    ['--watermark with --no-watermark', ['--watermark', 'x', '--no-watermark'], /^img-pipeline: --watermark and --no-watermark contradict each other: give one of them\n$/],
+    ['--quiet with --verbose', ['--verbose', '--quiet'], /^img-pipeline: --quiet and --verbose contradict each other: give one of them\n/],
+    ['a bad --crop, named as the flag', ['--fit', 'cover', '--crop', 'bogus'], /^img-pipeline: --crop: expected one of center, attention, entropy, received "bogus"\n$/],
+    ['a bad --max-file-size, with the format', ['--max-file-size', '10XB'], /^img-pipeline: --max-file-size: expected a size such as 500KB, 50MB or 1GB .*received "10XB"\n$/],
+    ['an --endpoint with a path', ['--endpoint', 'http://127.0.0.1:9000/bucket'], /s3\.endpoint: expected an endpoint without a path/],
+    ['an invalid bucket name', ['--out', 's3://Bad_Bucket/x/'], /"Bad_Bucket" is not a valid bucket name/],
   ])('%s', async (_what, args, message) => {
     const dir = await workspace({ 'in/grey.jpg': 'cases/grey.jpg' });
     const result = await runCli(['in', '--out', 'out', ...args], { cwd: dir });
@@ -268,6 +297,20 @@ describe('exit code 2: usage and config errors, nothing written', () => {
     expect(result.stderr).toMatch(message);
     expect(result.stdout).toBe('');
     expect(await exists(join(dir, 'out'))).toBe(false);
+  });
+
+  it('refuses an empty --out and --out or inputs of a scheme other than s3://, writing nothing anywhere', async () => {
+    const dir = await workspace({ 'in/grey.jpg': 'cases/grey.jpg' });
+    const empty = await runCli(['in', '--out', ''], { cwd: dir });
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toBe('img-pipeline: --out: expected a folder path or s3://bucket/prefix/, received an empty value\n');
+    const file = await runCli(['in', '--out', 'file:///tmp/x'], { cwd: dir });
+    expect(file.code).toBe(2);
+    expect(file.stderr).toBe('img-pipeline: --out: expected a local path or an s3://bucket/prefix/ URI, received "file:///tmp/x" (file:// is not supported; write the path itself)\n');
+    const input = await runCli(['gs://bucket/in/', '--out', 'out'], { cwd: dir });
+    expect(input.code).toBe(2);
+    expect(input.stderr).toMatch(/^img-pipeline: input: expected a local path or an s3:\/\/bucket\/prefix\/ URI, received "gs:\/\/bucket\/in\/"/);
+    expect(await listFiles(dir)).toEqual(['in/grey.jpg']);
   });
 
   it('--keep-metadata takes a mode, never the input after it', async () => {
@@ -286,8 +329,17 @@ describe('exit code 2: usage and config errors, nothing written', () => {
     expect(result.stderr).toContain('img-pipeline.config.json');
     expect(result.stderr).toMatch(/quality: expected number, received "high" \(string\)/);
     expect(result.stderr).toMatch(/sizes\.thumb\.width: .*1.*received -3 \(number\)/);
-    expect(result.stdout).toBe('');
+    // --json: still one document, carrying the error.
+    expect(JSON.parse(result.stdout)).toMatchObject({ processed: 0, files: [], error: { code: 'CONFIG_INVALID', message: expect.stringContaining('sizes.thumb.width') } });
     expect(await exists(join(dir, 'out'))).toBe(false);
+  });
+
+  it('accepts a config file saved with a UTF-8 byte order mark', async () => {
+    const dir = await workspace({ 'in/grey.jpg': 'cases/grey.jpg' });
+    await writeFile(join(dir, 'bom.json'), `\uFEFF${JSON.stringify({ sizes: { tiny: { width: 16, height: 16 } } })}`);
+    const result = await runCli(['in', '--out', 'out', '--config', 'bom.json'], { cwd: dir });
+    expect(result.code, result.stderr).toBe(0);
+    expect(await listFiles(join(dir, 'out'))).toEqual(['.img-pipeline.json', 'tiny/grey.jpg']);
   });
 
   it('a missing --config file', async () => {
@@ -461,10 +513,46 @@ describe('local folders: what is scanned, and where outputs may go', () => {
     const other = await runCli(['photos', '--out', 'other', '--verbose'], { cwd: dir });
     expect(other.code).toBe(0);
     expect((await listFiles(join(dir, 'other'))).filter((f) => !f.startsWith('.'))).toEqual(['medium/a.jpg', 'thumb/a.jpg']);
-    expect(other.stderr).toContain(`skipped   ${join(dir, 'photos/processed')}/ (an img-pipeline output folder: it holds .img-pipeline.json)`);
-    expect((await runCli(['photos', '--out', 'third'], { cwd: dir })).stderr).not.toContain('output folder');
-    // Named as the input, it is processed like any folder.
-    expect(JSON.parse((await runCli(['photos/processed', '--out', 'fourth', '--json'], { cwd: dir })).stdout)).toMatchObject({ processed: 2 });
+    expect(other.stderr).toContain(`skipped   ${join(dir, 'photos/processed')}/ (it holds img-pipeline outputs, which are never inputs)`);
+    expect((await runCli(['photos', '--out', 'third'], { cwd: dir })).stderr).not.toContain('img-pipeline outputs');
+    // Named as the input, its variant folders are still outputs: nothing in it is an input.
+    const named = await runCli(['photos/processed', '--out', 'fourth', '--json'], { cwd: dir });
+    expect(JSON.parse(named.stdout)).toMatchObject({ processed: 0, failed: 0 });
+    expect(named.stderr).toMatch(/no images found under photos\/processed .*left out as earlier img-pipeline outputs: .*processed\/medium, .*processed\/thumb/);
+  });
+
+  it('never takes its own outputs for inputs, whatever the sizes are called now and wherever --out points', async () => {
+    const dir = await workspace({ 'photos/a.jpg': 'cases/grey.jpg', 'photos/2024/cat.PNG': 'images/2024/cat.PNG' });
+    expect((await runCli(['photos', '--out', 'photos'], { cwd: dir })).code).toBe(0);
+    expect((await listAllFiles(join(dir, 'photos'))).filter((f) => FOLDER_MARKER.test(f))).toEqual(['medium/.img-pipeline-output.json', 'thumb/.img-pipeline-output.json']);
+    // New sizes: thumb/ and medium/ are no longer this run's variant folders, but they hold outputs.
+    const renamed = await runCli(['photos', '--out', 'photos', '--sizes', 'large=1024x1024', '--json'], { cwd: dir });
+    expect(renamed.code).toBe(0);
+    expect(JSON.parse(renamed.stdout)).toMatchObject({ processed: 2, failed: 0 });
+    expect((await listFiles(join(dir, 'photos/large'))).filter((f) => !f.startsWith('.'))).toEqual(['2024/cat.jpg', 'a.jpg']);
+    // --out elsewhere: the state file in photos/ still names every variant folder it ever had.
+    const elsewhere = await runCli(['photos', '--out', 'other', '--json'], { cwd: dir });
+    expect(JSON.parse(elsewhere.stdout)).toMatchObject({ processed: 2, failed: 0 });
+    expect((await listFiles(join(dir, 'other'))).filter((f) => !f.split('/').pop()!.startsWith('.'))).toEqual(['medium/2024/cat.jpg', 'medium/a.jpg', 'thumb/2024/cat.jpg', 'thumb/a.jpg']);
+    // A variant folder moved away (and the state file gone) still carries its marker.
+    await rename(join(dir, 'photos/thumb'), join(dir, 'photos/old-thumbs'));
+    await rm(join(dir, 'photos/.img-pipeline.json'));
+    const moved = await runCli(['photos', '--out', 'third', '--sizes', 'small=64x64', '--json'], { cwd: dir });
+    expect(JSON.parse(moved.stdout)).toMatchObject({ processed: 2, failed: 0 });
+    expect((await listFiles(join(dir, 'third'))).filter((f) => !f.split('/').pop()!.startsWith('.'))).toEqual(['small/2024/cat.jpg', 'small/a.jpg']);
+  });
+
+  it('processes an image reached through nested inputs or a symlink once, at its path under the outermost input', async () => {
+    const dir = await workspace({ 'dir/top.jpg': 'cases/grey.jpg', 'dir/sub/a.png': 'cases/transparent.png', 'dir/sub/b.jpg': 'cases/grey.jpg' });
+    const nested = await runCli(['dir/sub/a.png', 'dir/sub', 'dir', '--out', 'o', '--json'], { cwd: dir });
+    expect(nested.code, nested.stderr).toBe(0);
+    expect(JSON.parse(nested.stdout)).toMatchObject({ processed: 3, skipped: 0, failed: 0 });
+    expect((await listFiles(join(dir, 'o'))).filter((f) => f.startsWith('thumb/'))).toEqual(['thumb/sub/a.jpg', 'thumb/sub/b.jpg', 'thumb/top.jpg']);
+    await symlink(join(dir, 'dir'), join(dir, 'link'));
+    const linked = await runCli(['dir', 'link', 'link/sub', '--out', 'o2', '--json'], { cwd: dir });
+    expect(linked.code, linked.stderr).toBe(0);
+    expect(JSON.parse(linked.stdout)).toMatchObject({ processed: 3, skipped: 0, failed: 0 });
+    expect(JSON.parse(linked.stdout).files.map((f: { input: string }) => f.input).sort()).toEqual(['sub/a.png', 'sub/b.jpg', 'top.jpg'].map((f) => join(dir, 'dir', f)));
   });
 
   it('processes an input named twice once, and a collision names the other input by its full path', async () => {
@@ -491,7 +579,9 @@ describe('local folders: what is scanned, and where outputs may go', () => {
         const result = await runCli(['in', '--out', out!, ...extra], { cwd: dir });
         expect(result.code, `${out} ${extra.join(' ')}`).toBe(2);
         expect(result.stderr).toBe(message);
-        expect(result.stdout).toBe('');
+        // --json: one document, carrying the error; nothing else on stdout.
+        if (extra.includes('--json')) expect(JSON.parse(result.stdout)).toMatchObject({ processed: 0, files: [], error: { code: 'LOCAL_OUT_NOT_FOLDER' } });
+        else expect(result.stdout).toBe('');
       }
     }
     expect(await readFile(join(dir, 'taken'), 'utf8')).toBe('a file');
@@ -514,7 +604,7 @@ describe('local folders: what is scanned, and where outputs may go', () => {
       expect(doc).toMatchObject({ processed: 2, failed: 1 });
       expect(doc.error).toBeUndefined();
       expect(doc.files.find((f: { status: string }) => f.status === 'failed')).toMatchObject({ input: join(dir, 'in/b'), code: 'LOCAL_UNREADABLE', error: expect.stringMatching(new RegExp(`cannot read the folder ${join(dir, 'in/b')}.*EACCES`)) });
-      expect(await listFiles(join(dir, 'out/thumb'))).toEqual(['a.jpg', 'z.jpg']);
+      expect(await listFiles(join(dir, 'out'))).toEqual(['.img-pipeline.json', 'medium/a.jpg', 'medium/z.jpg', 'thumb/a.jpg', 'thumb/z.jpg']);
       expect(result.stderr).not.toMatch(/stopped early/);
     });
 
@@ -588,6 +678,27 @@ describe('interruption', () => {
     const outputs = await expectOnlyCompleteImages(join(dir, 'out'), true);
     expect(outputs.length).toBeGreaterThanOrEqual(6);
     expect(outputs.length).toBeLessThan(240);
+    // Its lock is left behind, and taken over: the dead run's pid is checked.
+    expect(await exists(join(dir, 'out/.img-pipeline.lock'))).toBe(true);
+    const rerun = await runCli(['in', '--out', 'out', '-j', '2', '-f', 'jpeg,webp', '--quiet'], { cwd: dir, timeoutMs: 120_000 });
+    expect(rerun.code).toBe(0);
+    expect(await exists(join(dir, 'out/.img-pipeline.lock'))).toBe(false);
+  });
+
+  it('refuses a second run on an --out that a live run is writing (exit 2, naming it), and releases the lock at the end', async () => {
+    const dir = await manyCopies(8, 'images/landscape.jpg');
+    const { child, done } = spawnCli(['in', '--out', 'out', '-j', '1', '-f', 'avif', '--watermark', 'A'], { cwd: dir });
+    await waitFor(() => exists(join(dir, 'out/.img-pipeline.lock')));
+    const second = await runCli(['in', '--out', 'out', '--json'], { cwd: dir });
+    expect(second.code).toBe(2);
+    expect(second.stderr).toContain(`img-pipeline: another img-pipeline run is writing to ${join(dir, 'out')} (pid ${child.pid} on this machine, started `);
+    expect(second.stderr).toContain(': img-pipeline "in" --out "out"); wait for it to finish, or choose another --out');
+    child.kill('SIGINT');
+    expect((await done).code).toBe(130);
+    expect(await exists(join(dir, 'out/.img-pipeline.lock'))).toBe(false);
+    // The state file still names the first run's settings: the refused run wrote nothing.
+    const fresh = await runCli(['in', '--out', 'out', '-j', '1', '-f', 'avif', '--watermark', 'A', '--dry-run', '--json'], { cwd: dir });
+    expect(JSON.parse(fresh.stdout).skipped).toBeGreaterThan(0);
   });
 });
 

@@ -2,16 +2,17 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { OUTPUT_MARKER, SOURCE_ETAG_METADATA, SOURCE_KEY_METADATA, STATE_KEY } from '../../src/pipeline/layout.js';
+import { LOCK_KEY, OUTPUT_MARKER, SOURCE_ETAG_METADATA, SOURCE_KEY_METADATA, STATE_KEY } from '../../src/pipeline/layout.js';
 import type { OutputReport, RunReport } from '../../src/runner/run-pipeline.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { BIN } from '../helpers/paths.js';
 import { getObject, headObject, listKeys, putObject, s3Env, startS3Server, testClient, TEST_REGION, type S3Server } from '../helpers/s3-server.js';
-import { listFiles, makeTempDir, removeTempDirs } from '../helpers/temp.js';
+import { listOutputFiles, makeTempDir, removeTempDirs } from '../helpers/temp.js';
 
 /** The `--json` document (toJson writes the report's fields; files carry no bytesIn). */
 type JsonReport = RunReport;
@@ -44,6 +45,11 @@ function cli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; endpoi
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** Accepted PUTs of outputs to the processed bucket: not the state file, not the run lock. */
+function outputPuts() {
+  return proxy.successfulPuts('processed').filter((r) => !r.key.endsWith(STATE_KEY) && !r.key.endsWith(LOCK_KEY));
 }
 
 function report(result: Result): JsonReport {
@@ -163,12 +169,14 @@ describe('S3 -> S3 backfill', () => {
     const rerun = await cli(args);
     expect(rerun.code).toBe(1); // the two bad objects still fail
     expect(report(rerun)).toMatchObject({ processed: 0, skipped: 6, failed: 2 });
-    expect(proxy.requests.filter((r) => r.method === 'PUT')).toEqual([]);
+    expect(proxy.requests.filter((r) => r.method === 'PUT' && !r.key.endsWith(LOCK_KEY))).toEqual([]);
     expect(proxy.requests.filter((r) => r.op === 'head')).toEqual([]);
     // The destination is read once: the state file, then each variant folder's listing in step with the
     // sources. --s3-page-size 3 reaches the destination too: six outputs a folder take two pages each,
     // so the resume works across destination pages.
-    expect(proxy.requests.filter((r) => r.op === 'get' && r.bucket === 'processed').map((r) => r.key)).toEqual([`site/${STATE_KEY}`]);
+    expect(proxy.requests.filter((r) => r.op === 'get' && r.bucket === 'processed' && !r.key.endsWith(LOCK_KEY)).map((r) => r.key)).toEqual([`site/${STATE_KEY}`]);
+    // The lock: read before it is created, read back, and read before it is deleted.
+    expect(proxy.requests.filter((r) => r.op === 'get' && r.key === `site/${LOCK_KEY}`)).toHaveLength(3);
     const lists = proxy.requests.filter((r) => r.op === 'list' && r.bucket === 'processed');
     expect([...new Set(lists.map((r) => r.query.get('prefix')))].sort()).toEqual(['site/medium/', 'site/thumb/']);
     for (const variant of ['thumb', 'medium']) {
@@ -181,7 +189,7 @@ describe('S3 -> S3 backfill', () => {
     proxy.reset();
     const forced = await cli([...args, '--force']);
     expect(report(forced)).toMatchObject({ processed: 3, failed: 2 });
-    expect(proxy.successfulPuts('processed')).toHaveLength(12);
+    expect(outputPuts()).toHaveLength(12);
   });
 
   it('lists every planned file with --dry-run and writes nothing', async () => {
@@ -209,6 +217,46 @@ describe('S3 -> S3 backfill', () => {
   });
 });
 
+describe('one run per S3 destination (the lock object)', () => {
+  const lockOf = (pid: number) => JSON.stringify({ tool: 'img-pipeline', pid, hostname: hostname(), startedAt: '2026-01-01T00:00:00.000Z', command: 'img-pipeline "s3://uploads/uploads/" --out "s3://processed/locked/" --watermark A', token: 'theirs' });
+  const keysUnder = async (prefix: string) => (await listKeys(direct, 'processed', prefix)).map((k) => k.key);
+
+  it('refuses a run while a live run holds the lock (exit 2, naming it), writing nothing', async () => {
+    // This test process stands for the other run: it is alive, on this machine.
+    await putObject(direct, 'processed', `held/${LOCK_KEY}`, lockOf(process.pid));
+    const result = await cli(['s3://uploads/uploads/', '--out', 's3://processed/held/']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`img-pipeline: another img-pipeline run is writing to s3://processed/held/ (pid ${process.pid} on this machine, started 2026-01-01T00:00:00.000Z: img-pipeline "s3://uploads/uploads/" --out "s3://processed/locked/" --watermark A)`);
+    expect(await keysUnder('held/')).toEqual([`held/${LOCK_KEY}`]);
+  });
+
+  it('creates the lock with If-None-Match: * and deletes it at the end; a dead run\'s lock is taken over', async () => {
+    const fresh = await cli(['s3://uploads/uploads/2024/', '--out', 's3://processed/lock-new/']);
+    expect(fresh.code, fresh.stderr).toBe(0);
+    const create = proxy.requests.find((r) => r.op === 'put' && r.key === `lock-new/${LOCK_KEY}`)!;
+    expect(create.headers['if-none-match']).toBe('*');
+    expect(proxy.requests.some((r) => r.method === 'DELETE' && r.key === `lock-new/${LOCK_KEY}` && r.status === 204)).toBe(true);
+    expect(await keysUnder('lock-new/')).not.toContain(`lock-new/${LOCK_KEY}`);
+
+    const dead = spawn(process.execPath, ['-e', '0']);
+    await new Promise((resolve) => dead.on('close', resolve));
+    await putObject(direct, 'processed', `lock-stale/${LOCK_KEY}`, lockOf(dead.pid!));
+    const takeover = await cli(['s3://uploads/uploads/2024/', '--out', 's3://processed/lock-stale/']);
+    expect(takeover.code, takeover.stderr).toBe(0);
+    expect(await keysUnder('lock-stale/')).toEqual(['lock-stale/.img-pipeline.json', 'lock-stale/medium/cat.jpg', 'lock-stale/thumb/cat.jpg']);
+  });
+
+  it('is refused when S3 answers the conditional write 412 PreconditionFailed (another run created it first)', async () => {
+    // What AWS answers when the key exists (s3rver ignores If-None-Match on PUT, so the proxy plays AWS):
+    // https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
+    proxy.rule = (r) => (r.op === 'put' && r.key === `lock-race/${LOCK_KEY}` ? { kind: 'error', status: 412, code: 'PreconditionFailed', message: 'At least one of the pre-conditions you specified did not hold', extra: { Condition: 'If-None-Match' } } : undefined);
+    const result = await cli(['s3://uploads/uploads/2024/', '--out', 's3://processed/lock-race/']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/another img-pipeline run is starting on s3:\/\/processed\/lock-race\//);
+    expect(await keysUnder('lock-race/')).toEqual([]);
+  });
+});
+
 describe('S3 and local folders', () => {
   it('backfills S3 -> local with the same layout, reporting s3:// inputs', async () => {
     const out = join(work, 'from-s3');
@@ -217,7 +265,7 @@ describe('S3 and local folders', () => {
     const json = report(result);
     expect(json.files.map((f) => f.input).sort()).toEqual(['s3://uploads/uploads/2024/cat.PNG', 's3://uploads/uploads/a/b/deep.webp']);
     expect(json.files[0]!.outputs[0]!.path.startsWith(out)).toBe(true);
-    expect(await listFiles(out)).toEqual(['.img-pipeline.json', 'medium/b/deep.jpg', 'medium/cat.jpg', 'thumb/b/deep.jpg', 'thumb/cat.jpg']);
+    expect(await listOutputFiles(out)).toEqual(['.img-pipeline.json', 'medium/b/deep.jpg', 'medium/cat.jpg', 'thumb/b/deep.jpg', 'thumb/cat.jpg']);
     expect((await sharp(join(out, 'thumb', 'cat.jpg')).metadata()).width).toBe(128);
   });
 
@@ -243,7 +291,7 @@ describe('S3 and local folders', () => {
     proxy.reset();
     const rerun = await cli(args);
     expect(report(rerun)).toMatchObject({ processed: 0, skipped: 2 });
-    expect(proxy.requests.filter((r) => r.method === 'PUT')).toEqual([]);
+    expect(proxy.requests.filter((r) => r.method === 'PUT' && !r.key.endsWith(LOCK_KEY))).toEqual([]);
   });
 });
 
@@ -271,7 +319,8 @@ describe('setup errors: one line, the right exit code, nothing written', () => {
     expect(missing.stderr).toBe('img-pipeline: NoSuchBucket: the bucket no-such-bucket does not exist (s3:ListBucket on s3://no-such-bucket/in/)\n');
     expect(credentials.code).toBe(2);
     expect(credentials.stderr).toMatch(/^img-pipeline: no AWS credentials found .*--profile.*\n$/);
-    expect(unreachable.code).toBe(1);
+    // Nothing could start: a usage-level failure (exit 2), not "some files failed" (exit 1).
+    expect(unreachable.code).toBe(2);
     expect(unreachable.stderr).toMatch(/^img-pipeline: cannot reach the S3 endpoint http:\/\/127\.0\.0\.1:1 \(ECONNREFUSED\).*\n$/);
 
     proxy.reset();
@@ -280,6 +329,21 @@ describe('setup errors: one line, the right exit code, nothing written', () => {
     expect(region.code).toBe(2);
     expect(region.stderr).toMatch(/^img-pipeline: the bucket uploads is in another region .*--region eu-west-1\n$/);
     expect(await listKeys(direct, 'processed', 'x/')).toEqual([]);
+  });
+
+  it('exit 2 with one JSON document carrying the error under --json: refused credentials, an unreachable endpoint', async () => {
+    const refused = s3Env({ AWS_ACCESS_KEY_ID: 'AKIAWRONGWRONGWRONG1', AWS_SECRET_ACCESS_KEY: 'wrong' });
+    const [credentials, unreachable] = await Promise.all([
+      cli(['s3://uploads/uploads/', '--out', 's3://processed/x/', '--json'], { env: refused }),
+      cli(['s3://uploads/uploads/', '--out', 's3://processed/x/', '--json', '--max-attempts', '1'], { endpoint: 'http://127.0.0.1:1' }),
+    ]);
+    for (const result of [credentials, unreachable]) {
+      expect(result.code, result.stderr).toBe(2);
+      const doc = JSON.parse(result.stdout);
+      expect(doc).toMatchObject({ processed: 0, skipped: 0, failed: 0, files: [], error: { code: expect.stringMatching(/^S3_/), message: expect.any(String) } });
+    }
+    expect(JSON.parse(credentials.stdout).error.code).toBe('S3_CREDENTIALS_REFUSED');
+    expect(JSON.parse(unreachable.stdout).error).toMatchObject({ code: 'S3_UNREACHABLE', message: expect.stringContaining('cannot reach the S3 endpoint http://127.0.0.1:1') });
   });
 });
 
@@ -315,10 +379,10 @@ describe('faults', () => {
     for (const file of json.files.filter((f) => f.status === 'processed')) await expectOutputsIntact(file.outputs);
 
     // Every output landed by exactly one accepted PUT; nothing else is under the prefix.
-    const puts = proxy.successfulPuts('processed').map((r) => r.key).filter((k) => !k.endsWith('.img-pipeline.json')).sort();
+    const puts = outputPuts().map((r) => r.key).sort();
     const expected = names.flatMap((k) => ['thumb', 'medium'].map((v) => `faults/${v}/${k.slice('faults/'.length)}`)).sort();
     expect(puts).toEqual(expected);
-    expect((await listKeys(direct, 'processed', 'faults/')).map((k) => k.key).filter((k) => !k.endsWith('.img-pipeline.json'))).toEqual(expected);
+    expect((await listKeys(direct, 'processed', 'faults/')).map((k) => k.key).filter((k) => !k.endsWith(STATE_KEY))).toEqual(expected);
     // The faults did happen.
     expect(proxy.requests.filter((r) => r.fault === 'cut-response')).toHaveLength(3);
     expect(proxy.requests.filter((r) => r.fault === 'cut-request')).toHaveLength(3);
@@ -357,6 +421,26 @@ describe('faults', () => {
     expect(written.sort()).toEqual(reported.sort());
   });
 
+  it('on Ctrl-C reports every object already listed, the unfinished ones as interrupted, so the counts add up', async () => {
+    await Promise.all(Array.from({ length: 40 }, async (_, i) => putObject(direct, 'uploads', `counted/c${String(i).padStart(2, '0')}.jpg`, await image('jpeg', 64, 48, i))));
+    let child: ChildProcess | undefined;
+    proxy.rule = (r) => (r.op === 'get' && r.key.startsWith('counted/') ? { kind: 'delay', ms: 300 } : undefined);
+    proxy.onComplete = (r) => {
+      if (r.op === 'put' && r.key.startsWith('counted/thumb/') && proxy.onComplete) {
+        proxy.onComplete = undefined;
+        child?.kill('SIGINT');
+      }
+    };
+    const result = await cli(['s3://uploads/counted/', '--out', 's3://processed/counted/', '--json', '-j', '1'], { onSpawn: (c) => (child = c) });
+    expect(result.code, result.stderr).toBe(130);
+    const json = report(result);
+    expect(json.files).toHaveLength(40);
+    expect(json.processed + json.skipped + json.failed).toBe(40);
+    expect(json.failed).toBe(0);
+    expect(json.processed).toBeLessThan(40);
+    expect(json.files.filter((f) => f.status === 'skipped').every((f) => f.reason === 'interrupted before it was processed')).toBe(true);
+  });
+
   it('finishes the rest when a run killed halfway is started again', async () => {
     const names = Array.from({ length: 10 }, (_, i) => `slow/p${String(i).padStart(2, '0')}.jpg`);
     await Promise.all(names.map(async (key, i) => putObject(direct, 'uploads', key, await image('jpeg', 100, 80, i))));
@@ -370,7 +454,7 @@ describe('faults', () => {
     };
     const killed = await cli(args, { onSpawn: (c) => (child = c) });
     expect(killed.code).toBeNull();
-    const done = proxy.successfulPuts('processed').filter((r) => !r.key.endsWith('.img-pipeline.json')).length;
+    const done = outputPuts().length;
     expect(done).toBeGreaterThanOrEqual(4);
     expect(done).toBeLessThan(20);
 
@@ -380,7 +464,7 @@ describe('faults', () => {
     const json = report(rerun);
     expect(json.processed + json.skipped).toBe(10);
     expect(json.skipped).toBeGreaterThanOrEqual(Math.floor(done / 2));
-    expect(proxy.successfulPuts('processed')).toHaveLength(json.processed * 2);
+    expect(outputPuts()).toHaveLength(json.processed * 2);
     expect((await listKeys(direct, 'processed', 'slow/')).filter((k) => !k.key.endsWith('.img-pipeline.json'))).toHaveLength(20);
   });
 });
@@ -409,13 +493,18 @@ describe('listing', () => {
       if (r.op !== 'list' || r.bucket !== 'uploads' || !r.query.get('continuation-token')) return undefined;
       pages += 1;
       // The second page hangs; Ctrl-C lands while the listing waits for it.
-      if (pages === 1) setTimeout(() => child?.kill('SIGINT'), 300);
+      if (pages === 1) setTimeout(() => {
+        interruptedAt = Date.now();
+        child?.kill('SIGINT');
+      }, 300);
       return { kind: 'delay', ms: 3000 };
     };
-    const started = Date.now();
+    // Timed from the signal, not from the start: the run lock's requests come before the listing.
+    let interruptedAt = Infinity;
     const result = await cli(['s3://uploads/slowlist/', '--out', 's3://processed/slowlist/', '--json', '--s3-page-size', '2', '-j', '1'], { onSpawn: (c) => (child = c) });
     expect(result.code, result.stderr).toBe(130);
-    expect(Date.now() - started).toBeLessThan(2800);
+    // Well before the hanging page (3 s) would have answered.
+    expect(Date.now() - interruptedAt).toBeLessThan(2500);
     const json = report(result);
     expect(json.interrupted).toBe(true);
     expect(json.error).toBeUndefined();
@@ -438,7 +527,7 @@ describe('listing', () => {
     expect(json.processed).toBe(4);
     // In the order they finished: uploads run behind the decoder, side by side.
     expect(json.files.map((f) => f.input).sort()).toEqual(['p00', 'p01', 'p02', 'p03'].map((k) => `s3://uploads/listfail/${k}.jpg`));
-    expect(proxy.successfulPuts('processed').filter((r) => !r.key.endsWith(STATE_KEY))).toHaveLength(8);
+    expect(outputPuts()).toHaveLength(8);
     expect(result.stderr).toMatch(/the run stopped early: SlowDown: s3:ListBucket/);
     expect(result.stderr).toMatch(/4 processed, 0 skipped, 0 failed/);
   });
@@ -448,7 +537,8 @@ describe('listing', () => {
     for (const attempts of [2, 3]) {
       proxy.requests.length = 0;
       const result = await cli(['s3://uploads/stream/', '--out', 's3://processed/attempts/', '--max-attempts', String(attempts)]);
-      expect(result.code).toBe(1);
+      // The source's first listing never succeeded: the run could not start (exit 2).
+      expect(result.code).toBe(2);
       expect(result.stderr).toContain('SlowDown: s3:ListBucket on s3://uploads/stream/');
       expect(proxy.requests.filter((r) => r.op === 'list')).toHaveLength(attempts);
     }
@@ -471,7 +561,7 @@ describe('endpoints', () => {
   it('names the variable, not --endpoint, when the endpoint from AWS_ENDPOINT_URL_S3 cannot be reached', async () => {
     const env = s3Env({ AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:1', AWS_REGION: TEST_REGION });
     const result = await cli(['s3://uploads/uploads/', '--out', 's3://processed/x/', '--max-attempts', '1'], { env, endpoint: false });
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(2);
     expect(result.stderr).toBe('img-pipeline: cannot reach the S3 endpoint http://127.0.0.1:1 (ECONNREFUSED); check AWS_ENDPOINT_URL_S3 and the network\n');
   });
 
@@ -528,7 +618,7 @@ describe('unsafe keys', () => {
       const failed = json.files.filter((f) => f.status === 'failed');
       expect(failed.map((f) => `${f.code} ${f.input}`).sort()).toEqual(keys.slice(1).map((k) => `UNSAFE_KEY s3://b/${k}`).sort());
       expect(failed.find((f) => f.input.endsWith('/escaped.jpg'))!.error).toContain('".." segment');
-      expect(await listFiles(base)).toEqual(['deep/out/.img-pipeline.json', 'deep/out/medium/ok.jpg', 'deep/out/thumb/ok.jpg']);
+      expect(await listOutputFiles(base)).toEqual(['deep/out/.img-pipeline.json', 'deep/out/medium/ok.jpg', 'deep/out/thumb/ok.jpg']);
     } finally {
       fake.close();
     }

@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as lib from '../../src/index.js';
 import { fixture, REPO_ROOT } from '../helpers/paths.js';
-import { listFiles, makeTempDir, removeTempDirs } from '../helpers/temp.js';
+import { listOutputFiles, makeTempDir, removeTempDirs } from '../helpers/temp.js';
 
 afterAll(removeTempDirs);
 
@@ -52,7 +52,7 @@ describe('the package entry', () => {
       concurrency: 1,
     });
     expect(report).toMatchObject({ processed: 1, failed: 0 });
-    expect(await listFiles(join(dir, 'out'))).toEqual([lib.STATE_KEY, lib.outputKey('2024/cat.PNG', 'tiny', 'webp')]);
+    expect(await listOutputFiles(join(dir, 'out'))).toEqual([lib.STATE_KEY, lib.outputKey('2024/cat.PNG', 'tiny', 'webp')]);
     const meta = await sharp(join(dir, 'out', 'tiny', '2024', 'cat.webp')).metadata();
     expect([meta.format, meta.width, meta.height]).toEqual(['webp', 32, 24]);
   });

@@ -4,12 +4,13 @@ import { preparePipeline } from '../../pipeline/process.js';
 import { destinationFolders, IMAGE_EXTENSIONS } from '../../pipeline/layout.js';
 import { runPipeline, type RunEvent, type RunReport } from '../../runner/run-pipeline.js';
 import type { Config } from '../../config/schema.js';
-import { ConfigError, describeError } from '../../errors.js';
+import { ConfigError, describeError, ImgPipelineError, SetupError } from '../../errors.js';
 import { openSink, openSources, type S3Access } from '../../storage/resolve.js';
 import { isS3Uri } from '../../storage/s3.js';
 import { chooseProgressMode, renderProgress } from '../progress.js';
 import { formatSummary, toJson } from '../report.js';
 import { pipelineFlags } from '../options.js';
+import { escapeControl } from '../terminal-text.js';
 import { createReportCollector, type ReportCollector } from '../../report/collect.js';
 import { renderReport } from '../../report/html.js';
 import { checkReportPath, writeReport } from '../../report/write.js';
@@ -59,11 +60,30 @@ function foundNothing(report: RunReport): boolean {
 /** Says that nothing was found, and what the scan left out, so an empty run is never silent. */
 function noImagesMessage(inputs: readonly string[], outputFolders: readonly string[]): string {
   const left = outputFolders.length === 0 ? '' : `; left out as earlier img-pipeline outputs: ${outputFolders.slice(0, 3).join(', ')}${outputFolders.length > 3 ? ` and ${outputFolders.length - 3} more` : ''}`;
-  return `img-pipeline: no images found under ${[...new Set(inputs)].join(', ')} (images are picked by extension: ${[...IMAGE_EXTENSIONS].join(' ')})${left}`;
+  return escapeControl(`img-pipeline: no images found under ${[...new Set(inputs)].join(', ')} (images are picked by extension: ${[...IMAGE_EXTENSIONS].join(' ')})${left}`);
 }
 
-/** `img-pipeline run`: returns the exit code (0 all good, 1 some files failed or a listing failed, 130 interrupted). */
+/**
+ * `img-pipeline run`: returns the exit code (0 all good, 1 some files failed or a listing failed, 130
+ * interrupted). A run that cannot start throws (SetupError unless it is a config error); with --json,
+ * stdout still gets one document, carrying the `error`.
+ */
 export async function runCommand(inputs: string[], opts: RunCommandOptions, io: Io): Promise<number> {
+  try {
+    return await runWithReport(inputs, opts, io);
+  } catch (error) {
+    if (opts.json) {
+      const code = error instanceof ImgPipelineError ? error.code : 'UNEXPECTED';
+      const empty: RunReport = { processed: 0, skipped: 0, failed: 0, planned: 0, bytesIn: 0, bytesOut: 0, elapsedMs: 0, interrupted: false, error: { message: describeError(error), code }, files: [] };
+      io.stdout.write(`${toJson(empty)}\n`);
+    }
+    throw error instanceof ConfigError ? error : new SetupError(error);
+  }
+}
+
+
+/** The run, and the `--report` page it leaves even when it cannot start. */
+async function runWithReport(inputs: string[], opts: RunCommandOptions, io: Io): Promise<number> {
   if (opts.report === undefined) return runImages(inputs, opts, io);
   const startedAt = new Date();
   const reportPath = await checkReportPath(opts.report, io.cwd);
@@ -94,7 +114,7 @@ async function runImages(inputs: string[], opts: RunCommandOptions, io: Io, page
   const s3 = await s3AccessFor([...inputs, opts.out], config, opts, io.env ?? process.env);
   const sources = await openSources(inputs, opts.out, { s3, variants: destinationFolders(config), signal: io.signal });
   let sink = openSink(opts.out, { s3 });
-  const pipeline = await preparePipeline(config);
+  const pipeline = await preparePipeline(config, { onWarning: (message) => io.stderr.write(`img-pipeline: warning: ${escapeControl(message)}\n`) });
 
   const events = new EventEmitter<{ event: [RunEvent] }>();
   if (page) {
@@ -119,6 +139,7 @@ async function runImages(inputs: string[], opts: RunCommandOptions, io: Io, page
       signal: io.signal,
       collectFiles: json,
       events,
+      command: `img-pipeline ${inputs.map((a) => JSON.stringify(a)).join(' ')} --out ${JSON.stringify(opts.out)}`,
     });
   } finally {
     stop();
@@ -131,9 +152,9 @@ async function runImages(inputs: string[], opts: RunCommandOptions, io: Io, page
   }
   if (json) io.stdout.write(`${toJson(report)}\n`);
   const outputFolders = sources.flatMap((s) => s.skippedFolders ?? []);
-  if (opts.verbose && !json) for (const folder of outputFolders) io.stderr.write(`skipped   ${folder}/ (an img-pipeline output folder: it holds .img-pipeline.json)\n`);
+  if (opts.verbose && !json) for (const folder of outputFolders) io.stderr.write(`skipped   ${escapeControl(folder)}/ (it holds img-pipeline outputs, which are never inputs)\n`);
   if (foundNothing(report)) io.stderr.write(`${noImagesMessage(inputs, outputFolders)}\n`);
-  if (report.error) io.stderr.write(`img-pipeline: the run stopped early: ${report.error.message}. The files listed before it are in the report; run again to finish the rest.\n`);
+  if (report.error) io.stderr.write(`img-pipeline: the run stopped early: ${escapeControl(report.error.message)}. The files listed before it are in the report; run again to finish the rest.\n`);
   // Always, --quiet included: it drops the per-file lines, not the summary (see --help).
   io.stderr.write(`${formatSummary(report, opts.dryRun ?? false)}\n`);
   if (report.interrupted) return 130;

@@ -106,12 +106,12 @@ describe('pipelineFlags', () => {
     });
     expect(flags('--max-file-size', '512k').layer.limits).toMatchObject({ maxFileSize: 512 * 1024 });
     expect(flags('--max-file-size', '1234').layer.limits).toMatchObject({ maxFileSize: 1234 });
-    expect(flags('--max-file-size', 'lots').layer.limits).toMatchObject({ maxFileSize: 'lots' });
+    expect(() => flags('--max-file-size', 'lots')).toThrow('--max-file-size: expected a size such as 500KB, 50MB or 1GB (a number of bytes, optionally followed by B, KB, MB or GB), received "lots"');
   });
 
   it('reads the transfer limits: --connections, and --read-ahead and --write-behind as sizes', () => {
     expect(flags('--connections', '64', '--read-ahead', '256MB', '--write-behind', '1g').layer.s3).toMatchObject({ connections: 64, readAheadBytes: 256 * 1024 ** 2, writeBehindBytes: 1024 ** 3 });
-    expect(flags('--read-ahead', 'lots').layer.s3).toMatchObject({ readAheadBytes: 'lots' });
+    expect(() => flags('--read-ahead', 'lots')).toThrow('--read-ahead: expected a size such as 500KB, 50MB or 1GB');
     expect(flags('--quality', '80').layer.s3).toBeUndefined();
   });
 });

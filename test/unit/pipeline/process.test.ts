@@ -257,7 +257,8 @@ describe('processImage: watermark', () => {
       const px = await readPixels(out[key]!.data);
       const box = differingBox(px, GREY, 24);
       expect(box, key).toBeDefined();
-      expect(box!.left, key).toBeGreaterThan(px.width / 3);
+      // On the thumbnail the legible minimum makes the mark wider than the 0.3 of the width it asks for.
+      expect(box!.left, key).toBeGreaterThan(px.width / 4);
       expect(box!.top, key).toBeGreaterThan(px.height / 2);
       expect(box!.left + box!.width, key).toBeLessThanOrEqual(px.width);
       expect(box!.top + box!.height, key).toBeLessThanOrEqual(px.height);

@@ -150,3 +150,66 @@ describe('blendMark', () => {
     });
   }
 });
+
+describe('legibility on small outputs and any background', () => {
+  const LONG = '© Example Photography Studio 2026 — All Rights Reserved';
+
+  /** Rows of the mark holding bright glyph pixels, as runs of consecutive rows (one run per line of text). */
+  function glyphRuns(mark: { data: Buffer; width: number; height: number }): number[] {
+    const lit = Array.from({ length: mark.height }, (_, y) => {
+      for (let x = 0; x < mark.width; x++) {
+        const i = (y * mark.width + x) * 4;
+        if (mark.data[i]! > 200 && mark.data[i + 3]! > 100) return true;
+      }
+      return false;
+    });
+    const runs: number[] = [];
+    let run = 0;
+    for (const on of [...lit, false]) {
+      if (on) run += 1;
+      else if (run > 0) runs.push(run), (run = 0);
+    }
+    return runs;
+  }
+
+  it('wraps a long text onto several lines on a 128 px thumbnail, glyphs at least 9 px tall, inside the margins', async () => {
+    const mark = (await (await prepareWatermark(spec({ text: LONG }))).markFor(128, 85))!;
+    expect(mark).toBeDefined();
+    expect(mark.left).toBeGreaterThanOrEqual(0);
+    expect(mark.left + mark.width).toBeLessThanOrEqual(128);
+    const runs = glyphRuns(mark);
+    expect(runs.length).toBeGreaterThanOrEqual(2);
+    // Capitals and ascenders (E, P, h, l, ©) set each line's height of lit rows.
+    for (const run of runs) expect(run).toBeGreaterThanOrEqual(9);
+  });
+
+  it('keeps a short text on one line, at least 9 px tall on the thumbnail', async () => {
+    const mark = (await (await prepareWatermark(spec({ text: 'Hello World' }))).markFor(128, 85))!;
+    expect(glyphRuns(mark)).toHaveLength(1);
+    expect(glyphRuns(mark)[0]).toBeGreaterThanOrEqual(9);
+  });
+
+  it('leaves an output too small for legible text unmarked, with one warning for the whole run', async () => {
+    const warnings: string[] = [];
+    const marker = await prepareWatermark(spec({ text: LONG }), { onWarning: (m) => warnings.push(m) });
+    expect(await marker.markFor(24, 16)).toBeUndefined();
+    expect(await marker.markFor(30, 20)).toBeUndefined();
+    expect(await marker.markFor(128, 85)).toBeDefined();
+    expect(warnings).toEqual([expect.stringMatching(/^the watermark text ".*" cannot be drawn legibly \(lines at least \d+ px tall\) on 24x16 outputs, even on 5 lines: outputs that small are left unmarked$/)]);
+  });
+
+  it('reads on white and on black: a dark outline around white glyphs, at the default opacity', async () => {
+    const marker = await prepareWatermark(spec());
+    const mark = (await marker.markFor(128, 85))!;
+    const contrastOn = (level: number) => {
+      const base = Buffer.alloc(128 * 85 * 3, level);
+      const out = blendMark(base, { width: 128, height: 85, channels: 3 }, mark);
+      let strong = 0;
+      for (let i = 0; i < out.length; i += 3) if (Math.abs(out[i]! - level) >= 90) strong += 1;
+      return strong / (mark.width * mark.height);
+    };
+    // On white the outline, on black the glyphs: a good part of the mark's box stands out by 90+ levels.
+    expect(contrastOn(255)).toBeGreaterThan(0.08);
+    expect(contrastOn(0)).toBeGreaterThan(0.15);
+  });
+});

@@ -13,7 +13,7 @@ import type { Sink, SinkEntry, SinkListOptions, Source, SourceEntry, TextEntry, 
 import { fixture } from '../../helpers/paths.js';
 import { pipelineFor } from '../../helpers/pipeline.js';
 import { readMetadata } from '../../helpers/pixels.js';
-import { hashTree, listFiles, makeTempDir, removeTempDirs } from '../../helpers/temp.js';
+import { hashTree, listOutputFiles, makeTempDir, removeTempDirs } from '../../helpers/temp.js';
 
 afterAll(removeTempDirs);
 
@@ -338,7 +338,7 @@ describe('runPipeline', () => {
     expect(report.error).toBeUndefined();
     expect(report).toMatchObject({ processed: 2, failed: 1 });
     expect(report.files.find((f) => f.status === 'failed')).toMatchObject({ input: blocked, code: 'LOCAL_UNREADABLE', error: expect.stringContaining(blocked) });
-    expect(await listFiles(join(dir, 'out', 'thumb'))).toEqual(['a.jpg', 'z.jpg']);
+    expect(await listOutputFiles(join(dir, 'out'))).toEqual(['.img-pipeline.json', 'medium/a.jpg', 'medium/z.jpg', 'thumb/a.jpg', 'thumb/z.jpg']);
   });
 
   it('never writes an output onto an input: its own file, or another input of the run (OUTPUT_IS_INPUT)', async () => {

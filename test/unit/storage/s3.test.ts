@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { getEventListeners } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -475,5 +476,45 @@ describe('toStorageError', () => {
     expect(mapped.code).toBe('S3_NO_CREDENTIALS');
     expect(mapped.message).toContain('--profile');
     expect(mapped.cause).toBe(credentials);
+  });
+});
+
+describe('the run signal across many requests', () => {
+  it('holds one abort listener per source however many requests are in flight, and none once done', async () => {
+    const controller = new AbortController();
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const source = new S3Source({ client, bucket: 'unit', prefix: 'in/', pageSize: 1 });
+      const entries: SourceEntry[] = [];
+      for await (const entry of source.list(controller.signal)) entries.push(entry);
+      const image = entries.find((e) => e.key === 'a.jpg')!;
+      // Slow answers keep many downloads in flight at once, as a run with S3 read-ahead does.
+      proxy.rule = (r) => (r.op === 'get' ? { kind: 'delay', ms: 200 } : undefined);
+      let most = 0;
+      const reads = Array.from({ length: 24 }, () => source.read(image, controller.signal));
+      const sampling = setInterval(() => (most = Math.max(most, getEventListeners(controller.signal, 'abort').length)), 5);
+      await Promise.all(reads);
+      clearInterval(sampling);
+      expect(most).toBeLessThanOrEqual(1);
+      expect(getEventListeners(controller.signal, 'abort').length).toBeLessThanOrEqual(1);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
+  it('still stops requests in flight when the run signal fires', async () => {
+    const controller = new AbortController();
+    const source = new S3Source({ client, bucket: 'unit', prefix: 'in/' });
+    const entry = { key: 'a.jpg', uri: 's3://unit/in/a.jpg', size: 4, mtimeMs: 0 };
+    proxy.rule = (r) => (r.op === 'get' ? { kind: 'delay', ms: 3000 } : undefined);
+    const started = Date.now();
+    const read = source.read(entry, controller.signal);
+    setTimeout(() => controller.abort(), 100);
+    await expect(read).rejects.toMatchObject({ code: 'INTERRUPTED' });
+    expect(Date.now() - started).toBeLessThan(2000);
   });
 });

@@ -1,0 +1,104 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { StorageError } from '../errors.js';
+import { LOCK_KEY } from '../pipeline/layout.js';
+import type { Sink } from '../storage/types.js';
+
+/** Who holds a destination: enough for a person to find the other run, and for a run to judge it gone. */
+export interface LockOwner {
+  tool: 'img-pipeline';
+  pid: number;
+  hostname: string;
+  startedAt: string;
+  command: string;
+  token: string;
+}
+
+/** A held lock; `release` deletes it if it is still this run's, and never throws. */
+export interface RunLock {
+  release(): Promise<void>;
+}
+
+export interface LockOptions {
+  /** The command line, shown to a second run that is refused. */
+  command: string;
+  /** Test hooks: this machine's name, and whether a pid on it is alive. */
+  hostname?: string;
+  isAlive?: (pid: number) => boolean;
+  /** How long a remote store is given to show a concurrent writer's lock before ours is read back (ms). */
+  settleMs?: number;
+}
+
+function isAliveHere(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists, it is just someone else's.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function parseOwner(text: string | undefined): LockOwner | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const owner = JSON.parse(text) as Partial<LockOwner>;
+    return typeof owner.pid === 'number' && typeof owner.hostname === 'string' && typeof owner.token === 'string' ? (owner as LockOwner) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function refusal(sink: Sink, owner: LockOwner | undefined, here: string): StorageError {
+  const lock = sink.uriOf(LOCK_KEY);
+  if (!owner) {
+    return new StorageError('OUT_LOCKED', `another img-pipeline run is starting on ${sink.uri} (its lock ${lock} is being written); wait for it to finish, or choose another --out. If no run is, delete ${lock}`);
+  }
+  const who = `pid ${owner.pid} on ${owner.hostname === here ? 'this machine' : `host ${owner.hostname}`}, started ${owner.startedAt}: ${owner.command}`;
+  const gone = owner.hostname === here ? '' : `. If that run is gone, delete ${lock}`;
+  return new StorageError('OUT_LOCKED', `another img-pipeline run is writing to ${sink.uri} (${who}); wait for it to finish, or choose another --out${gone}`);
+}
+
+/**
+ * Takes the destination's lock (LOCK_KEY) before anything is written, so two runs never mix their outputs
+ * and state file. A lock left by a dead process on this machine (kill -9, a crash) is taken over; one held
+ * by a live process, or by any process on another machine (its liveness cannot be checked from here), is
+ * refused with StorageError OUT_LOCKED naming it. Sinks without `createExclusive` are not locked.
+ *
+ * Creation is atomic where the store is (local `O_EXCL`, S3 `If-None-Match: *`). A takeover overwrites the
+ * stale lock, and a remote lock is read back after `settleMs`: of two runs racing, the one whose write was
+ * overwritten sees the other's token and is refused. On a store that ignores If-None-Match, two runs that
+ * both find no lock within the same few milliseconds can still both start; that is the gap left open.
+ */
+export async function acquireRunLock(sink: Sink, options: LockOptions): Promise<RunLock | undefined> {
+  if (!sink.createExclusive || !sink.remove) return undefined;
+  const here = options.hostname ?? hostname();
+  const isAlive = options.isAlive ?? isAliveHere;
+  const owner: LockOwner = { tool: 'img-pipeline', pid: process.pid, hostname: here, startedAt: new Date().toISOString(), command: options.command, token: randomUUID() };
+  const body = Buffer.from(`${JSON.stringify(owner, null, 2)}\n`);
+  const existing = await sink.readText(LOCK_KEY);
+  let verify = sink.remote === true;
+  if (existing === undefined) {
+    if (!(await sink.createExclusive(LOCK_KEY, body))) throw refusal(sink, parseOwner(await sink.readText(LOCK_KEY)), here);
+  } else {
+    const holder = parseOwner(existing);
+    const stale = holder !== undefined && holder.hostname === here && !isAlive(holder.pid);
+    if (!stale) throw refusal(sink, holder, here);
+    await sink.write(LOCK_KEY, body, { contentType: 'application/json', metadata: {} });
+    verify = true;
+  }
+  if (verify) {
+    await sleep(options.settleMs ?? 150);
+    const now = parseOwner(await sink.readText(LOCK_KEY));
+    if (now?.token !== owner.token) throw refusal(sink, now, here);
+  }
+  return {
+    async release() {
+      // Only our own: a run that took over a lock it judged stale must keep it. A lock that cannot be
+      // removed (the store went away) is left to the next run, which sees that our pid is gone.
+      const text = await sink.readText(LOCK_KEY).catch(() => undefined);
+      if (parseOwner(text)?.token === owner.token) await sink.remove!(LOCK_KEY).catch(() => undefined);
+    },
+  };
+}
