@@ -397,14 +397,16 @@ describe('faults', () => {
       // Once: a second Ctrl-C means "quit now".
       if (proxy.successfulPuts('processed').length >= 3 && proxy.onComplete) {
         proxy.onComplete = undefined;
+        interruptedAt = Date.now();
         child?.kill('SIGINT');
       }
     };
-    const started = Date.now();
+    let interruptedAt = Infinity;
     const result = await cli(['s3://uploads/interrupt/', '--out', 's3://processed/interrupt/', '--json', '-j', '2'], { onSpawn: (c) => (child = c) });
     expect(result.code, result.stderr).toBe(130);
-    // Downloads in progress were stopped, not waited for.
-    expect(Date.now() - started).toBeLessThan(4500);
+    // Downloads in progress were stopped, not waited for: the exit comes well before the 5 s hang ends.
+    // Timed from the Ctrl-C, not from the spawn, so a slow start on a busy machine does not count.
+    expect(Date.now() - interruptedAt).toBeLessThan(3500);
     const json = report(result);
     expect(json.failed).toBe(0);
     expect(json.processed).toBe(2);
@@ -643,7 +645,7 @@ describe('S3 -> S3 with --sidecar', () => {
     proxy.reset();
     const rerun = await cli(args);
     expect(report(rerun)).toMatchObject({ processed: 0, skipped: 6 });
-    expect(proxy.requests.filter((r) => r.method === 'PUT')).toEqual([]);
+    expect(proxy.requests.filter((r) => r.method === 'PUT' && !r.key.endsWith(LOCK_KEY))).toEqual([]);
     const prefixes = new Set(proxy.requests.filter((r) => r.op === 'list' && r.bucket === 'processed').map((r) => r.query.get('prefix')));
     expect([...prefixes].sort()).toEqual(['sc/medium/', 'sc/meta/', 'sc/thumb/']);
   });
