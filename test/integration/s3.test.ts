@@ -443,6 +443,29 @@ describe('faults', () => {
     expect(json.files.filter((f) => f.status === 'skipped').every((f) => f.reason === 'interrupted before it was processed')).toBe(true);
   });
 
+  it('stops after a few objects in a row cannot reach the store: one "unreachable" line, exit 1, the counts add up', async () => {
+    await Promise.all(Array.from({ length: 20 }, async (_, i) => putObject(direct, 'uploads', `dying/d${String(i).padStart(2, '0')}.jpg`, await image('jpeg', 64, 48, i))));
+    let dead = false;
+    // Once two sources are written the server "dies": every request after that has its connection cut.
+    proxy.onComplete = () => {
+      if (outputPuts().filter((r) => r.key.startsWith('dying/')).length >= 4) dead = true;
+    };
+    proxy.rule = () => (dead ? { kind: 'cut-request' } : undefined);
+    const result = await cli(['s3://uploads/dying/', '--out', 's3://processed/dying/', '--json', '-j', '1', '--max-attempts', '1']);
+    expect(result.code, result.stderr).toBe(1);
+    const json = report(result);
+    expect(json.files).toHaveLength(20);
+    expect(json.processed + json.skipped + json.failed).toBe(20);
+    expect(json.interrupted).toBe(false);
+    expect(json.failed).toBe(3);
+    expect(json.files.filter((f) => f.status === 'failed').every((f) => f.code === 'S3_UNREACHABLE')).toBe(true);
+    const left = json.files.filter((f) => f.status === 'skipped');
+    expect(left.length).toBe(20 - json.processed - 3);
+    expect(left.every((f) => f.reason === 'not processed: the run stopped because the S3 store was unreachable')).toBe(true);
+    expect(json.error).toMatchObject({ code: 'S3_UNREACHABLE', message: expect.stringContaining(`${left.length} files were left unprocessed`) });
+    expect(result.stderr.split('\n').filter((line) => line.includes('unreachable'))).toEqual([expect.stringMatching(/^img-pipeline: the run stopped early: the S3 store is unreachable \(3 files in a row failed: cannot reach the S3 endpoint/)]);
+  });
+
   it('finishes the rest when a run killed halfway is started again', async () => {
     const names = Array.from({ length: 10 }, (_, i) => `slow/p${String(i).padStart(2, '0')}.jpg`);
     await Promise.all(names.map(async (key, i) => putObject(direct, 'uploads', key, await image('jpeg', 100, 80, i))));
