@@ -305,6 +305,18 @@ describe('credentials', () => {
     expect(report(result).processed).toBe(1);
     expect(proxy.requests.find((r) => r.op === 'list')!.headers['authorization']).toContain('Credential=S3RVER/');
   });
+  it('says a --profile does not exist, naming it and the files looked in: one line, exit 2, no SDK warning', async () => {
+    const credentials = join(work, 'aws-credentials-other');
+    const config = join(work, 'aws-config-other');
+    await writeFile(credentials, '[backfill]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n');
+    await writeFile(config, '[default]\nregion = us-east-1\n[profile nope-not-this]\nregion = us-east-1\n');
+    // Keys in the environment too: with a profile given, the SDK warns about the clash over several lines.
+    const env = s3Env({ AWS_SHARED_CREDENTIALS_FILE: credentials, AWS_CONFIG_FILE: config });
+    const result = await cli(['s3://uploads/uploads/2024/', '--out', 's3://processed/no-profile/', '--profile', 'nope'], { env });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(`img-pipeline: the AWS profile "nope" does not exist: it is in neither ${config} nor ${credentials} (see "aws configure list-profiles")\n`);
+    expect(proxy.requests).toEqual([]);
+  });
 });
 
 describe('setup errors: one line, the right exit code, nothing written', () => {

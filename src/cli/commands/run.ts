@@ -6,6 +6,7 @@ import { runPipeline, type RunEvent, type RunReport } from '../../runner/run-pip
 import type { Config } from '../../config/schema.js';
 import { ConfigError, describeError, ImgPipelineError, SetupError } from '../../errors.js';
 import { openSink, openSources, type S3Access } from '../../storage/resolve.js';
+import { assertProfileExists } from '../../storage/aws-profile.js';
 import { isS3Uri } from '../../storage/s3.js';
 import { chooseProgressMode, renderProgress } from '../progress.js';
 import { formatSummary, toJson } from '../report.js';
@@ -44,6 +45,7 @@ async function s3AccessFor(locations: readonly string[], config: Config, opts: R
   if (pageSize !== undefined && !(Number.isInteger(pageSize) && pageSize >= 1 && pageSize <= 1000)) {
     throw new ConfigError('FLAG_INVALID', `--s3-page-size: expected an integer from 1 to 1000, received "${String(pageSizeFlag)}"`);
   }
+  if (config.s3.profile) await assertProfileExists(config.s3.profile, env);
   // Imported here so local-only runs never load the AWS SDK.
   const { createS3Client, customEndpoint } = await import('../../storage/s3-client.js');
   // The SDK reads AWS_ENDPOINT_URL_S3 itself; the client gets the same settings for it as for --endpoint.
