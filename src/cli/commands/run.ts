@@ -155,6 +155,9 @@ async function runImages(inputs: string[], opts: RunCommandOptions, io: Io, page
   if (json) io.stdout.write(`${toJson(report)}\n`);
   const outputFolders = sources.flatMap((s) => s.skippedFolders ?? []);
   if (opts.verbose && !json) for (const folder of outputFolders) io.stderr.write(`skipped   ${escapeControl(folder)}/ (it holds img-pipeline outputs, which are never inputs)\n`);
+  if (opts.verbose && !json) {
+    for (const link of sources.flatMap((s) => s.brokenLinks ?? [])) io.stderr.write(`skipped   ${escapeControl(link.path)} (a symlink ${link.loops ? 'that loops back on itself' : 'whose target does not exist'})\n`);
+  }
   if (foundNothing(report)) io.stderr.write(`${noImagesMessage(inputs, outputFolders)}\n`);
   if (report.error) io.stderr.write(`img-pipeline: the run stopped early: ${escapeControl(report.error.message)}. The files listed before it are in the report; run again to finish the rest.\n`);
   // Always, --quiet included: it drops the per-file lines, not the summary (see --help).
