@@ -105,6 +105,17 @@ if (!sidecarMode && has('convert', '-version') && spawnSync('convert', ['-versio
   });
 }
 
+// sharp-cli (`npm install -g sharp-cli`) names its bin `sharp`; it takes every input at once in one process
+// and writes one size per invocation, so each size is one process over all files, two sizes side by side.
+if (!sidecarMode && spawnSync('sharp', ['--version']).stdout?.toString().match(/^\d+\.\d+/)) {
+  const out = join(work, 'sharp-cli');
+  const size = (n) => `sharp -i ${list} -o ${out}/${n}/ -f jpeg -q 85 --autoOrient resize ${n} ${n} --fit inside`;
+  contenders.push({
+    name: 'sharp-cli (128 and 512, no watermark, one process per size)',
+    run: () => measure('sh', ['-c', `mkdir -p ${out}/512 ${out}/128 && (${size(512)} >/dev/null & ${size(128)} >/dev/null & wait)`]),
+  });
+}
+
 console.log(`img-pipeline bench: ${files.length} images in ${folder}, median of ${runs} runs, ${J} images in flight`);
 const times = contenders.map(() => []);
 const rss = contenders.map(() => []);
