@@ -51,10 +51,21 @@ export interface SizeOverrides {
   position?: string;
 }
 
+/**
+ * One size under `--fit` / `--crop`: `--crop` alone positions only the sizes that crop (cover), and
+ * `--fit inside|contain` drops the file's position, which nothing would crop any more.
+ */
+function overrideSize(size: Record<string, unknown>, overrides: SizeOverrides): Record<string, unknown> {
+  const merged = { ...size, ...overrides };
+  if (merged['fit'] === 'cover') return merged;
+  if (overrides.fit === undefined) return size;
+  return Object.fromEntries(Object.entries(merged).filter(([key]) => key !== 'position'));
+}
+
 function applySizeOverrides(config: ConfigInput, overrides: SizeOverrides): ConfigInput {
   if (overrides.fit === undefined && overrides.position === undefined) return config;
   const sizes = (isPlain(config.sizes) ? config.sizes : DEFAULT_SIZES) as Record<string, unknown>;
-  const overridden = Object.fromEntries(Object.entries(sizes).map(([name, size]) => [name, isPlain(size) ? { ...size, ...overrides } : size]));
+  const overridden = Object.fromEntries(Object.entries(sizes).map(([name, size]) => [name, isPlain(size) ? overrideSize(size, overrides) : size]));
   return { ...config, sizes: overridden } as ConfigInput;
 }
 

@@ -28,6 +28,11 @@ const sizeSchema = z.strictObject({
   height: dimension.describe('Box height in pixels.'),
   fit: z.enum(FITS).default('inside').describe('`inside` keeps the aspect ratio and fits in the box; `cover` fills the box and crops; `contain` fits and pads.'),
   position: z.enum(CROP_POSITIONS).default('center').describe('What a `cover` crop keeps: the `center`, the most salient part (`attention`, sharp\'s strategy) or the busiest (`entropy`).'),
+}).superRefine((size, ctx) => {
+  // The same refusal as `--crop` without `--fit cover`: a position that could not take effect is a mistake.
+  if (size.fit !== 'cover' && size.position !== 'center') {
+    ctx.addIssue({ code: 'custom', path: ['position'], message: `expected "center" (or fit "cover") with fit "${size.fit}", received "${size.position}": only a cover crop has a part to keep, ${size.fit} keeps the whole image` });
+  }
 });
 
 /** A size's name, which is also its output folder's: nothing that could name another path. */

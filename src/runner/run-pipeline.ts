@@ -158,9 +158,23 @@ export async function runPipeline(options: RunOptions): Promise<RunReport> {
   }
 }
 
+/**
+ * Consecutive files failing with S3_UNREACHABLE that stop the run: one is a blip the SDK's retries
+ * could not hide, several in a row mean the store is gone, and every remaining file would only print
+ * the same "cannot reach" line.
+ */
+export const UNREACHABLE_LIMIT = 3;
+
 /** runPipeline once the destination is prepared and locked. */
 async function runLocked(options: RunOptions, report: RunReport, started: number): Promise<RunReport> {
-  const { sink, pipeline, signal } = options;
+  const { sink, pipeline } = options;
+  // Stops the run like Ctrl-C does (nothing new starts, what was listed is still counted) when the
+  // store becomes unreachable; the caller's signal stays the one that means Ctrl-C.
+  const unreachable = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, unreachable.signal]) : unreachable.signal;
+  let failingInARow = 0;
+  let leftUnprocessed = 0;
+  let lastUnreachable = '';
   const force = options.force ?? false;
   const dryRun = options.dryRun ?? false;
   const transfer = options.transfer ?? transferLimits(pipeline.config.s3);
@@ -191,7 +205,18 @@ async function runLocked(options: RunOptions, report: RunReport, started: number
 
     let total = 0;
     const emit = (event: RunEvent) => options.events?.emit('event', event);
-    const record = (file: FileReport) => {
+    const record = (reported: FileReport) => {
+      let file = reported;
+      if (unreachable.signal.aborted && !options.signal?.aborted && (file.code === 'S3_UNREACHABLE' || file.reason === INTERRUPTED_REASON)) {
+        file = { input: file.input, status: 'skipped', reason: UNREACHABLE_REASON, bytesIn: file.bytesIn, outputs: [] };
+        leftUnprocessed += 1;
+      } else if (file.code === 'S3_UNREACHABLE') {
+        failingInARow += 1;
+        lastUnreachable = file.error ?? '';
+        if (failingInARow >= UNREACHABLE_LIMIT) unreachable.abort();
+      } else if (file.status === 'processed') {
+        failingInARow = 0;
+      }
       report[file.status] += 1;
       report.bytesIn += file.status === 'processed' ? file.bytesIn : 0;
       report.bytesOut += file.outputs.reduce((sum, o) => sum + (o.bytes ?? 0), 0);
@@ -273,7 +298,10 @@ async function runLocked(options: RunOptions, report: RunReport, started: number
   } finally {
     await destination.close();
   }
-  report.interrupted = signal?.aborted ?? false;
+  report.interrupted = options.signal?.aborted ?? false;
+  if (unreachable.signal.aborted && !report.interrupted) {
+    report.error = { code: 'S3_UNREACHABLE', message: `the S3 store is unreachable (${UNREACHABLE_LIMIT} files in a row failed: ${lastUnreachable}); ${leftUnprocessed} ${leftUnprocessed === 1 ? 'file was' : 'files were'} left unprocessed` };
+  }
   const transferred = [...options.sources, sink].flatMap((s) => (s.bytesTransferred === undefined ? [] : [s.bytesTransferred]));
   if (transferred.length > 0) report.bytesTransferred = transferred.reduce((a, b) => a + b, 0);
   report.elapsedMs = Math.round(performance.now() - started);
@@ -299,8 +327,11 @@ function refuseOverwritingInputs(job: RunnableJob, sources: readonly Source[], s
   return job;
 }
 
+const INTERRUPTED_REASON = 'interrupted before it was processed';
+const UNREACHABLE_REASON = 'not processed: the run stopped because the S3 store was unreachable';
+
 function interruptedReport(job: RunnableJob): FileReport {
-  return { input: job.entry.uri, status: 'skipped', reason: 'interrupted before it was processed', bytesIn: job.entry.size, outputs: [] };
+  return { input: job.entry.uri, status: 'skipped', reason: INTERRUPTED_REASON, bytesIn: job.entry.size, outputs: [] };
 }
 
 /** The report of a job that needs no I/O (skipped, failed by the plan, or a dry run); undefined otherwise. */
@@ -407,7 +438,7 @@ export async function executeJob(
     const code = error instanceof ImgPipelineError ? error.code : 'UNEXPECTED';
     if (code === 'INPUT_IS_OUTPUT') return { input: entry.uri, status: 'skipped', reason: describeError(error), bytesIn: entry.size, outputs: [] };
     // A download cut short by Ctrl-C: nothing was written, and the next run picks it up.
-    if (code === 'INTERRUPTED') return { input: entry.uri, status: 'skipped', reason: 'interrupted before it was processed', bytesIn: entry.size, outputs: [] };
+    if (code === 'INTERRUPTED') return { input: entry.uri, status: 'skipped', reason: INTERRUPTED_REASON, bytesIn: entry.size, outputs: [] };
     // The stack and its cause, for --verbose only: never in --json, which carries the one-line error.
     const detail = error instanceof Error ? `${error.stack ?? error.message}${error.cause ? `\ncaused by: ${String((error.cause as Error).stack ?? error.cause)}` : ''}` : String(error);
     return { input: entry.uri, status: 'failed', error: describeError(error), code, detail, bytesIn: entry.size, outputs: [] };

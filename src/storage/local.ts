@@ -37,7 +37,16 @@ interface WalkOptions {
    * `--out`), or a variant folder the state file in the folder above it records.
    */
   onOutputFolder?: (folder: string) => void;
+  /** Called for a symlink that leads nowhere (its target is missing, or it loops): nothing to process. */
+  onBrokenLink?: (link: BrokenLink) => void;
   signal?: AbortSignal;
+}
+
+/** A symlink a scan found that leads to no file. */
+export interface BrokenLink {
+  path: string;
+  /** It points back at itself (through other links); otherwise its target does not exist. */
+  loops: boolean;
 }
 
 /** A file found by a walk, or a folder it could not read. */
@@ -50,7 +59,7 @@ type Walked = { path: string; info: Stats; error?: undefined } | { path: string;
  * A folder that cannot be read is yielded as an error in its place, and the walk goes on with the rest.
  */
 async function* walk(dir: string, options: WalkOptions, isRoot = true): AsyncGenerator<Walked> {
-  const names: { name: string; sortKey: string; isDir: boolean }[] = [];
+  const names: { name: string; sortKey: string; isDir: boolean; isLink: boolean }[] = [];
   let holdsState = false;
   let marked = false;
   try {
@@ -59,7 +68,7 @@ async function* walk(dir: string, options: WalkOptions, isRoot = true): AsyncGen
       const isDir = dirent.isDirectory();
       if (!isDir && dirent.name === STATE_KEY) holdsState = true;
       if (!isDir && dirent.name === OUTPUT_FOLDER_MARKER) marked = true;
-      names.push({ name: dirent.name, sortKey: isDir ? `${dirent.name}/` : dirent.name, isDir });
+      names.push({ name: dirent.name, sortKey: isDir ? `${dirent.name}/` : dirent.name, isDir, isLink: dirent.isSymbolicLink() });
     }
   } catch (error) {
     yield { path: dir, error: new StorageError('LOCAL_UNREADABLE', `cannot read the folder ${dir}, so nothing under it was processed: ${(error as Error).message}`, { cause: error }) };
@@ -74,7 +83,7 @@ async function* walk(dir: string, options: WalkOptions, isRoot = true): AsyncGen
   // The input is some run's `--out` (`photos --out photos`): every variant folder it ever had is outputs.
   const recorded = onOutputFolder && holdsState ? new Set(recordedVariants(await readFile(join(dir, STATE_KEY), 'utf8').catch(() => undefined))) : undefined;
   names.sort((a, b) => compareKeys(a.sortKey, b.sortKey));
-  for (const { name, isDir } of names) {
+  for (const { name, isDir, isLink } of names) {
     if (options.signal?.aborted) return;
     const path = join(dir, name);
     if (options.exclude.some((ex) => isInside(ex, path))) continue;
@@ -86,8 +95,13 @@ async function* walk(dir: string, options: WalkOptions, isRoot = true): AsyncGen
       yield* walk(path, options, false);
       continue;
     }
-    const info = await stat(path).catch(() => undefined);
-    if (info?.isFile()) yield { path, info };
+    const info = await stat(path).catch((error: NodeJS.ErrnoException) => error);
+    if (info instanceof Error) {
+      // A file deleted since the folder was read is simply gone; a broken symlink is still there, so say so.
+      if (isLink && (info.code === 'ENOENT' || info.code === 'ELOOP')) options.onBrokenLink?.({ path, loops: info.code === 'ELOOP' });
+      continue;
+    }
+    if (info.isFile()) yield { path, info };
   }
 }
 
@@ -111,6 +125,7 @@ export class LocalSource implements Source {
   private readonly root: string;
   private readonly singleFile: string | undefined;
   private skipped: string[] = [];
+  private broken: BrokenLink[] = [];
 
   private constructor(
     path: string,
@@ -149,6 +164,11 @@ export class LocalSource implements Source {
     return this.skipped;
   }
 
+  /** Symlinks the last listing found dangling or looping: not inputs, and not failures either. */
+  get brokenLinks(): readonly BrokenLink[] {
+    return this.broken;
+  }
+
   async *list(signal?: AbortSignal): AsyncIterable<SourceEntry> {
     if (this.singleFile) {
       const info = await stat(this.singleFile);
@@ -156,7 +176,8 @@ export class LocalSource implements Source {
       return;
     }
     this.skipped = [];
-    const options: WalkOptions = { exclude: this.exclude, fs: this.fs, onOutputFolder: (folder) => this.skipped.push(folder), ...(signal ? { signal } : {}) };
+    this.broken = [];
+    const options: WalkOptions = { exclude: this.exclude, fs: this.fs, onOutputFolder: (folder) => this.skipped.push(folder), onBrokenLink: (link) => this.broken.push(link), ...(signal ? { signal } : {}) };
     for await (const found of walk(this.root, options)) {
       const key = toKey(this.root, found.path);
       if (found.error) {

@@ -75,6 +75,8 @@ export interface Source {
   contains?(uri: string): boolean;
   /** Folders a scan left out because they hold an earlier run's outputs (local: they hold the state file). */
   readonly skippedFolders?: readonly string[];
+  /** Symlinks a scan found dangling or looping (local folders): reported under --verbose, not failures. */
+  readonly brokenLinks?: readonly { path: string; loops: boolean }[];
   /** Payload bytes downloaded so far, for sources that go over the network (S3). */
   readonly bytesTransferred?: number;
 }

@@ -521,6 +521,24 @@ describe('local folders: what is scanned, and where outputs may go', () => {
     expect(named.stderr).toMatch(/no images found under photos\/processed .*left out as earlier img-pipeline outputs: .*processed\/medium, .*processed\/thumb/);
   });
 
+  it('reports dangling and looping symlinks under --verbose, escaped, and not as failures', async () => {
+    const dir = await workspace({ 'photos/a.jpg': 'cases/grey.jpg' });
+    await symlink(join(dir, 'photos/gone.jpg'), join(dir, 'photos/dangling\x1b[31m.jpg'));
+    await symlink(join(dir, 'photos/loop-b.jpg'), join(dir, 'photos/loop-a.jpg'));
+    await symlink(join(dir, 'photos/loop-a.jpg'), join(dir, 'photos/loop-b.jpg'));
+    const verbose = await runCli(['photos', '--out', 'out', '--verbose'], { cwd: dir });
+    expect(verbose.code, verbose.stderr).toBe(0);
+    const lines = verbose.stderr.split('\n').filter((line) => line.includes('symlink'));
+    expect(lines).toEqual([
+      `skipped   ${join(dir, 'photos/dangling\\x1b[31m.jpg')} (a symlink whose target does not exist)`,
+      `skipped   ${join(dir, 'photos/loop-a.jpg')} (a symlink that loops back on itself)`,
+      `skipped   ${join(dir, 'photos/loop-b.jpg')} (a symlink that loops back on itself)`,
+    ]);
+    expect(verbose.stderr).not.toContain('\x1b');
+    expect(verbose.stderr).toMatch(/1 processed, 0 skipped, 0 failed/);
+    expect((await runCli(['photos', '--out', 'quiet'], { cwd: dir })).stderr).not.toContain('symlink');
+  });
+
   it('never takes its own outputs for inputs, whatever the sizes are called now and wherever --out points', async () => {
     const dir = await workspace({ 'photos/a.jpg': 'cases/grey.jpg', 'photos/2024/cat.PNG': 'images/2024/cat.PNG' });
     expect((await runCli(['photos', '--out', 'photos'], { cwd: dir })).code).toBe(0);

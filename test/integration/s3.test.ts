@@ -305,6 +305,18 @@ describe('credentials', () => {
     expect(report(result).processed).toBe(1);
     expect(proxy.requests.find((r) => r.op === 'list')!.headers['authorization']).toContain('Credential=S3RVER/');
   });
+  it('says a --profile does not exist, naming it and the files looked in: one line, exit 2, no SDK warning', async () => {
+    const credentials = join(work, 'aws-credentials-other');
+    const config = join(work, 'aws-config-other');
+    await writeFile(credentials, '[backfill]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n');
+    await writeFile(config, '[default]\nregion = us-east-1\n[profile nope-not-this]\nregion = us-east-1\n');
+    // Keys in the environment too: with a profile given, the SDK warns about the clash over several lines.
+    const env = s3Env({ AWS_SHARED_CREDENTIALS_FILE: credentials, AWS_CONFIG_FILE: config });
+    const result = await cli(['s3://uploads/uploads/2024/', '--out', 's3://processed/no-profile/', '--profile', 'nope'], { env });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(`img-pipeline: the AWS profile "nope" does not exist: it is in neither ${config} nor ${credentials} (see "aws configure list-profiles")\n`);
+    expect(proxy.requests).toEqual([]);
+  });
 });
 
 describe('setup errors: one line, the right exit code, nothing written', () => {
@@ -441,6 +453,29 @@ describe('faults', () => {
     expect(json.failed).toBe(0);
     expect(json.processed).toBeLessThan(40);
     expect(json.files.filter((f) => f.status === 'skipped').every((f) => f.reason === 'interrupted before it was processed')).toBe(true);
+  });
+
+  it('stops after a few objects in a row cannot reach the store: one "unreachable" line, exit 1, the counts add up', async () => {
+    await Promise.all(Array.from({ length: 20 }, async (_, i) => putObject(direct, 'uploads', `dying/d${String(i).padStart(2, '0')}.jpg`, await image('jpeg', 64, 48, i))));
+    let dead = false;
+    // Once two sources are written the server "dies": every request after that has its connection cut.
+    proxy.onComplete = () => {
+      if (outputPuts().filter((r) => r.key.startsWith('dying/')).length >= 4) dead = true;
+    };
+    proxy.rule = () => (dead ? { kind: 'cut-request' } : undefined);
+    const result = await cli(['s3://uploads/dying/', '--out', 's3://processed/dying/', '--json', '-j', '1', '--max-attempts', '1']);
+    expect(result.code, result.stderr).toBe(1);
+    const json = report(result);
+    expect(json.files).toHaveLength(20);
+    expect(json.processed + json.skipped + json.failed).toBe(20);
+    expect(json.interrupted).toBe(false);
+    expect(json.failed).toBe(3);
+    expect(json.files.filter((f) => f.status === 'failed').every((f) => f.code === 'S3_UNREACHABLE')).toBe(true);
+    const left = json.files.filter((f) => f.status === 'skipped');
+    expect(left.length).toBe(20 - json.processed - 3);
+    expect(left.every((f) => f.reason === 'not processed: the run stopped because the S3 store was unreachable')).toBe(true);
+    expect(json.error).toMatchObject({ code: 'S3_UNREACHABLE', message: expect.stringContaining(`${left.length} files were left unprocessed`) });
+    expect(result.stderr.split('\n').filter((line) => line.includes('unreachable'))).toEqual([expect.stringMatching(/^img-pipeline: the run stopped early: the S3 store is unreachable \(3 files in a row failed: cannot reach the S3 endpoint/)]);
   });
 
   it('finishes the rest when a run killed halfway is started again', async () => {

@@ -6,6 +6,7 @@ import { runPipeline, type RunEvent, type RunReport } from '../../runner/run-pip
 import type { Config } from '../../config/schema.js';
 import { ConfigError, describeError, ImgPipelineError, SetupError } from '../../errors.js';
 import { openSink, openSources, type S3Access } from '../../storage/resolve.js';
+import { assertProfileExists } from '../../storage/aws-profile.js';
 import { isS3Uri } from '../../storage/s3.js';
 import { chooseProgressMode, renderProgress } from '../progress.js';
 import { formatSummary, toJson } from '../report.js';
@@ -44,6 +45,7 @@ async function s3AccessFor(locations: readonly string[], config: Config, opts: R
   if (pageSize !== undefined && !(Number.isInteger(pageSize) && pageSize >= 1 && pageSize <= 1000)) {
     throw new ConfigError('FLAG_INVALID', `--s3-page-size: expected an integer from 1 to 1000, received "${String(pageSizeFlag)}"`);
   }
+  if (config.s3.profile) await assertProfileExists(config.s3.profile, env);
   // Imported here so local-only runs never load the AWS SDK.
   const { createS3Client, customEndpoint } = await import('../../storage/s3-client.js');
   // The SDK reads AWS_ENDPOINT_URL_S3 itself; the client gets the same settings for it as for --endpoint.
@@ -153,6 +155,9 @@ async function runImages(inputs: string[], opts: RunCommandOptions, io: Io, page
   if (json) io.stdout.write(`${toJson(report)}\n`);
   const outputFolders = sources.flatMap((s) => s.skippedFolders ?? []);
   if (opts.verbose && !json) for (const folder of outputFolders) io.stderr.write(`skipped   ${escapeControl(folder)}/ (it holds img-pipeline outputs, which are never inputs)\n`);
+  if (opts.verbose && !json) {
+    for (const link of sources.flatMap((s) => s.brokenLinks ?? [])) io.stderr.write(`skipped   ${escapeControl(link.path)} (a symlink ${link.loops ? 'that loops back on itself' : 'whose target does not exist'})\n`);
+  }
   if (foundNothing(report)) io.stderr.write(`${noImagesMessage(inputs, outputFolders)}\n`);
   if (report.error) io.stderr.write(`img-pipeline: the run stopped early: ${escapeControl(report.error.message)}. The files listed before it are in the report; run again to finish the rest.\n`);
   // Always, --quiet included: it drops the per-file lines, not the summary (see --help).

@@ -124,6 +124,14 @@ describe('loadConfig', () => {
     expect((await configError(loadConfig({ cwd: off, flags: { watermark: { opacity: 0.3 } } }))).message).toMatch(/^--watermark-opacity needs/);
   });
 
+  it('refuses a file\'s position: attention with fit: inside, naming sizes.<name>.position; --fit inside drops it, --crop alone leaves it', async () => {
+    const dir = await dirWithConfig({ sizes: { hero: { width: 64, height: 64, fit: 'inside', position: 'attention' } } });
+    expect((await configError(loadConfig({ cwd: dir, flags: {} }))).message).toMatch(/sizes\.hero\.position: expected "center" \(or fit "cover"\) with fit "inside", received "attention"/);
+    const mixed = await dirWithConfig({ sizes: { square: { width: 64, height: 64, fit: 'cover', position: 'entropy' }, wide: { width: 300, height: 200 } } });
+    expect((await loadConfig({ cwd: mixed, flags: {}, sizeOverrides: { position: 'attention' } })).config.sizes).toMatchObject({ square: { fit: 'cover', position: 'attention' }, wide: { fit: 'inside', position: 'center' } });
+    expect((await loadConfig({ cwd: mixed, flags: {}, sizeOverrides: { fit: 'inside' } })).config.sizes['square']).toMatchObject({ fit: 'inside', position: 'center' });
+  });
+
   it('lets a watermark flag adjust the watermark of the config file', async () => {
     const dir = await dirWithConfig({ watermark: { text: '© File' } });
     expect((await loadConfig({ cwd: dir, flags: { watermark: { opacity: 0.3 } } })).config.watermark).toMatchObject({ text: '© File', opacity: 0.3 });

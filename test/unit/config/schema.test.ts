@@ -56,13 +56,24 @@ describe('configSchema', () => {
   });
 
   it('accepts every fit, crop strategy and gravity the issue names', () => {
-    for (const fit of ['inside', 'cover', 'contain']) {
-      for (const position of ['center', 'attention', 'entropy']) {
-        expect(configSchema.safeParse({ sizes: { a: { width: 10, height: 10, fit, position } } }).success).toBe(true);
-      }
+    for (const position of ['center', 'attention', 'entropy']) {
+      expect(configSchema.safeParse({ sizes: { a: { width: 10, height: 10, fit: 'cover', position } } }).success).toBe(true);
     }
+    for (const fit of ['inside', 'contain']) expect(configSchema.safeParse({ sizes: { a: { width: 10, height: 10, fit, position: 'center' } } }).success).toBe(true);
     for (const position of ['top-left', 'top', 'top-right', 'left', 'center', 'right', 'bottom-left', 'bottom', 'bottom-right']) {
       expect(configSchema.safeParse({ watermark: { text: 'x', position } }).success).toBe(true);
+    }
+  });
+});
+
+describe('a crop position without fit cover', () => {
+  it('is refused like --crop without --fit cover, naming sizes.<name>.position, the expected and received values', () => {
+    for (const [fit, position] of [['inside', 'attention'], ['contain', 'entropy'], [undefined, 'attention']] as const) {
+      const result = configSchema.safeParse({ sizes: { hero: { width: 10, height: 10, ...(fit ? { fit } : {}), position } } });
+      expect(result.success).toBe(false);
+      const issue = result.error!.issues[0]!;
+      expect(issue.path).toEqual(['sizes', 'hero', 'position']);
+      expect(issue.message).toBe(`expected "center" (or fit "cover") with fit "${fit ?? 'inside'}", received "${position}": only a cover crop has a part to keep, ${fit ?? 'inside'} keeps the whole image`);
     }
   });
 });

@@ -1,4 +1,4 @@
-import { mkdir, opendir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, opendir, readdir, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../../../src/errors.js';
@@ -281,5 +281,22 @@ describe('LocalSink', () => {
     expect(await sink.readText('state.json')).toBeUndefined();
     await sink.write('state.json', Buffer.from('{"a":1}'), { contentType: 'application/json', metadata: {} });
     expect(await sink.readText('state.json')).toBe('{"a":1}');
+  });
+});
+
+describe('LocalSource and broken symlinks', () => {
+  it('lists dangling and looping symlinks as broken links, not as entries, and a good one as a file', async () => {
+    const dir = await makeTempDir();
+    await files(dir, ['a.jpg']);
+    await symlink(join(dir, 'missing.jpg'), join(dir, 'dangling.jpg'));
+    await symlink(join(dir, 'self.jpg'), join(dir, 'self.jpg'));
+    await symlink(join(dir, 'a.jpg'), join(dir, 'good.jpg'));
+    const source = await LocalSource.open(dir);
+    expect(await keys(source)).toEqual(['a.jpg', 'good.jpg']);
+    expect(source.brokenLinks).toEqual([{ path: join(dir, 'dangling.jpg'), loops: false }, { path: join(dir, 'self.jpg'), loops: true }]);
+    // Each listing reports its own.
+    await rm(join(dir, 'self.jpg'));
+    await keys(source);
+    expect(source.brokenLinks).toEqual([{ path: join(dir, 'dangling.jpg'), loops: false }]);
   });
 });
