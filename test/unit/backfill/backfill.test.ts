@@ -334,15 +334,16 @@ describe('backfill: refusals (exit 2, nothing created)', () => {
   it('bad arguments are refused before any AWS call: a source with --status, a bad job id, no source, a bad function name, no TTY', async () => {
     // No mock answers at all: a call made before the check would fail as a credentials error instead.
     const refusals = [
-      [backfillCommand('s3://my-uploads/uploads/', { ...base, status: 'job-12345' }, captureIo(), deps()), /--status: takes a job id, not a source/],
-      [backfillCommand('s3://my-uploads/uploads/', { ...base, cancel: 'job-12345' }, captureIo(), deps()), /--cancel: takes a job id, not a source/],
-      [backfillCommand(undefined, { ...base, status: 'bad id!' }, captureIo(), deps()), /--status: expected a Batch Operations job id/],
-      [backfillCommand(undefined, base, captureIo(), deps()), /the source: expected s3:\/\/bucket\/prefix\/, received nothing/],
-      [backfillCommand('s3://my-uploads/uploads/', { ...base, functionName: 'bad name!' }, captureIo(), deps()), /bad name!/],
-      [backfillCommand('s3://my-uploads/uploads/', { ...base, yes: false }, captureIo(), deps()), /pass --yes/],
+      [() => backfillCommand('s3://my-uploads/uploads/', { ...base, status: 'job-12345' }, captureIo(), deps()), /--status: takes a job id, not a source/],
+      [() => backfillCommand('s3://my-uploads/uploads/', { ...base, cancel: 'job-12345' }, captureIo(), deps()), /--cancel: takes a job id, not a source/],
+      [() => backfillCommand(undefined, { ...base, status: 'bad id!' }, captureIo(), deps()), /--status: expected a Batch Operations job id/],
+      [() => backfillCommand(undefined, base, captureIo(), deps()), /the source: expected s3:\/\/bucket\/prefix\/, received nothing/],
+      [() => backfillCommand('s3://my-uploads/uploads/', { ...base, functionName: 'bad name!' }, captureIo(), deps()), /bad name!/],
+      [() => backfillCommand('s3://my-uploads/uploads/', { ...base, yes: false }, captureIo(), deps()), /pass --yes/],
     ] as const;
-    for (const [promise, message] of refusals) {
-      const error = await rejection(promise, ImgPipelineError);
+    // Thunks, each started when awaited: a rejection never waits unhandled while an earlier one is checked.
+    for (const [start, message] of refusals) {
+      const error = await rejection(start(), ImgPipelineError);
       expect(error.message).toMatch(message);
       expect(reportFatal(error, new PassThrough(), false)).toBe(2);
     }
