@@ -317,6 +317,25 @@ describe('credentials', () => {
     expect(result.stderr).toBe(`img-pipeline: the AWS profile "nope" does not exist: it is in neither ${config} nor ${credentials} (see "aws configure list-profiles")\n`);
     expect(proxy.requests).toEqual([]);
   });
+
+  it('deploy, destroy and backfill name a missing --profile the same way, before any AWS call', async () => {
+    const credentials = join(work, 'aws-credentials-none');
+    const config = join(work, 'aws-config-none');
+    await writeFile(credentials, '');
+    await writeFile(config, '[default]\nregion = us-east-1\n');
+    const env = s3Env({ AWS_SHARED_CREDENTIALS_FILE: credentials, AWS_CONFIG_FILE: config });
+    const expected = `img-pipeline: the AWS profile "nope" does not exist: it is in neither ${config} nor ${credentials} (see "aws configure list-profiles")\n`;
+    for (const args of [
+      ['deploy', '--bucket', 'my-uploads', '--out', 's3://my-processed/', '--profile', 'nope'],
+      ['destroy', '--bucket', 'my-uploads', '--profile', 'nope'],
+      ['backfill', 's3://my-uploads/uploads/', '--function-name', 'ImageProcessor', '--yes', '--profile', 'nope'],
+    ]) {
+      // No --endpoint (deploy and destroy have none): the refusal comes before any client is built.
+      const result = await cli([...args, '--region', TEST_REGION], { env, endpoint: false });
+      expect(result.code, args[0]).toBe(2);
+      expect(result.stderr, args[0]).toBe(expected);
+    }
+  });
 });
 
 describe('setup errors: one line, the right exit code, nothing written', () => {

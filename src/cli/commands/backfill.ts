@@ -17,6 +17,7 @@ import { formatEstimate, formatJobLine, formatManifest, formatOutcome, jobProgre
 import { pipelineFlags } from '../options.js';
 import { createAwsClients, formatStep } from './deploy.js';
 import type { Io } from './run.js';
+import { assertProfileExists } from '../../storage/aws-profile.js';
 
 export interface BackfillCommandOptions extends Record<string, unknown> {
   functionName: string;
@@ -108,6 +109,8 @@ export async function backfillCommand(source: string | undefined, opts: Backfill
   const s3Layer = { ...(opts.region ? { region: opts.region } : {}), ...(opts.profile ? { profile: opts.profile } : {}) };
   const { config } = await loadConfig({ cwd: io.cwd, file: opts.config, flags: { ...layer, ...(Object.keys(s3Layer).length ? { s3: s3Layer } : {}) }, sizeOverrides });
   const env = io.env ?? process.env;
+  // A missing profile is named as such, not as the SDK's warning and 'no credentials'.
+  if (config.s3.profile) await assertProfileExists(config.s3.profile, env);
 
   if (opts.manifestOnly !== undefined) {
     const from = s3Location('the source', source);

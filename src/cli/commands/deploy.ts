@@ -19,6 +19,7 @@ import { SIDECAR_FOLDER, STATE_KEY } from '../../pipeline/layout.js';
 import { isS3Uri, parseS3Uri } from '../../storage/s3.js';
 import { pipelineFlags } from '../options.js';
 import type { Io } from './run.js';
+import { assertProfileExists } from '../../storage/aws-profile.js';
 
 export interface DeployCommandOptions extends Record<string, unknown> {
   bucket?: string;
@@ -154,6 +155,8 @@ export async function deployCommand(opts: DeployCommandOptions, io: Io, deps: De
     fingerprint: await packageFingerprint(config),
   });
 
+  // A missing profile is named as such, not as the SDK's warning and 'no credentials'.
+  if (opts.profile) await assertProfileExists(opts.profile, io.env ?? process.env);
   const clients = deps.createClients(opts.region, opts.profile);
   const dryRun = opts.dryRun ?? false;
   const json = opts.json ?? false;

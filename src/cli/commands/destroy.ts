@@ -5,6 +5,7 @@ import { checkBucketName, checkFunctionName } from '../../deploy/plan.js';
 import { ConfigError } from '../../errors.js';
 import { defaultDeployDeps, formatStep, type DeployDeps } from './deploy.js';
 import type { Io } from './run.js';
+import { assertProfileExists } from '../../storage/aws-profile.js';
 
 export interface DestroyCommandOptions {
   bucket?: string;
@@ -26,6 +27,8 @@ export async function destroyCommand(opts: DestroyCommandOptions, io: Io, deps: 
   const keepLogs = opts.keepLogs ?? false;
   const json = opts.json ?? false;
   const say = (line: string) => (json ? io.stderr : io.stdout).write(`${line}\n`);
+  // A missing profile is named as such, not as the SDK's warning and 'no credentials'.
+  if (opts.profile) await assertProfileExists(opts.profile, io.env ?? process.env);
   const clients = deps.createClients(opts.region, opts.profile);
   const { account, offline } = await resolveAccountOrOffline(clients, dryRun);
   const where = account ?? { accountId: PLACEHOLDER_ACCOUNT, region: opts.region ?? PLACEHOLDER_REGION, partition: 'aws' };
