@@ -482,16 +482,19 @@ describe('faults', () => {
       if (outputPuts().filter((r) => r.key.startsWith('dying/')).length >= 4) dead = true;
     };
     proxy.rule = () => (dead ? { kind: 'cut-request' } : undefined);
-    const result = await cli(['s3://uploads/dying/', '--out', 's3://processed/dying/', '--json', '-j', '1', '--max-attempts', '1']);
+    const result = await cli(['s3://uploads/dying/', '--out', 's3://processed/dying/', '--json', '-j', '1', '--max-attempts', '1', '--connections', '2']);
     expect(result.code, result.stderr).toBe(1);
     const json = report(result);
     expect(json.files).toHaveLength(20);
     expect(json.processed + json.skipped + json.failed).toBe(20);
     expect(json.interrupted).toBe(false);
-    expect(json.failed).toBe(3);
+    // Three in a row stop the run; downloads already in flight when the store died (they run ahead of the
+    // decoder) fail too and are reported as such, but nothing new starts: some files are left unprocessed.
+    expect(json.failed).toBeGreaterThanOrEqual(3);
     expect(json.files.filter((f) => f.status === 'failed').every((f) => f.code === 'S3_UNREACHABLE')).toBe(true);
     const left = json.files.filter((f) => f.status === 'skipped');
-    expect(left.length).toBe(20 - json.processed - 3);
+    expect(left.length).toBe(20 - json.processed - json.failed);
+    expect(left.length).toBeGreaterThan(0);
     expect(left.every((f) => f.reason === 'not processed: the run stopped because the S3 store was unreachable')).toBe(true);
     expect(json.error).toMatchObject({ code: 'S3_UNREACHABLE', message: expect.stringContaining(`${left.length} files were left unprocessed`) });
     expect(result.stderr.split('\n').filter((line) => line.includes('unreachable'))).toEqual([expect.stringMatching(/^img-pipeline: the run stopped early: the S3 store is unreachable \(3 files in a row failed: cannot reach the S3 endpoint/)]);
