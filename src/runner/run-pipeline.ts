@@ -150,8 +150,9 @@ export async function runPipeline(options: RunOptions): Promise<RunReport> {
   // anything is read or written; a dry run only checks, and creates nothing.
   await sink.prepare?.({ create: !dryRun });
   // One run at a time per destination: a second one would mix its outputs with ours under our state file.
-  // Taken while the destination's state and the sources' first page are read (runLocked), so on S3 these
-  // round trips overlap instead of adding up before the first download.
+  // Taken while the destination's state and the sources' first page are read and the first images
+  // download (runLocked); only writing waits for it. On S3 these round trips then overlap instead of
+  // adding up before the first download.
   const lock = dryRun ? Promise.resolve(undefined) : acquireRunLock(sink, { command: options.command ?? 'img-pipeline (library call)' });
   lock.catch(() => undefined); // awaited in runLocked; this only keeps a refusal from being "unhandled" meanwhile
   try {
@@ -174,8 +175,8 @@ async function runLocked(options: RunOptions, report: RunReport, started: number
   // Stops the run like Ctrl-C does (nothing new starts, what was listed is still counted) when the
   // store becomes unreachable; the caller's signal stays the one that means Ctrl-C.
   const unreachable = new AbortController();
-  // Stops it when what had to come before the first write failed after the work began: the lock's
-  // read-back showed another run's token, or the state file could not be written. The run then fails
+  // Stops it when what had to come before the first write failed after the work began: another run
+  // holds the lock, its read-back showed another run's token, or the state file could not be written. The run then fails
   // as one that could not start.
   const notStarted = new AbortController();
   let setupError: unknown;
@@ -191,21 +192,18 @@ async function runLocked(options: RunOptions, report: RunReport, started: number
   const listing = mergeListings(options.sources, signal)[Symbol.asyncIterator]();
   const firstEntry = listing.next();
   firstEntry.catch(() => undefined); // awaited in work(); this only keeps an early failure from being "unhandled"
-  const [opened, taken] = await Promise.allSettled([
-    openDestination(sink, { fingerprint: pipeline.fingerprint, variants: destinationFolders(pipeline.config), listOutputs: !force, signal }),
-    locking,
-  ]);
-  if (opened.status === 'rejected' || taken.status === 'rejected') {
-    if (opened.status === 'fulfilled') await opened.value.close();
+  let destination: Destination;
+  try {
+    destination = await openDestination(sink, { fingerprint: pipeline.fingerprint, variants: destinationFolders(pipeline.config), listOutputs: !force, signal });
+  } catch (error) {
     await listing.return?.(undefined);
     // Another run holding the destination explains everything else that failed.
-    throw taken.status === 'rejected' ? taken.reason : (opened as PromiseRejectedResult).reason;
+    throw await locking.then(() => error, (refusal: unknown) => refusal);
   }
-  const destination: Destination = opened.value;
   try {
-    const confirmed = taken.value?.confirmed ?? Promise.resolve();
-    // Writes wait for the lock's read-back, then for a new state file and its time unit to pass;
-    // downloads and decoding go on meanwhile.
+    const confirmed = locking.then((lock) => lock?.confirmed);
+    // Writes wait for the lock (taken, then read back), then for a new state file and its time unit to
+    // pass; downloads and decoding go on meanwhile: on S3 that is several round trips not waited for.
     const writable = !dryRun && !destination.stateMatches
       ? confirmed.then(async () => {
           if (signal.aborted) return;

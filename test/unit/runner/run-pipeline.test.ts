@@ -574,12 +574,12 @@ describe('runPipeline on a remote destination: the lock is read back while the r
     }
   }
 
-  it('downloads while the lock is read back, and writes nothing but the lock before it is confirmed', async () => {
+  it('downloads while the lock is taken and read back, and writes nothing but the lock before it is confirmed', async () => {
     const sink = new LockingSink();
     const source = new RecordingSource(await files(['a.jpg', 'cases/grey.jpg'], ['b.jpg', 'cases/grey.jpg']), sink.events);
     const running = run(source, sink);
-    await vi.waitFor(() => expect(sink.events).toContain('read a.jpg'));
-    expect(sink.events).toEqual(['write .img-pipeline.lock', 'read a.jpg', 'read b.jpg']);
+    await vi.waitFor(() => expect(sink.events).toEqual(expect.arrayContaining(['read a.jpg', 'read b.jpg', `write ${LOCK_KEY}`])));
+    expect(sink.events).toHaveLength(3);
     sink.answer();
     const report = await running;
     expect(report).toMatchObject({ processed: 2, failed: 0 });
@@ -597,5 +597,15 @@ describe('runPipeline on a remote destination: the lock is read back while the r
     sink.answer();
     await refused;
     expect(sink.writes).toEqual([LOCK_KEY]);
+  });
+
+  it('refuses a destination another live run holds, having written nothing, even with the downloads begun', async () => {
+    const sink = new LockingSink();
+    const theirs = JSON.stringify({ tool: 'img-pipeline', pid: 1, hostname: 'elsewhere', startedAt: 'then', command: 'the other run', token: 'theirs' });
+    sink.objects.set(LOCK_KEY, { data: Buffer.from(theirs), mtimeMs: 1, options: { contentType: 'application/json', metadata: {} } });
+    const source = new RecordingSource(await files(['a.jpg', 'cases/grey.jpg']), sink.events);
+    await expect(run(source, sink)).rejects.toMatchObject({ code: 'OUT_LOCKED', message: expect.stringContaining('the other run') });
+    expect(sink.writes).toEqual([]);
+    expect(JSON.parse(sink.objects.get(LOCK_KEY)!.data.toString()).token).toBe('theirs');
   });
 });
