@@ -3,13 +3,14 @@
 //
 // S3 is a loopback s3rver started here (in a child process with --openssl-legacy-provider, for its DES
 // continuation tokens, as the tests start it: test/helpers/s3-server-process.mjs). Between the CLI and
-// s3rver sits the tests' fault proxy (test/helpers/fault-proxy.ts) with its latency setting: every
-// response waits MS more (a new connection's first one 2 x MS, for the TCP handshake), which stands in
-// for a remote S3's round trip. Rows: local, S3 through the proxy at 0 ms, and S3 at MS (default 50),
-// each as a ratio to local in the same run. Loopback s3rver and the proxy share the 2 cores with the CLI,
-// so the S3 rows also pay for the server's CPU.
+// s3rver sits a TCP latency proxy (test/helpers/latency-proxy.ts): every response reaches the CLI MS
+// later (a new connection's first one 2 x MS, for the TCP handshake), which stands in for a remote S3's
+// round trip. It passes bytes unparsed, so it costs little CPU; the tests' HTTP fault proxy, which used
+// to be used here, took 0.5-1.1 CPU-s a run. Rows: local, S3 through the proxy at 0 ms, and S3 at MS
+// (default 50), each as a ratio to local in the same run. s3rver and the proxy share the 2 cores with the
+// CLI, so the S3 rows also pay for their CPU, which a real S3 would not: both are printed.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,11 +42,18 @@ if (!Number.isFinite(latency) || latency < 0) {
 const J = 2;
 const load = (path) => tsImport(join(root, path), import.meta.url);
 const { startS3Server, testClient, s3Env, putObject } = await load('test/helpers/s3-server.ts');
-const { startFaultProxy } = await load('test/helpers/fault-proxy.ts');
+const { startLatencyProxy } = await load('test/helpers/latency-proxy.ts');
 
 const work = mkdtempSync(join(tmpdir(), 'img-pipeline-bench-s3-'));
 const server = await startS3Server(['bench-src', 'bench-dst']);
-const proxy = await startFaultProxy(server.endpoint);
+const proxy = await startLatencyProxy(server.endpoint);
+/** s3rver's CPU seconds so far (Linux /proc; undefined elsewhere). */
+const serverCpu = () => {
+  const stat = `/proc/${server.pid}/stat`;
+  if (!existsSync(stat)) return undefined;
+  const fields = readFileSync(stat, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+};
 const client = testClient(server.endpoint);
 const env = s3Env({ AWS_REGION: 'us-east-1' });
 
@@ -60,7 +68,7 @@ try {
 
   /**
    * Runs the CLI (its bin file, shebang and all) to completion; returns wall seconds, peak RSS in MiB, the
-   * CLI's CPU seconds, and this process's (the proxy's) CPU seconds meanwhile.
+   * CLI's CPU seconds, and this process's (the proxy's) and s3rver's CPU seconds meanwhile.
    */
   const measure = (cliArgs) =>
     new Promise((done, fail) => {
@@ -69,6 +77,7 @@ try {
       const options = { BENCH_RSS_FILE: rssFile, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ./scripts/report-rss.mjs`.trim() };
       const started = process.hrtime.bigint();
       const proxyCpu = process.cpuUsage();
+      const serverBefore = serverCpu();
       const child = spawn('./bin/img-pipeline.js', cliArgs, { cwd: root, env: { ...env, ...options }, stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       child.stderr.on('data', (d) => (stderr += d));
@@ -81,6 +90,7 @@ try {
           rss: kib / 1024,
           cpu: cpuSeconds,
           proxyCpu: (proxied.user + proxied.system) / 1e6,
+          serverCpu: serverBefore === undefined ? NaN : serverCpu() - serverBefore,
         });
       });
     });
@@ -109,7 +119,7 @@ try {
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const pad = Math.max(...contenders.map((c) => c.name.length));
-  console.log(`${'mode'.padEnd(pad)}  ${'seconds'.padStart(8)}  ${'images/s'.padStart(9)}  ${'x local'.padStart(7)}  ${'(min-max)'.padStart(11)}  peak RSS  CLI CPU-s  proxy CPU-s`);
+  console.log(`${'mode'.padEnd(pad)}  ${'seconds'.padStart(8)}  ${'images/s'.padStart(9)}  ${'x local'.padStart(7)}  ${'(min-max)'.padStart(11)}  peak RSS  CLI CPU-s  proxy CPU-s  s3rver CPU-s`);
   for (const [i, c] of contenders.entries()) {
     const seconds = median(results[i].map((m) => m.seconds));
     const ratios = results[i].map((m) => m.ratio);
@@ -117,7 +127,8 @@ try {
     const rss = Math.max(...results[i].map((m) => m.rss));
     const cpu = median(results[i].map((m) => m.cpu));
     const proxyCpu = i === 0 ? '' : median(results[i].map((m) => m.proxyCpu)).toFixed(2);
-    console.log(`${c.name.padEnd(pad)}  ${seconds.toFixed(2).padStart(8)}  ${(files.length / seconds).toFixed(1).padStart(9)}  ${median(ratios).toFixed(2).padStart(7)}  ${spread.padStart(11)}  ${`${rss.toFixed(0)} MiB`.padStart(8)}  ${cpu.toFixed(2).padStart(9)}  ${proxyCpu.padStart(11)}`);
+    const s3rverCpu = i === 0 ? '' : median(results[i].map((m) => m.serverCpu)).toFixed(2);
+    console.log(`${c.name.padEnd(pad)}  ${seconds.toFixed(2).padStart(8)}  ${(files.length / seconds).toFixed(1).padStart(9)}  ${median(ratios).toFixed(2).padStart(7)}  ${spread.padStart(11)}  ${`${rss.toFixed(0)} MiB`.padStart(8)}  ${cpu.toFixed(2).padStart(9)}  ${proxyCpu.padStart(11)}  ${s3rverCpu.padStart(12)}`);
   }
   console.log(`\nS3 / local (median of per-run ratios): +0 ms ${median(results[1].map((m) => m.ratio)).toFixed(2)}x, +${latency} ms ${median(results[2].map((m) => m.ratio)).toFixed(2)}x (targets: >= 0.9 at 50 ms, >= 0.85 at 100 ms)`);
 } finally {

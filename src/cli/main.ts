@@ -5,7 +5,7 @@ import { describeError, ImgPipelineError, SetupError } from '../errors.js';
 import { runCommand, type Io, type RunCommandOptions } from './commands/run.js';
 import { registerDeployCommands } from './commands/register-deploy.js';
 import { escapeControl } from './terminal-text.js';
-import { addPipelineOptions, addS3Options, refuseContradictions } from './options.js';
+import { addPipelineOptions, addS3Options, groupHelpOptions, refuseContradictions } from './options.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -93,6 +93,7 @@ Examples:
       setExitCode(await runCommand(inputs, opts, io));
     });
   registerDeployCommands(program, io, setExitCode);
+  groupHelpOptions(program);
   // `run` is the default command, so its options are the ones most people need: point to them here.
   program.addHelpText('after', `
 "run" is the default command: \`img-pipeline ./photos\` is \`img-pipeline run ./photos\`.

@@ -59,6 +59,16 @@ export function addAccountOptions(command: Command): Command {
     .option('--profile <name>', 'AWS shared config profile');
 }
 
+/**
+ * Lists -h, --help with the options of its own command (the group of the first one), here and in every
+ * subcommand. Left alone, commander gives it a group of its own: a lone "Options:" heading ending --help.
+ */
+export function groupHelpOptions(command: Command): void {
+  const heading = command.options.find((option) => option.helpGroupHeading)?.helpGroupHeading;
+  if (heading) command.optionsGroup(heading).helpOption(true);
+  for (const sub of command.commands) groupHelpOptions(sub);
+}
+
 /** The `s3` config layer from the S3 flags; undefined when none is given, so the file's values stand. */
 function s3Flags(opts: Record<string, unknown>): Record<string, unknown> | undefined {
   const str = stringOptions(opts);

@@ -131,7 +131,7 @@ export function wrapText(text: string, lines: number): string[] {
 }
 
 /**
- * White glyphs inside a dark outline that fades into a soft shadow, the way photo services mark images:
+ * White glyphs inside a dark outline that fades into a soft halo centred on them, the way photo services mark images:
  * the white reads on dark photos, the outline on white and busy ones. Rendered at the resolution the widest
  * mark needs (`width` pixels), not more: the outline's blur costs grow with its area.
  */
@@ -148,20 +148,29 @@ async function renderText(lines: readonly string[], fontfile: string, width: num
   const raw = { raw: { width: glyphs.width, height: glyphs.height, channels: 4 as const } };
   // sharp runs a pipeline's operations in its own fixed order (blur before extractChannel), so each step is
   // a pipeline of its own. The glyph alpha, blurred and thresholded, is the glyphs grown by about pad/2: a
-  // solid outline; a second, wider blur of the same alpha adds a soft shadow beyond it.
-  const one = { raw: { width: glyphs.width, height: glyphs.height, channels: 1 as const } };
+  // solid outline; a second, wider blur of the same alpha adds a soft halo beyond it, centred on the glyphs.
   const alpha = await sharp(glyphs.data, raw).extractChannel(3).raw().toBuffer();
-  const outline = await sharp(await sharp(alpha, one).blur(Math.max(0.3, pad / 3)).raw().toBuffer(), one).threshold(24).raw().toBuffer();
-  const soft = await sharp(alpha, one).blur(Math.max(0.5, pad / 1.5)).raw().toBuffer();
-  const smooth = await sharp(outline, one).blur(Math.max(0.3, pad / 8)).raw().toBuffer();
+  const grey = (buffer: Buffer) => sharp(buffer, { raw: { width: glyphs.width, height: glyphs.height, channels: 1 } });
+  const outline = await singleChannel(grey(await singleChannel(grey(alpha).blur(Math.max(0.3, pad / 3)))).threshold(24));
+  const soft = await singleChannel(grey(alpha).blur(Math.max(0.5, pad / 1.5)));
+  const smooth = await singleChannel(grey(outline).blur(Math.max(0.3, pad / 8)));
   const halo = Buffer.alloc(smooth.length);
   for (let i = 0; i < halo.length; i++) halo[i] = Math.max(smooth[i]!, Math.min(255, soft[i]! * 2));
-  const shadow = await sharp({ create: { width: glyphs.width, height: glyphs.height, channels: 3, background: '#000000' } })
+  const underlay = await sharp({ create: { width: glyphs.width, height: glyphs.height, channels: 3, background: '#000000' } })
     .joinChannel(halo, { raw: { width: glyphs.width, height: glyphs.height, channels: 1 } })
     .raw()
     .toBuffer();
-  const marked = await toRaster(sharp(shadow, raw).composite([{ input: glyphs.data, ...raw }]));
+  const marked = await toRaster(sharp(underlay, raw).composite([{ input: glyphs.data, ...raw }]));
   return { ...marked, glyphHeight: rendered.height / lines.length };
+}
+
+/**
+ * The pixels of a one-channel pipeline, one byte each. sharp writes a blurred or thresholded one-channel
+ * image as sRGB (three equal channels); read as one channel, that buffer is the mask squashed to a third of
+ * its height and smeared sideways, which drew the outline as a dark band under the text.
+ */
+function singleChannel(image: Sharp): Promise<Buffer> {
+  return image.extractChannel(0).raw().toBuffer();
 }
 
 type Anchor = 'start' | 'center' | 'end';

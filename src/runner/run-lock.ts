@@ -15,8 +15,13 @@ export interface LockOwner {
   token: string;
 }
 
-/** A held lock; `release` deletes it if it is still this run's, and never throws. */
+/** A taken lock; `release` deletes it if it is still this run's, and never throws. */
 export interface RunLock {
+  /**
+   * Resolves once the lock is known to be this run's; rejects with StorageError OUT_LOCKED when a racing
+   * run's write won. Nothing but the lock may be written before it resolves; reading may go on meanwhile.
+   */
+  confirmed: Promise<void>;
   release(): Promise<void>;
 }
 
@@ -70,6 +75,8 @@ function refusal(sink: Sink, owner: LockOwner | undefined, here: string): Storag
  * stale lock, and a remote lock is read back after `settleMs`: of two runs racing, the one whose write was
  * overwritten sees the other's token and is refused. On a store that ignores If-None-Match, two runs that
  * both find no lock within the same few milliseconds can still both start; that is the gap left open.
+ * The read-back is `confirmed`, not awaited here: on S3 the settling time and its round trip then pass
+ * while the run reads its state and starts its first downloads, instead of before them.
  */
 export async function acquireRunLock(sink: Sink, options: LockOptions): Promise<RunLock | undefined> {
   if (!sink.createExclusive || !sink.remove) return undefined;
@@ -88,12 +95,17 @@ export async function acquireRunLock(sink: Sink, options: LockOptions): Promise<
     await sink.write(LOCK_KEY, body, { contentType: 'application/json', metadata: {} });
     verify = true;
   }
-  if (verify) {
-    await sleep(options.settleMs ?? 150);
-    const now = parseOwner(await sink.readText(LOCK_KEY));
-    if (now?.token !== owner.token) throw refusal(sink, now, here);
-  }
+  const confirmed = verify
+    ? (async () => {
+        await sleep(options.settleMs ?? 150);
+        const now = parseOwner(await sink.readText(LOCK_KEY));
+        if (now?.token !== owner.token) throw refusal(sink, now, here);
+      })()
+    : Promise.resolve();
+  // Awaited by the run before its first write; this only keeps a refusal nobody waited for from being "unhandled".
+  confirmed.catch(() => undefined);
   return {
+    confirmed,
     async release() {
       // Only our own: a run that took over a lock it judged stale must keep it. A lock that cannot be
       // removed (the store went away) is left to the next run, which sees that our pid is gone.

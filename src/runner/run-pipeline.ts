@@ -12,7 +12,7 @@ import type { Sink, Source } from '../storage/types.js';
 import { openDestination, type Destination } from './destination.js';
 import { ByteBudget, type Release } from './byte-budget.js';
 import { mergeListings } from './merge-listings.js';
-import { acquireRunLock } from './run-lock.js';
+import { acquireRunLock, type RunLock } from './run-lock.js';
 import { recordState } from './state-file.js';
 
 export type FileStatus = 'processed' | 'skipped' | 'failed' | 'planned';
@@ -150,11 +150,14 @@ export async function runPipeline(options: RunOptions): Promise<RunReport> {
   // anything is read or written; a dry run only checks, and creates nothing.
   await sink.prepare?.({ create: !dryRun });
   // One run at a time per destination: a second one would mix its outputs with ours under our state file.
-  const lock = dryRun ? undefined : await acquireRunLock(sink, { command: options.command ?? 'img-pipeline (library call)' });
+  // Taken while the destination's state and the sources' first page are read (runLocked), so on S3 these
+  // round trips overlap instead of adding up before the first download.
+  const lock = dryRun ? Promise.resolve(undefined) : acquireRunLock(sink, { command: options.command ?? 'img-pipeline (library call)' });
+  lock.catch(() => undefined); // awaited in runLocked; this only keeps a refusal from being "unhandled" meanwhile
   try {
-    return await runLocked(options, report, started);
+    return await runLocked(options, report, started, lock);
   } finally {
-    await lock?.release();
+    await (await lock.catch(() => undefined))?.release();
   }
 }
 
@@ -165,13 +168,18 @@ export async function runPipeline(options: RunOptions): Promise<RunReport> {
  */
 export const UNREACHABLE_LIMIT = 3;
 
-/** runPipeline once the destination is prepared and locked. */
-async function runLocked(options: RunOptions, report: RunReport, started: number): Promise<RunReport> {
+/** runPipeline once the destination is prepared and its lock is being taken. */
+async function runLocked(options: RunOptions, report: RunReport, started: number, locking: Promise<RunLock | undefined>): Promise<RunReport> {
   const { sink, pipeline } = options;
   // Stops the run like Ctrl-C does (nothing new starts, what was listed is still counted) when the
   // store becomes unreachable; the caller's signal stays the one that means Ctrl-C.
   const unreachable = new AbortController();
-  const signal = options.signal ? AbortSignal.any([options.signal, unreachable.signal]) : unreachable.signal;
+  // Stops it when what had to come before the first write failed after the work began: the lock's
+  // read-back showed another run's token, or the state file could not be written. The run then fails
+  // as one that could not start.
+  const notStarted = new AbortController();
+  let setupError: unknown;
+  const signal = AbortSignal.any([...(options.signal ? [options.signal] : []), unreachable.signal, notStarted.signal]);
   let failingInARow = 0;
   let leftUnprocessed = 0;
   let lastUnreachable = '';
@@ -183,24 +191,37 @@ async function runLocked(options: RunOptions, report: RunReport, started: number
   const listing = mergeListings(options.sources, signal)[Symbol.asyncIterator]();
   const firstEntry = listing.next();
   firstEntry.catch(() => undefined); // awaited in work(); this only keeps an early failure from being "unhandled"
-  let destination: Destination;
-  try {
-    destination = await openDestination(sink, {
-      fingerprint: pipeline.fingerprint,
-      variants: destinationFolders(pipeline.config),
-      listOutputs: !force,
-      ...(signal ? { signal } : {}),
-    });
-  } catch (error) {
+  const [opened, taken] = await Promise.allSettled([
+    openDestination(sink, { fingerprint: pipeline.fingerprint, variants: destinationFolders(pipeline.config), listOutputs: !force, signal }),
+    locking,
+  ]);
+  if (opened.status === 'rejected' || taken.status === 'rejected') {
+    if (opened.status === 'fulfilled') await opened.value.close();
     await listing.return?.(undefined);
-    throw error;
+    // Another run holding the destination explains everything else that failed.
+    throw taken.status === 'rejected' ? taken.reason : (opened as PromiseRejectedResult).reason;
   }
+  const destination: Destination = opened.value;
   try {
-    let writable: Promise<void> = Promise.resolve();
-    if (!dryRun && !destination.stateMatches && !signal?.aborted) {
-      await recordState(sink, pipeline.fingerprint, Object.keys(pipeline.config.sizes), destination.stateText);
-      writable = pastTimeResolution(sink.timeResolutionMs);
-    }
+    const confirmed = taken.value?.confirmed ?? Promise.resolve();
+    // Writes wait for the lock's read-back, then for a new state file and its time unit to pass;
+    // downloads and decoding go on meanwhile.
+    const writable = !dryRun && !destination.stateMatches
+      ? confirmed.then(async () => {
+          if (signal.aborted) return;
+          await recordState(sink, pipeline.fingerprint, Object.keys(pipeline.config.sizes), destination.stateText);
+          await pastTimeResolution(sink.timeResolutionMs);
+        })
+      : confirmed;
+    writable.catch((error: unknown) => {
+      setupError = error;
+      notStarted.abort();
+    });
+    const beforeWrite = writable.catch(() => {
+      throw new StorageError('INTERRUPTED', 'the run could not start');
+    });
+    beforeWrite.catch(() => undefined); // each job awaits it; a run with no job to write must not leave it "unhandled"
+
     const plan = createPlanner(pipeline.config, destination, { force, maxFileSize: pipeline.config.limits.maxFileSize });
 
     let total = 0;
@@ -283,7 +304,7 @@ async function runLocked(options: RunOptions, report: RunReport, started: number
       }
       const stages: JobStages = {
         cpu,
-        beforeWrite: writable,
+        beforeWrite,
         ...(source.readAhead ? { download: downloads } : {}),
         ...(behind ? { admitOutputs: (bytes: number) => behind.acquire(bytes), upload: uploads, onLeaveCpu: release } : {}),
       };
@@ -295,6 +316,9 @@ async function runLocked(options: RunOptions, report: RunReport, started: number
     // Ctrl-C: what was already listed (the pages received) is still reported, as not done, so the counts
     // add up to what was found. The listing itself ends at the next page.
     for await (const { job } of items) record(plannedReport(job, sink, dryRun) ?? interruptedReport(job));
+    // Settled by now unless no job waited for it: a run that lists nothing still confirms its lock.
+    await writable.catch(() => undefined);
+    if (setupError !== undefined) throw setupError;
   } finally {
     await destination.close();
   }

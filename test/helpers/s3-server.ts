@@ -20,6 +20,8 @@ export const TEST_REGION = 'us-east-1';
 export interface S3Server {
   /** `http://127.0.0.1:<port>` */
   endpoint: string;
+  /** The server process's pid, for the bench to read its CPU time. */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -42,6 +44,7 @@ export async function startS3Server(buckets: readonly string[] = []): Promise<S3
   });
   return {
     endpoint: `http://127.0.0.1:${port}`,
+    pid: child.pid!,
     async stop() {
       if (child.exitCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));

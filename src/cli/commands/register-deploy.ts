@@ -65,6 +65,7 @@ Examples:
     .command('backfill')
     .description('process what is already in the bucket on AWS: an S3 Batch Operations job invoking the deployed function')
     .argument('[source]', 's3://bucket/prefix/ to backfill (under the prefix the function was deployed for)')
+    .optionsGroup('Backfill options:')
     .option('--function-name <name>', 'the function deploy created', 'ImageProcessor')
     .option('--wait', 'show progress until the job ends, then the failed keys (Ctrl-C stops watching, not the job)')
     .option('--status <job-id>', 'progress of a job started earlier (with --wait: watch it)')
@@ -80,6 +81,7 @@ Examples:
     .option('--json', 'print one JSON document on stdout');
   addAccountOptions(addPipelineOptions(backfill))
     .addOption(new Option('--poll-seconds <n>', 'seconds between DescribeJob calls with --wait').default('15').hideHelp())
+    .optionsGroup('Backfill options:')
     .option('--verbose', 'print stack traces of errors')
     .addHelpText('after', `
 The manifest holds only what still needs work (no outputs yet, stale ones, earlier failures), from the same

@@ -114,9 +114,17 @@ async function runImages(inputs: string[], opts: RunCommandOptions, io: Io, page
   const { layer, sizeOverrides } = pipelineFlags(opts);
   const { config } = await loadConfig({ cwd: io.cwd, file: opts.config, flags: layer, sizeOverrides });
   const s3 = await s3AccessFor([...inputs, opts.out], config, opts, io.env ?? process.env);
-  const sources = await openSources(inputs, opts.out, { s3, variants: destinationFolders(config), signal: io.signal });
+  // The pipeline (fonts, watermark) is prepared while each S3 input answers its check, a round trip away.
+  const [opening, preparing] = await Promise.allSettled([
+    openSources(inputs, opts.out, { s3, variants: destinationFolders(config), signal: io.signal }),
+    preparePipeline(config, { onWarning: (message) => io.stderr.write(`img-pipeline: warning: ${escapeControl(message)}\n`) }),
+  ]);
+  // An input that cannot be read is the first thing to fix, as it was when these ran one after the other.
+  if (opening.status === 'rejected') throw opening.reason;
+  if (preparing.status === 'rejected') throw preparing.reason;
+  const sources = opening.value;
+  const pipeline = preparing.value;
   let sink = openSink(opts.out, { s3 });
-  const pipeline = await preparePipeline(config, { onWarning: (message) => io.stderr.write(`img-pipeline: warning: ${escapeControl(message)}\n`) });
 
   const events = new EventEmitter<{ event: [RunEvent] }>();
   if (page) {

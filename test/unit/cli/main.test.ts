@@ -83,6 +83,36 @@ describe('buildProgram', () => {
     for (const path of DOCS_POINTER.match(/docs\/[\w.-]+\.md/g) ?? []) expect(existsSync(join(REPO_ROOT, path)), path).toBe(true);
   });
 
+  /** The headed sections of a --help text, each with its entries (lines indented by two, not continuations). */
+  function helpSections(text: string): Map<string, string[]> {
+    const sections = new Map<string, string[]>();
+    let entries: string[] | undefined;
+    for (const line of text.split('\n')) {
+      if (/^\S.*:$/.test(line)) sections.set(line, (entries = []));
+      else if (line === '') entries = undefined;
+      else if (/^ {2}\S/.test(line)) entries?.push(line.trim());
+    }
+    return sections;
+  }
+
+  it('lists -h, --help once in every command\'s --help, with the command\'s own options, never in a group of its own', async () => {
+    const names = buildProgram(io().io, () => undefined).commands.map((command) => command.name()).filter((name) => name !== 'help');
+    expect(names).toEqual(expect.arrayContaining(['run', 'deploy', 'destroy', 'backfill']));
+    for (const path of [[], ...names.map((name) => [name])]) {
+      const { io: streams, stdout } = io();
+      const program = buildProgram(streams, () => undefined);
+      await program.parseAsync(['node', 'img-pipeline', ...path, '--help']).catch((e: unknown) => e);
+      const where = `img-pipeline ${[...path, '--help'].join(' ')}`;
+      const withHelp = [...helpSections(stdout.text())].filter(([, entries]) => entries.some((entry) => entry.startsWith('-h, --help')));
+      expect(withHelp, where).toHaveLength(1);
+      const [heading, entries] = withHelp[0]!;
+      expect(entries.length, `${where}: ${heading} holds only -h, --help`).toBeGreaterThan(1);
+      // A command whose options open with a group of its own (Run options:, ...) lists help there.
+      const command = path.length > 0 ? program.commands.find((c) => c.name() === path[0])! : program;
+      expect(heading, where).toBe(command.options[0]?.helpGroupHeading ?? 'Options:');
+    }
+  });
+
   it('rejects an unknown flag as a usage error', async () => {
     const { io: streams, stderr } = io();
     const error = await buildProgram(streams, () => undefined).parseAsync(['node', 'img-pipeline', 'in', '--bogus']).catch((e: unknown) => e);

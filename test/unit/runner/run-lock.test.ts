@@ -55,7 +55,8 @@ describe('acquireRunLock (one run per destination)', () => {
   it('of two runs racing to take over the same stale lock, only one goes on', async () => {
     const { dir, sink } = await sinkIn();
     await writeFile(join(dir, LOCK_KEY), JSON.stringify({ tool: 'img-pipeline', pid: deadPid(), hostname: hostname(), startedAt: 'then', command: 'killed', token: 'old' }));
-    const results = await Promise.allSettled([acquireRunLock(sink, { command: 'one', settleMs: 50 }), acquireRunLock(sink, { command: 'two', settleMs: 50 })]);
+    const confirmed = (command: string) => acquireRunLock(sink, { command, settleMs: 50 }).then((lock) => lock!.confirmed);
+    const results = await Promise.allSettled([confirmed('one'), confirmed('two')]);
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     expect(results.find((r) => r.status === 'rejected')).toMatchObject({ reason: { code: 'OUT_LOCKED' } });
   });

@@ -3,9 +3,9 @@ import { copyFile, mkdir, opendir, readFile, stat, utimes, writeFile } from 'nod
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { StorageError } from '../../../src/errors.js';
-import { STATE_KEY } from '../../../src/pipeline/layout.js';
+import { LOCK_KEY, STATE_KEY } from '../../../src/pipeline/layout.js';
 import { runPipeline, type RunEvent, type RunOptions } from '../../../src/runner/run-pipeline.js';
 import { compareKeys } from '../../../src/storage/key-order.js';
 import { LocalSink, LocalSource } from '../../../src/storage/local.js';
@@ -524,5 +524,78 @@ describe('runPipeline stages: downloads ahead, uploads behind, each within its b
     for (const key of sink.startedWrites) expect(sink.objects.has(key)).toBe(true);
     const written = report.files.filter((f) => f.status === 'processed').flatMap((f) => f.outputs.map((o) => o.path.slice('mem://out/'.length)));
     expect([...sink.objects.keys()].filter((k) => k !== STATE_KEY).sort()).toEqual(written.sort());
+  });
+});
+
+describe('runPipeline on a remote destination: the lock is read back while the run starts', () => {
+  /**
+   * A remote sink with a lock: the lock's read-back (its second read) waits until `answer()`, and then
+   * shows `foreignToken` when set (another run's write won the race). Records what was read and written.
+   */
+  class LockingSink extends MemorySink {
+    readonly remote = true;
+    readonly events: string[] = [];
+    foreignToken: string | undefined;
+    private lockReads = 0;
+    private answerReadBack!: () => void;
+    private readonly readBack = new Promise<void>((resolve) => (this.answerReadBack = resolve));
+    answer(): void {
+      this.answerReadBack();
+    }
+    async createExclusive(key: string, data: Buffer): Promise<boolean> {
+      if (this.objects.has(key)) return false;
+      await this.write(key, data, { contentType: 'application/json', metadata: {} });
+      return true;
+    }
+    async remove(key: string): Promise<void> {
+      this.objects.delete(key);
+    }
+    override async readText(key: string): Promise<string | undefined> {
+      if (key === LOCK_KEY && ++this.lockReads === 2) {
+        await this.readBack;
+        this.events.push('lock read back');
+        if (this.foreignToken) return JSON.stringify({ tool: 'img-pipeline', pid: 1, hostname: 'elsewhere', startedAt: 'now', command: 'the other run', token: this.foreignToken });
+      }
+      return super.readText(key);
+    }
+    override async write(key: string, data: Buffer, options: WriteOptions): Promise<void> {
+      this.events.push(`write ${key}`);
+      await super.write(key, data, options);
+    }
+  }
+
+  class RecordingSource extends MemorySource {
+    constructor(files: Map<string, { data: Buffer; mtimeMs: number }>, readonly events: string[]) {
+      super(files);
+    }
+    override async read(entry: SourceEntry): Promise<Buffer> {
+      this.events.push(`read ${entry.key}`);
+      return super.read(entry);
+    }
+  }
+
+  it('downloads while the lock is read back, and writes nothing but the lock before it is confirmed', async () => {
+    const sink = new LockingSink();
+    const source = new RecordingSource(await files(['a.jpg', 'cases/grey.jpg'], ['b.jpg', 'cases/grey.jpg']), sink.events);
+    const running = run(source, sink);
+    await vi.waitFor(() => expect(sink.events).toContain('read a.jpg'));
+    expect(sink.events).toEqual(['write .img-pipeline.lock', 'read a.jpg', 'read b.jpg']);
+    sink.answer();
+    const report = await running;
+    expect(report).toMatchObject({ processed: 2, failed: 0 });
+    expect(sink.events.slice(3, 5)).toEqual(['lock read back', `write ${STATE_KEY}`]);
+    expect(sink.objects.has(LOCK_KEY)).toBe(false);
+  });
+
+  it('fails as a run that could not start when the read-back shows another run won, having written no output', async () => {
+    const sink = new LockingSink();
+    sink.foreignToken = 'theirs';
+    const source = new RecordingSource(await files(['a.jpg', 'cases/grey.jpg'], ['b.jpg', 'cases/grey.jpg']), sink.events);
+    const running = run(source, sink);
+    const refused = expect(running).rejects.toMatchObject({ code: 'OUT_LOCKED', message: expect.stringContaining('pid 1 on host elsewhere, started now: the other run') });
+    await vi.waitFor(() => expect(sink.events).toContain('read a.jpg'));
+    sink.answer();
+    await refused;
+    expect(sink.writes).toEqual([LOCK_KEY]);
   });
 });
