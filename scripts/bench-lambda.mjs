@@ -112,6 +112,8 @@ try {
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const p90 = (xs) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.9))];
   const ms = (x) => `${x.toFixed(0)} ms`;
+  // With --images 1 each process has one invocation, its first: there is no warm time to print.
+  const noWarm = 'n/a (--images 1: only first invocations; pass --images 2 or more)';
   console.log(`Lambda handler bench (${pinned ? 'handler on one core: taskset -c 0; s3rver unpinned' : 'taskset unavailable: not pinned'}), node ${process.version}, zip ${(pkg.zippedBytes / 1024 / 1024).toFixed(1)} MiB`);
   console.log(`  input: 12 MP JPEG 4000x3000, ${(jpeg.length / 1024 / 1024).toFixed(1)} MiB; outputs thumb + medium JPEG with a text watermark`);
   const overFloor = inits.map((init, i) => init - floors[i]);
@@ -119,9 +121,9 @@ try {
   console.log(`  bare import('sharp') + encode  median ${ms(median(floors))}  (min ${ms(Math.min(...floors))}, max ${ms(Math.max(...floors))}, same unpacked folder)`);
   console.log(`  cold init - bare, per run      median ${ms(median(overFloor))}  (min ${ms(Math.min(...overFloor))}, max ${ms(Math.max(...overFloor))})   target <= 100 ms`);
   console.log(`  first invocation               median ${ms(median(firsts))}`);
-  console.log(`  warm invocation, per image     median ${ms(median(warm))}  p90 ${ms(p90(warm))}  (${warm.length} invocations)   target < 400 ms`);
+  console.log(`  warm invocation, per image     ${warm.length > 0 ? `median ${ms(median(warm))}  p90 ${ms(p90(warm))}  (${warm.length} invocations)   target < 400 ms` : noWarm}`);
   console.log(`  peak RSS                       ${(rss / 1024 / 1024).toFixed(0)} MiB`);
-  console.log(`  Batch Operations task (schema 2.0, HEAD + GET, no SNS): first ${ms(median(batch.firsts))}, warm per task median ${ms(median(batch.warm))}  p90 ${ms(p90(batch.warm))}  (${batch.warm.length} invocations)`);
+  console.log(`  Batch Operations task (schema 2.0, HEAD + GET, no SNS): first ${ms(median(batch.firsts))}, warm per task ${batch.warm.length > 0 ? `median ${ms(median(batch.warm))}  p90 ${ms(p90(batch.warm))}  (${batch.warm.length} invocations)` : noWarm}`);
 } finally {
   await s3.stop();
   await sns.stop();

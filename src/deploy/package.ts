@@ -117,19 +117,30 @@ function handlerEntry(): string {
   throw new DeployError('PACKAGE_NO_HANDLER', `cannot find the Lambda handler next to ${here}`);
 }
 
-async function bundleHandler(): Promise<Buffer> {
+/** Where the handler's lazily imported chunks go in the zip, next to index.mjs. */
+export const CHUNK_DIR = 'chunks';
+
+/**
+ * index.mjs plus its chunks. ESM with `splitting`: what the handler imports with import() (the SNS client
+ * without a topic, the HEIC decoder, the SDK's SSO/STS/Cognito credential providers, never used inside
+ * Lambda) lands in chunks/ and is neither compiled nor evaluated at cold init.
+ */
+async function bundleHandler(): Promise<ZipInput[]> {
   try {
     const result = await build({
-      entryPoints: [handlerEntry()],
+      entryPoints: { index: handlerEntry() },
       bundle: true,
       platform: 'node',
       format: 'esm',
+      splitting: true,
       target: 'node24',
       // Native code, installed for the target below.
       external: ['sharp'],
       mainFields: ['module', 'main'],
       write: false,
-      outfile: 'index.mjs',
+      outdir: 'lambda',
+      outExtension: { '.js': '.mjs' },
+      chunkNames: `${CHUNK_DIR}/[name]-[hash]`,
       minify: true,
       // Error classes report their names.
       keepNames: true,
@@ -139,9 +150,10 @@ async function bundleHandler(): Promise<Buffer> {
       // Some CommonJS dependencies call require() for Node built-ins, which ESM lacks.
       banner: { js: "import{createRequire as __imgPipelineRequire}from'node:module';const require=__imgPipelineRequire(import.meta.url);" },
     });
-    const output = result.outputFiles[0];
-    if (!output) throw new Error('esbuild produced no output');
-    return Buffer.from(output.contents);
+    const outdir = join(process.cwd(), 'lambda');
+    const files = result.outputFiles.map((file) => ({ name: relative(outdir, file.path).split(sep).join('/'), data: Buffer.from(file.contents) }));
+    if (!files.some((file) => file.name === 'index.mjs')) throw new Error('esbuild produced no index.mjs');
+    return files;
   } catch (error) {
     throw new DeployError('PACKAGE_BUNDLE_FAILED', `bundling the Lambda handler failed: ${(error as Error).message.split('\n')[0]}`, { cause: error });
   }
@@ -350,7 +362,7 @@ export async function packageFingerprint(config: Config): Promise<string> {
 }
 
 /**
- * Builds the Lambda zip: index.mjs (esbuild, ESM, sharp external), config.json, the font in fonts/, the
+ * Builds the Lambda zip: index.mjs and chunks/ (esbuild, ESM, sharp external), config.json, the font in fonts/, the
  * watermark image if any, sharp with its native packages for the target and the HEIC decoder in node_modules/.
  * Deterministic: an unchanged build gives the same bytes, so CodeSha256 tells whether to upload.
  */
@@ -360,7 +372,7 @@ export async function buildLambdaPackage(options: PackageOptions): Promise<Lambd
   try {
     const sharp = await hostSharp();
     const version = sharp.pkg.version ?? '';
-    const files: ZipInput[] = [{ name: 'index.mjs', data: await bundleHandler() }];
+    const files: ZipInput[] = await bundleHandler();
 
     const markImage = await readWatermarkImage(options.config);
     let watermarkPath: string | undefined;

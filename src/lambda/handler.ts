@@ -2,7 +2,6 @@
 // (module scope, top-level await), so each invocation only processes its records.
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { SNSClient } from '@aws-sdk/client-sns';
 import { configureSharp, preparePipeline } from '../pipeline/process.js';
 import { S3Sink } from '../storage/s3.js';
 import { createS3Client } from '../storage/s3-client.js';
@@ -25,8 +24,8 @@ const settings = readLambdaSettings(process.env);
 const config = loadBundledConfig(readFileSync(here(`./${BUNDLED_CONFIG}`), 'utf8'), { root: here('.'), watermarkText: settings.watermarkText });
 // AWS_ENDPOINT_URL_S3 (a local S3 for tests) rarely resolves bucket subdomains: use path-style there.
 const s3 = createS3Client(config.s3, { env: process.env });
-// A topic in another region is published to through that region's endpoint.
-const sns = settings.snsTopicArn ? new SNSClient({ region: settings.snsTopicArn.split(':')[3] || undefined }) : undefined;
+// The SNS client is a chunk of its own (see publish.ts): without a topic it is never loaded.
+const sns = settings.snsTopicArn ? (await import('./publish.js')).createSnsClient(settings.snsTopicArn) : undefined;
 const sink = new S3Sink({ client: s3, bucket: settings.processedBucket, prefix: settings.processedPrefix, cacheControl: config.s3.cacheControl });
 // One image at a time per invocation: libvips may use every vCPU the memory setting buys.
 configureSharp(1);

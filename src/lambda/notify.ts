@@ -1,4 +1,3 @@
-import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import type { Placeholder } from '../pipeline/placeholder.js';
 
 /** One output as reported to subscribers. */
@@ -70,14 +69,4 @@ export function subjectFor(message: NotificationMessage): string {
   const name = message.source.key.slice(message.source.key.lastIndexOf('/') + 1);
   const text = Array.from(`img-pipeline: ${message.status} ${name}`, (c) => (/^[\x20-\x7e]$/.test(c) ? c : '?')).join('');
   return text.length > SUBJECT_MAX ? `${text.slice(0, SUBJECT_MAX - 3)}...` : text;
-}
-
-/** Publishes one message; `status` is also a message attribute, so subscriptions can filter on it. */
-export async function publishNotification(sns: SNSClient, topicArn: string, message: NotificationMessage): Promise<void> {
-  await sns.send(new PublishCommand({
-    TopicArn: topicArn,
-    Subject: subjectFor(message),
-    Message: JSON.stringify(message),
-    MessageAttributes: { status: { DataType: 'String', StringValue: message.status } },
-  }));
 }

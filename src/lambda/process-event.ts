@@ -7,7 +7,7 @@ import type { Pipeline } from '../pipeline/process.js';
 import { executeJob, type FileReport, type OutputReport } from '../runner/run-pipeline.js';
 import { formatS3Uri, S3Source, toStorageError } from '../storage/s3.js';
 import type { Sink, SourceEntry } from '../storage/types.js';
-import { notificationFor, publishNotification, type RecordResult } from './notify.js';
+import { notificationFor, type RecordResult } from './notify.js';
 import { batchResultOf, type BatchResponse } from './batch-result.js';
 import { parseBatchEvent, parseEvent, type BatchEvent, type ObjectRef } from './parse-event.js';
 import type { LambdaSettings } from './settings.js';
@@ -129,11 +129,20 @@ async function processRecord(ref: ObjectRef, deps: HandlerDeps, onEncoded?: (res
   }
 }
 
+let publisher: Promise<typeof import('./publish.js')> | undefined;
+
+/** The SNS half (publish.ts), loaded only once there is a client to publish with: see there. */
+function loadPublisher(): Promise<typeof import('./publish.js')> {
+  publisher ??= import('./publish.js');
+  return publisher;
+}
+
 /** Publishes the record's message when a topic is configured; resolves with why it failed, if it did. */
 async function publish(result: RecordResult, deps: HandlerDeps): Promise<string | undefined> {
   const message = notificationFor(result);
   if (!message || !deps.sns || !deps.settings.snsTopicArn) return undefined;
   try {
+    const { publishNotification } = await loadPublisher();
     await publishNotification(deps.sns, deps.settings.snsTopicArn, message);
     return undefined;
   } catch (error) {
@@ -202,6 +211,9 @@ async function respondToBatch(batch: BatchEvent, deps: HandlerDeps): Promise<Bat
  * failed keys, so Lambda retries it and then hands it to the on-failure destination.
  */
 export function createEventHandler(deps: HandlerDeps): (event: unknown) => Promise<EventSummary> {
+  // Loaded now, not at the first publish: the "processed" message must start before the PUTs do. A failed
+  // load is reported by the publish that awaits it.
+  if (deps.sns) loadPublisher().catch(() => undefined);
   return async (event) => {
     const parsed = parseEvent(event);
     for (const reason of parsed.ignored) deps.log(JSON.stringify({ level: 'info', status: 'ignored', reason }));

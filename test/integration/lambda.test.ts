@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { cp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -169,6 +169,14 @@ describe.skipIf(!HOST_FITS)(`the Lambda zip${SKIPPED}`, () => {
     expect(pkg.sharpFrom).toBe('host');
   });
 
+  it('bundles only the handler\'s code: no deploy or backfill code, and the SNS client in a chunk of its own', async () => {
+    const code = entries.filter((e) => e.name === 'index.mjs' || e.name.startsWith('chunks/')).map((e) => e.name);
+    const texts = await Promise.all(code.map(async (name) => ({ name, text: await readFile(join(fnDir, name), 'utf8') })));
+    // Error codes only src/deploy and src/backfill throw, and the bundler deploy runs.
+    for (const { name, text } of texts) expect(text, name).not.toMatch(/PACKAGE_BUNDLE_FAILED|BACKFILL_REFUSED|esbuild/);
+    expect(texts.filter((t) => t.text.includes('PublishCommand')).map((t) => t.name)).toEqual([expect.stringMatching(/^chunks\/publish-[A-Z0-9]+\.mjs$/)]);
+  });
+
   it('bundles the config the user deployed with, validated by the same schema', async () => {
     const bundled = JSON.parse(await readFile(join(fnDir, 'config.json'), 'utf8')) as Record<string, unknown>;
     expect(validateConfig(bundled, 'bundled').watermark?.text).toBe(WATERMARK);
@@ -279,6 +287,26 @@ describe.skipIf(!HOST_FITS)(`index.handler, unpacked and run in its own node pro
     // Bottom-right, the default position.
     expect(ink.left).toBeGreaterThan(fromLambda.width / 2);
     expect(ink.top).toBeGreaterThan(fromLambda.height / 2);
+  });
+
+  it('without SNS_TOPIC_ARN, never loads the SNS client: it runs with the chunk that holds it deleted', async () => {
+    const bare = await makeTempDir('img-pipeline-fn-nosns-');
+    await cp(fnDir, bare, { recursive: true });
+    const chunk = (await readdir(join(bare, 'chunks'))).find((name) => name.startsWith('publish-'));
+    expect(chunk).toBeDefined();
+    await rm(join(bare, 'chunks', chunk!));
+    const jpeg = await readFile(fixture('images/landscape.jpg'));
+    await put(UPLOADS, 'uploads/no-topic.jpg', jpeg);
+    const noTopic = { ...env, SNS_TOPIC_ARN: '' };
+    const event = { Records: [s3Record(UPLOADS, 'uploads/no-topic.jpg', jpeg)] };
+    const run = await runLambda(bare, event, noTopic, join(work, 'event-no-topic.json'));
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.logs.find((l) => l['key'] === 'uploads/no-topic.jpg')?.['status']).toBe('processed');
+    // The same folder with a topic must load the chunk, and so cannot start: the deletion above was real.
+    const withTopic = await runLambda(bare, event, env, join(work, 'event-topic.json'));
+    expect(withTopic.code).not.toBe(0);
+    expect(withTopic.stderr).toMatch(/publish-/);
   });
 
   it('ignores its own outputs: keys under PROCESSED_PREFIX in PROCESSED_BUCKET, and objects carrying the marker', async () => {

@@ -1,7 +1,8 @@
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { publishNotification, SUBJECT_MAX, subjectFor, type NotificationMessage } from '../../../src/lambda/notify.js';
+import { SUBJECT_MAX, subjectFor, type NotificationMessage } from '../../../src/lambda/notify.js';
+import { publishNotification } from '../../../src/lambda/publish.js';
 
 const sns = mockClient(SNSClient);
 
