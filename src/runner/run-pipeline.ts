@@ -187,6 +187,8 @@ async function runLocked(options: RunOptions, report: RunReport, started: number
   const force = options.force ?? false;
   const dryRun = options.dryRun ?? false;
   const transfer = options.transfer ?? transferLimits(pipeline.config.s3);
+  // A local lock is one exclusive create, quick and final: nothing is gained by starting before it.
+  if (!sink.remote) await locking;
   // The sources' first listing page is asked for while the destination's state is read (and written):
   // on S3 that is one round trip before the first download, not two or three.
   const listing = mergeListings(options.sources, signal)[Symbol.asyncIterator]();
@@ -206,7 +208,8 @@ async function runLocked(options: RunOptions, report: RunReport, started: number
     // pass; downloads and decoding go on meanwhile: on S3 that is several round trips not waited for.
     const writable = !dryRun && !destination.stateMatches
       ? confirmed.then(async () => {
-          if (signal.aborted) return;
+          // Written even after Ctrl-C: the images already decoding still finish and upload, and outputs
+          // without this run's state would be judged by the previous config's.
           await recordState(sink, pipeline.fingerprint, Object.keys(pipeline.config.sizes), destination.stateText);
           await pastTimeResolution(sink.timeResolutionMs);
         })
@@ -223,7 +226,21 @@ async function runLocked(options: RunOptions, report: RunReport, started: number
     const plan = createPlanner(pipeline.config, destination, { force, maxFileSize: pipeline.config.limits.maxFileSize });
 
     let total = 0;
-    const emit = (event: RunEvent) => options.events?.emit('event', event);
+    // Until the run knows the destination is its own, its events are held: a run refused then (another
+    // run holds the lock) fails as one that could not start, with no file lines or counts before it.
+    let held: RunEvent[] | undefined = [];
+    writable.then(
+      () => {
+        for (const event of held ?? []) options.events?.emit('event', event);
+        held = undefined;
+      },
+      () => (held = undefined),
+    );
+    const emit = (event: RunEvent) => {
+      if (notStarted.signal.aborted) return;
+      if (held) held.push(event);
+      else options.events?.emit('event', event);
+    };
     const record = (reported: FileReport) => {
       let file = reported;
       if (unreachable.signal.aborted && !options.signal?.aborted && (file.code === 'S3_UNREACHABLE' || file.reason === INTERRUPTED_REASON)) {

@@ -533,7 +533,7 @@ describe('runPipeline on a remote destination: the lock is read back while the r
    * shows `foreignToken` when set (another run's write won the race). Records what was read and written.
    */
   class LockingSink extends MemorySink {
-    readonly remote = true;
+    readonly remote: boolean = true;
     readonly events: string[] = [];
     foreignToken: string | undefined;
     private lockReads = 0;
@@ -591,12 +591,49 @@ describe('runPipeline on a remote destination: the lock is read back while the r
     const sink = new LockingSink();
     sink.foreignToken = 'theirs';
     const source = new RecordingSource(await files(['a.jpg', 'cases/grey.jpg'], ['b.jpg', 'cases/grey.jpg']), sink.events);
-    const running = run(source, sink);
+    const events = new EventEmitter<{ event: [RunEvent] }>();
+    const seen: string[] = [];
+    events.on('event', (e) => seen.push(e.type));
+    const running = run(source, sink, { events });
     const refused = expect(running).rejects.toMatchObject({ code: 'OUT_LOCKED', message: expect.stringContaining('pid 1 on host elsewhere, started now: the other run') });
     await vi.waitFor(() => expect(sink.events).toContain('read a.jpg'));
     sink.answer();
     await refused;
     expect(sink.writes).toEqual([LOCK_KEY]);
+    // No file lines or counts before the refusal: the run could not start.
+    expect(seen).toEqual([]);
+  });
+
+  it('on a local destination, a lock held by another run refuses the run before anything is read', async () => {
+    class LocalLockingSink extends LockingSink {
+      override readonly remote: boolean = false;
+      // A lock that takes a moment to read, as a slow disk's would: long enough for downloads to begin.
+      override async readText(key: string): Promise<string | undefined> {
+        if (key === LOCK_KEY) await new Promise((resolve) => setTimeout(resolve, 50));
+        return super.readText(key);
+      }
+    }
+    const sink = new LocalLockingSink();
+    const theirs = JSON.stringify({ tool: 'img-pipeline', pid: 1, hostname: 'elsewhere', startedAt: 'then', command: 'the other run', token: 'theirs' });
+    sink.objects.set(LOCK_KEY, { data: Buffer.from(theirs), mtimeMs: 1, options: { contentType: 'application/json', metadata: {} } });
+    const source = new RecordingSource(await files(['a.jpg', 'cases/grey.jpg']), sink.events);
+    await expect(run(source, sink)).rejects.toMatchObject({ code: 'OUT_LOCKED' });
+    expect(sink.events).toEqual([]);
+  });
+
+  it('after a Ctrl-C during the read-back, still writes the state file before the images in flight upload', async () => {
+    const sink = new LockingSink();
+    const source = new RecordingSource(await files(['a.jpg', 'cases/grey.jpg']), sink.events);
+    const ctrlC = new AbortController();
+    const running = run(source, sink, { signal: ctrlC.signal, concurrency: 1 });
+    await vi.waitFor(() => expect(sink.events).toContain('read a.jpg'));
+    ctrlC.abort();
+    sink.answer();
+    const report = await running;
+    expect(report.interrupted).toBe(true);
+    // The image decoding when Ctrl-C came finished and uploaded, after this run's state.
+    expect(report.processed).toBe(1);
+    expect(sink.writes).toEqual([LOCK_KEY, STATE_KEY, 'thumb/a.jpg', 'medium/a.jpg']);
   });
 
   it('refuses a destination another live run holds, having written nothing, even with the downloads begun', async () => {
@@ -604,8 +641,12 @@ describe('runPipeline on a remote destination: the lock is read back while the r
     const theirs = JSON.stringify({ tool: 'img-pipeline', pid: 1, hostname: 'elsewhere', startedAt: 'then', command: 'the other run', token: 'theirs' });
     sink.objects.set(LOCK_KEY, { data: Buffer.from(theirs), mtimeMs: 1, options: { contentType: 'application/json', metadata: {} } });
     const source = new RecordingSource(await files(['a.jpg', 'cases/grey.jpg']), sink.events);
-    await expect(run(source, sink)).rejects.toMatchObject({ code: 'OUT_LOCKED', message: expect.stringContaining('the other run') });
+    const events = new EventEmitter<{ event: [RunEvent] }>();
+    const seen: string[] = [];
+    events.on('event', (e) => seen.push(e.type));
+    await expect(run(source, sink, { events })).rejects.toMatchObject({ code: 'OUT_LOCKED', message: expect.stringContaining('the other run') });
     expect(sink.writes).toEqual([]);
+    expect(seen).toEqual([]);
     expect(JSON.parse(sink.objects.get(LOCK_KEY)!.data.toString()).token).toBe('theirs');
   });
 });
