@@ -1,3 +1,5 @@
+import type { BufferPool } from './buffer-pool.js';
+
 /** One object or file found under a source root. */
 export interface SourceEntry {
   /** Path relative to the source root, with `/` separators: the key the output layout is built from. */
@@ -57,7 +59,8 @@ export interface Source {
    * quietly.
    */
   list(signal?: AbortSignal): AsyncIterable<SourceEntry>;
-  read(entry: SourceEntry, signal?: AbortSignal): Promise<Buffer>;
+  /** The entry's bytes; with `buffers`, in memory from that pool, which the caller gives back once done. */
+  read(entry: SourceEntry, signal?: AbortSignal, buffers?: BufferPool): Promise<Buffer>;
   /**
    * Whether a zero-byte entry is a folder placeholder (S3 consoles leave them: skipped) rather than a
    * broken image (an empty local file: failed).
