@@ -8,7 +8,6 @@ import type { Placeholder } from '../pipeline/placeholder.js';
 import { createPlanner, destinationKeys, type Job } from '../pipeline/plan.js';
 import { configureSharp, processSource, type Pipeline, type ProcessedImage } from '../pipeline/process.js';
 import { buildSidecar, type SidecarOutput } from '../report/sidecar.js';
-import { BufferPool } from '../storage/buffer-pool.js';
 import type { Sink, Source } from '../storage/types.js';
 import { openDestination, type Destination } from './destination.js';
 import { ByteBudget, type Release } from './byte-budget.js';
@@ -290,8 +289,6 @@ async function runLocked(options: RunOptions, report: RunReport, started: number
     // encoded: at most `inputBytes`, and few enough requests that the downloads stay within their
     // connections (half of them downloading, half downloaded and waiting for a decoder).
     const ahead = new ByteBudget({ bytes: transfer.inputBytes, items: 2 * transfer.downloads + options.concurrency });
-    // Downloads land in memory reused from image to image, never more of it than that same budget.
-    const buffers = new BufferPool(transfer.inputBytes);
     // A local read is quick: one image queued per decoding slot, so a core never waits on the disk, and
     // no more (reading further ahead would only add to peak memory).
     const local = new ByteBudget({ bytes: Number.MAX_SAFE_INTEGER, items: options.concurrency });
@@ -323,7 +320,7 @@ async function runLocked(options: RunOptions, report: RunReport, started: number
       const stages: JobStages = {
         cpu,
         beforeWrite,
-        ...(source.readAhead ? { download: downloads, buffers } : {}),
+        ...(source.readAhead ? { download: downloads } : {}),
         ...(behind ? { admitOutputs: (bytes: number) => behind.acquire(bytes), upload: uploads, onLeaveCpu: release } : {}),
       };
       const task = executeJob(job, source, sink, pipeline, false, signal, stages).then(record).finally(release);
@@ -392,8 +389,6 @@ function plannedReport(job: RunnableJob, sink: Sink, dryRun: boolean): FileRepor
 export interface JobStages {
   /** The download slots: the read runs within one. */
   download?: LimitFunction;
-  /** Memory for the input, given back once it is decoded and encoded (dropped if that failed). */
-  buffers?: BufferPool;
   /** The decoding slots: the decode and encode run within one. */
   cpu?: LimitFunction;
   /**
@@ -456,19 +451,11 @@ export async function executeJob(
   let releaseOutputs: Release | undefined;
   // The input is held only in here: once encoded, it is garbage while the uploads go on.
   const decodeAndEncode = async () => {
-    const input = await within(stages.download, () => source.read(entry, signal, stages.buffers));
+    const input = await within(stages.download, () => source.read(entry, signal));
     const processed = await within(stages.cpu, async () => {
       // Read but not yet decoding when Ctrl-C came: nothing is written, and the next run picks it up.
-      if (signal?.aborted) {
-        stages.buffers?.give(input);
-        throw new StorageError('INTERRUPTED', `${entry.uri} was not started before the interruption`);
-      }
-      // Reused only once every sharp call on it has settled: a failure may leave one still reading it.
-      const image = await processSource(input, pipeline).catch((error: unknown) => {
-        stages.buffers?.drop(input);
-        throw error;
-      });
-      stages.buffers?.give(input);
+      if (signal?.aborted) throw new StorageError('INTERRUPTED', `${entry.uri} was not started before the interruption`);
+      const image = await processSource(input, pipeline);
       releaseOutputs = await stages.admitOutputs?.(image.outputs.reduce((sum, r) => sum + r.data.length, 0));
       return image;
     });

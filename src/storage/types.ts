@@ -1,5 +1,3 @@
-import type { BufferPool } from './buffer-pool.js';
-
 /** One object or file found under a source root. */
 export interface SourceEntry {
   /** Path relative to the source root, with `/` separators: the key the output layout is built from. */
@@ -59,8 +57,7 @@ export interface Source {
    * quietly.
    */
   list(signal?: AbortSignal): AsyncIterable<SourceEntry>;
-  /** The entry's bytes; with `buffers`, in memory from that pool, which the caller gives back once done. */
-  read(entry: SourceEntry, signal?: AbortSignal, buffers?: BufferPool): Promise<Buffer>;
+  read(entry: SourceEntry, signal?: AbortSignal): Promise<Buffer>;
   /**
    * Whether a zero-byte entry is a folder placeholder (S3 consoles leave them: skipped) rather than a
    * broken image (an empty local file: failed).
