@@ -95,13 +95,27 @@ export async function acquireRunLock(sink: Sink, options: LockOptions): Promise<
   const owner: LockOwner = { tool: 'img-pipeline', pid: process.pid, hostname: here, startedAt: new Date().toISOString(), command: options.command, token: randomUUID() };
   const body = Buffer.from(`${JSON.stringify(owner, null, 2)}\n`);
   const atomic = (await sink.createIsAtomic?.()) ?? false;
+  const create = sink.createExclusive.bind(sink);
+  // Creates the lock: undefined once it is this run's, otherwise the lock that holds the destination.
+  const take = async (retries: number): Promise<string | undefined> => {
+    if (await create(LOCK_KEY, body)) return undefined;
+    const found = await sink.readText(LOCK_KEY);
+    // Our own create landed and a resend of it was refused: S3 can fail a request it carried out (a 5xx,
+    // a connection cut before the answer) and the SDK then retries the conditional PUT, which gets 412.
+    if (parseOwner(found)?.token === owner.token) return undefined;
+    if (found !== undefined) return found;
+    // Gone already: the holder's release landed during our create (S3's 409 ConditionalRequestConflict,
+    // "you should retry"). An atomic create is safe to try again; elsewhere a racing run may be writing it.
+    if (retries > 0) return take(retries - 1);
+    throw refusal(sink, undefined, here);
+  };
   let existing = atomic ? undefined : await sink.readText(LOCK_KEY);
   let verify = sink.remote === true && !atomic;
-  if (existing === undefined && !(await sink.createExclusive(LOCK_KEY, body))) {
-    existing = await sink.readText(LOCK_KEY);
+  if (existing === undefined) {
+    existing = await take(atomic ? 1 : 0);
     // Looked for first and still lost: another run's create came in between. Created first and refused:
-    // the holder is judged below, unless it was released meanwhile.
-    if (!atomic || existing === undefined) throw refusal(sink, parseOwner(existing), here);
+    // the holder is judged below.
+    if (existing !== undefined && !atomic) throw refusal(sink, parseOwner(existing), here);
   }
   if (existing !== undefined) {
     const holder = parseOwner(existing);

@@ -164,6 +164,44 @@ describe('acquireRunLock on S3', () => {
     expect(sink.calls).toHaveLength(4);
   });
 
+  it('takes its own lock when the create landed but its retry was refused (412 after a 5xx or a lost response), and releases it', async () => {
+    // S3 may fail a request it has carried out (500/503, or a connection cut before the answer); the SDK
+    // then resends the PutObject, and If-None-Match: * refuses it against the lock the first attempt wrote.
+    // https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
+    for (const atomic of [true, false]) {
+      const sink = new RemoteLockSink(atomic);
+      sink.createExclusive = async (_key: string, data: Buffer) => {
+        sink.calls.push('create');
+        sink.text = data.toString();
+        return false;
+      };
+      const lock = await acquireRunLock(sink, { command: 'one', settleMs: 1 });
+      await lock!.confirmed;
+      await lock!.release();
+      expect(sink.text).toBeUndefined();
+    }
+  });
+
+  it('creates the lock again where the create is atomic when it was refused by a holder that released meanwhile (409)', async () => {
+    // 409 ConditionalRequestConflict: a delete of the key succeeded while the conditional write was in
+    // progress; "On a 409 failure you should retry the upload."
+    // https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/s3/aws.sdk.kotlin.services.s3.model/-put-object-request/if-none-match.html
+    const sink = new RemoteLockSink(true);
+    const create = sink.createExclusive.bind(sink);
+    let conflicts = 1;
+    sink.createExclusive = async (key: string, data: Buffer) => {
+      if (conflicts-- > 0) {
+        sink.calls.push('create');
+        return false;
+      }
+      return create(key, data);
+    };
+    const lock = await acquireRunLock(sink, { command: 'one' });
+    await lock!.confirmed;
+    expect(sink.calls).toEqual(['create', 'read', 'create']);
+    expect(JSON.parse(sink.text!).command).toBe('one');
+  });
+
   it('does not read the lock for its release before its read-back: a run that lost the race leaves the winner\'s lock', async () => {
     const sink = new RemoteLockSink(false);
     const lock = await acquireRunLock(sink, { command: 'one', settleMs: 100 });
