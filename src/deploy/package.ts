@@ -12,7 +12,9 @@ import yazl from 'yazl';
 import { validateConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { DeployError } from '../errors.js';
+import { storedMarkFiles } from '../lambda/stored-marks.js';
 import { pipelineFingerprint } from '../pipeline/plan.js';
+import { preparePipeline } from '../pipeline/process.js';
 import { DEFAULT_FONT_FILE } from '../pipeline/watermark.js';
 import type { FunctionCode } from './function.js';
 import type { Architecture } from './plan.js';
@@ -363,7 +365,7 @@ export async function packageFingerprint(config: Config): Promise<string> {
 
 /**
  * Builds the Lambda zip: index.mjs and chunks/ (esbuild, ESM, sharp external), config.json, the font in fonts/, the
- * watermark image if any, sharp with its native packages for the target and the HEIC decoder in node_modules/.
+ * watermark image if any or the text mark pre-rendered in watermark/text/, sharp with its native packages for the target and the HEIC decoder in node_modules/.
  * Deterministic: an unchanged build gives the same bytes, so CodeSha256 tells whether to upload.
  */
 export async function buildLambdaPackage(options: PackageOptions): Promise<LambdaPackage> {
@@ -384,6 +386,12 @@ export async function buildLambdaPackage(options: PackageOptions): Promise<Lambd
     // The handler validates it with the same schema; fail here rather than in Lambda.
     validateConfig(config, 'the config to bundle');
     files.push({ name: 'config.json', data: Buffer.from(`${JSON.stringify(config, null, 2)}\n`) });
+    // A text mark is rendered here, with the font the zip ships, by the sharp the CLI uses: a cold start
+    // that loads it skips pango and fontconfig (~55 ms), and draws the mark this machine's CLI draws.
+    if (options.config.watermark?.text !== undefined) {
+      const marks = await (await preparePipeline(options.config, { fontfile: DEFAULT_FONT_FILE })).watermark?.renderTextMarks();
+      if (marks) files.push(...storedMarkFiles(marks));
+    }
 
     files.push({ name: 'fonts/DejaVuSans-Bold.ttf', data: await readFile(DEFAULT_FONT_FILE) });
     files.push({ name: 'fonts/fonts.conf', data: await readFile(FONTS_CONF) });
