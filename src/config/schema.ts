@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import * as z from 'zod';
-import { SIDECAR_FOLDER } from '../pipeline/layout.js';
+import { SIDECAR_FOLDER, VARIANT_NAME } from '../pipeline/layout.js';
 
 /** Output formats the pipeline can encode, in the order they are written. */
 export const FORMATS = ['jpeg', 'png', 'webp', 'avif'] as const;
@@ -35,8 +35,6 @@ const sizeSchema = z.strictObject({
   }
 });
 
-/** A size's name, which is also its output folder's: nothing that could name another path. */
-export const VARIANT_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 const variantName = z.string().regex(VARIANT_NAME, 'expected a name of letters, digits, - or _');
 
 const watermarkSchema = z

@@ -98,13 +98,16 @@ export function checkPackageSize(zipped: number, unzipped: number, limits = LAMB
 
 /**
  * The config as it travels in the zip: the pipeline settings, the watermark image by its path in the zip,
- * and only the S3 settings that make sense inside Lambda (no local region, profile or endpoint).
+ * only the S3 settings that make sense inside Lambda (no local region, profile or endpoint), and one
+ * image at a time (the handler's; this machine's concurrency means nothing there). Validated with the
+ * CLI's schema, it comes out unchanged, so the handler can use it without validating it again.
  */
-export function bundledConfig(config: Config, watermarkPath?: string): Record<string, unknown> {
-  const { concurrency: _concurrency, s3, watermark, ...pipeline } = config;
+export function bundledConfig(config: Config, watermarkPath?: string): Config {
+  const { s3, watermark } = config;
   const { region: _region, profile: _profile, endpoint: _endpoint, ...s3InLambda } = s3;
   return {
-    ...pipeline,
+    ...config,
+    concurrency: 1,
     watermark: watermark && watermark.image ? { ...watermark, image: watermarkPath } : watermark,
     s3: s3InLambda,
   };
@@ -382,9 +385,8 @@ export async function buildLambdaPackage(options: PackageOptions): Promise<Lambd
       watermarkPath = `watermark/${basename(options.config.watermark.image).replace(/[^A-Za-z0-9._-]/g, '_')}`;
       files.push({ name: watermarkPath, data: markImage });
     }
-    const config = bundledConfig(options.config, watermarkPath);
-    // The handler validates it with the same schema; fail here rather than in Lambda.
-    validateConfig(config, 'the config to bundle');
+    // Validated here, and stored as the schema gave it back: the handler trusts it (see loadBundledConfig).
+    const config = validateConfig(bundledConfig(options.config, watermarkPath), 'the config to bundle');
     files.push({ name: 'config.json', data: Buffer.from(`${JSON.stringify(config, null, 2)}\n`) });
     // A text mark is rendered here, with the font the zip ships, by the sharp the CLI uses: a cold start
     // that loads it skips pango and fontconfig (~55 ms), and draws the mark this machine's CLI draws.

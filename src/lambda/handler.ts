@@ -22,7 +22,7 @@ const fontsConf = here('./fonts/fonts.conf');
 if (!process.env['FONTCONFIG_FILE'] && existsSync(fontsConf)) process.env['FONTCONFIG_FILE'] = fontsConf;
 
 const settings = readLambdaSettings(process.env);
-const config = loadBundledConfig(readFileSync(here(`./${BUNDLED_CONFIG}`), 'utf8'), { root: here('.'), watermarkText: settings.watermarkText });
+const config = await loadBundledConfig(readFileSync(here(`./${BUNDLED_CONFIG}`), 'utf8'), { root: here('.'), watermarkText: settings.watermarkText });
 // AWS_ENDPOINT_URL_S3 (a local S3 for tests) rarely resolves bucket subdomains: use path-style there.
 const s3 = createS3Client(config.s3, { env: process.env });
 // The SNS client is a chunk of its own (see publish.ts): without a topic it is never loaded.

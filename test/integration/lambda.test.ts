@@ -181,12 +181,14 @@ describe.skipIf(!HOST_FITS)(`the Lambda zip${SKIPPED}`, () => {
     // Error codes only src/deploy and src/backfill throw, and the bundler deploy runs.
     for (const { name, text } of texts) expect(text, name).not.toMatch(/PACKAGE_BUNDLE_FAILED|BACKFILL_REFUSED|esbuild/);
     expect(texts.filter((t) => t.text.includes('PublishCommand')).map((t) => t.name)).toEqual([expect.stringMatching(/^chunks\/publish-[A-Z0-9]+\.mjs$/)]);
+    // zod (the config schema) only in the chunk that WATERMARK_TEXT loads.
+    expect(texts.filter((t) => t.text.includes('ZodError')).map((t) => t.name)).toEqual([expect.stringMatching(/^chunks\/load-[A-Z0-9]+\.mjs$/)]);
   });
 
-  it('bundles the config the user deployed with, validated by the same schema', async () => {
+  it('bundles the config the user deployed with, as the schema gave it back (so the handler need not validate it)', async () => {
     const bundled = JSON.parse(await readFile(join(fnDir, 'config.json'), 'utf8')) as Record<string, unknown>;
-    expect(validateConfig(bundled, 'bundled').watermark?.text).toBe(WATERMARK);
-    expect(bundled).not.toHaveProperty('concurrency');
+    expect(validateConfig(bundled, 'bundled')).toEqual(bundled);
+    expect(bundled).toMatchObject({ watermark: { text: WATERMARK }, concurrency: 1 });
   });
 
   it('is deterministic: an unchanged rebuild has the same SHA-256 (so CodeSha256 skips the upload)', async () => {
@@ -348,6 +350,25 @@ describe.skipIf(!HOST_FITS)(`index.handler, unpacked and run in its own node pro
     const withTopic = await runLambda(bare, event, env, join(work, 'event-topic.json'));
     expect(withTopic.code).not.toBe(0);
     expect(withTopic.stderr).toMatch(/publish-/);
+  });
+
+  it('never loads zod at a cold start without WATERMARK_TEXT: it runs with the schema\'s chunk deleted', async () => {
+    const bare = await makeTempDir('img-pipeline-fn-nozod-');
+    await cp(fnDir, bare, { recursive: true });
+    const chunk = (await readdir(join(bare, 'chunks'))).find((name) => name.startsWith('load-'));
+    expect(chunk).toBeDefined();
+    await rm(join(bare, 'chunks', chunk!));
+    const jpeg = await readFile(fixture('images/landscape.jpg'));
+    await put(UPLOADS, 'uploads/no-zod.jpg', jpeg);
+    const event = { Records: [s3Record(UPLOADS, 'uploads/no-zod.jpg', jpeg)] };
+    const run = await runLambda(bare, event, env, join(work, 'event-no-zod.json'));
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.logs.find((l) => l['key'] === 'uploads/no-zod.jpg')?.['status']).toBe('processed');
+    // WATERMARK_TEXT is validated by the schema, so the same folder cannot start with it: the deletion was real.
+    const withText = await runLambda(bare, event, { ...env, WATERMARK_TEXT: 'Other' }, join(work, 'event-no-zod-text.json'));
+    expect(withText.code).not.toBe(0);
+    expect(withText.stderr).toMatch(/load-/);
   });
 
   it('ignores its own outputs: keys under PROCESSED_PREFIX in PROCESSED_BUCKET, and objects carrying the marker', async () => {
