@@ -7,8 +7,10 @@
 // later (a new connection's first one 2 x MS, for the TCP handshake), which stands in for a remote S3's
 // round trip. It passes bytes unparsed, so it costs little CPU; the tests' HTTP fault proxy, which used
 // to be used here, took 0.5-1.1 CPU-s a run. Rows: local, S3 through the proxy at 0 ms, and S3 at MS
-// (default 50), each as a ratio to local in the same run. s3rver and the proxy share the 2 cores with the
-// CLI, so the S3 rows also pay for their CPU, which a real S3 would not: both are printed.
+// (default 50), each as a ratio to local in the same run, and the latency row also as a ratio to the S3
+// +0 ms row of the same run (`x S3+0`): what the round trips alone cost, apart from the loopback CPU.
+// s3rver and the proxy share the 2 cores with the CLI, so the S3 rows also pay for their CPU, which a real
+// S3 would not: both are printed.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -111,15 +113,17 @@ try {
     // Interleaved, so drift in machine load hits every row alike; each run's ratio is to that run's local.
     const local = await contenders[0].run();
     results[0].push({ ...local, ratio: 1 });
+    let s3Zero;
     for (const [i, c] of contenders.entries()) {
       if (i === 0) continue;
       const m = await c.run();
-      results[i].push({ ...m, ratio: local.seconds / m.seconds });
+      s3Zero ??= m;
+      results[i].push({ ...m, ratio: local.seconds / m.seconds, toS3Zero: s3Zero.seconds / m.seconds });
     }
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const pad = Math.max(...contenders.map((c) => c.name.length));
-  console.log(`${'mode'.padEnd(pad)}  ${'seconds'.padStart(8)}  ${'images/s'.padStart(9)}  ${'x local'.padStart(7)}  ${'(min-max)'.padStart(11)}  peak RSS  CLI CPU-s  proxy CPU-s  s3rver CPU-s`);
+  console.log(`${'mode'.padEnd(pad)}  ${'seconds'.padStart(8)}  ${'images/s'.padStart(9)}  ${'x local'.padStart(7)}  ${'(min-max)'.padStart(11)}  ${'x S3+0'.padStart(6)}  peak RSS  CLI CPU-s  proxy CPU-s  s3rver CPU-s`);
   for (const [i, c] of contenders.entries()) {
     const seconds = median(results[i].map((m) => m.seconds));
     const ratios = results[i].map((m) => m.ratio);
@@ -128,9 +132,11 @@ try {
     const cpu = median(results[i].map((m) => m.cpu));
     const proxyCpu = i === 0 ? '' : median(results[i].map((m) => m.proxyCpu)).toFixed(2);
     const s3rverCpu = i === 0 ? '' : median(results[i].map((m) => m.serverCpu)).toFixed(2);
-    console.log(`${c.name.padEnd(pad)}  ${seconds.toFixed(2).padStart(8)}  ${(files.length / seconds).toFixed(1).padStart(9)}  ${median(ratios).toFixed(2).padStart(7)}  ${spread.padStart(11)}  ${`${rss.toFixed(0)} MiB`.padStart(8)}  ${cpu.toFixed(2).padStart(9)}  ${proxyCpu.padStart(11)}  ${s3rverCpu.padStart(12)}`);
+    const toS3Zero = i === 0 ? '' : median(results[i].map((m) => m.toS3Zero)).toFixed(2);
+    console.log(`${c.name.padEnd(pad)}  ${seconds.toFixed(2).padStart(8)}  ${(files.length / seconds).toFixed(1).padStart(9)}  ${median(ratios).toFixed(2).padStart(7)}  ${spread.padStart(11)}  ${toS3Zero.padStart(6)}  ${`${rss.toFixed(0)} MiB`.padStart(8)}  ${cpu.toFixed(2).padStart(9)}  ${proxyCpu.padStart(11)}  ${s3rverCpu.padStart(12)}`);
   }
   console.log(`\nS3 / local (median of per-run ratios): +0 ms ${median(results[1].map((m) => m.ratio)).toFixed(2)}x, +${latency} ms ${median(results[2].map((m) => m.ratio)).toFixed(2)}x (targets: >= 0.9 at 50 ms, >= 0.85 at 100 ms)`);
+  console.log(`S3 +${latency} ms / S3 +0 ms (the round trips alone, median of per-run ratios): ${median(results[2].map((m) => m.toS3Zero)).toFixed(2)}x`);
 } finally {
   client.destroy();
   await proxy.close();

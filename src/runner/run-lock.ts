@@ -22,7 +22,12 @@ export interface RunLock {
    * run's write won. Nothing but the lock may be written before it resolves; reading may go on meanwhile.
    */
   confirmed: Promise<void>;
-  release(): Promise<void>;
+  /**
+   * Deletes the lock if it is still this run's, once `writes` have settled (none: now). The lock is read
+   * at once, so on S3 that round trip passes while the last uploads do, and only the DELETE follows them.
+   * Called again, it returns the first call's promise.
+   */
+  release(writes?: Promise<unknown>): Promise<void>;
 }
 
 export interface LockOptions {
@@ -71,12 +76,17 @@ function refusal(sink: Sink, owner: LockOwner | undefined, here: string): Storag
  * by a live process, or by any process on another machine (its liveness cannot be checked from here), is
  * refused with StorageError OUT_LOCKED naming it. Sinks without `createExclusive` are not locked.
  *
- * Creation is atomic where the store is (local `O_EXCL`, S3 `If-None-Match: *`). A takeover overwrites the
- * stale lock, and a remote lock is read back after `settleMs`: of two runs racing, the one whose write was
- * overwritten sees the other's token and is refused. On a store that ignores If-None-Match, two runs that
- * both find no lock within the same few milliseconds can still both start; that is the gap left open.
- * The read-back is `confirmed`, not awaited here: on S3 the settling time and its round trip then pass
- * while the run reads its state and starts its first downloads, instead of before them.
+ * Creation is atomic where the store is (local `O_EXCL`, S3 `If-None-Match: *`). Where the sink knows it is
+ * (Sink.createIsAtomic: AWS S3 itself), the lock is created first and read only when that fails: one
+ * round trip, and nothing to read back, since only a takeover could replace it and nobody takes over a
+ * live run's lock. Elsewhere the lock is looked for first, because a store that ignores If-None-Match
+ * (s3rver, older S3-compatible stores) would let the create overwrite a live run's lock.
+ * A takeover overwrites the stale lock, and a remote lock that is not known to be atomic is read back
+ * after `settleMs`: of two runs racing, the one whose write was overwritten sees the other's token and is
+ * refused. On a store that ignores If-None-Match, two runs that both find no lock within the same few
+ * milliseconds can still both start; that is the gap left open. The read-back is `confirmed`, not awaited
+ * here: on S3 the settling time and its round trip then pass while the run reads its state and starts
+ * its first downloads, instead of before them.
  */
 export async function acquireRunLock(sink: Sink, options: LockOptions): Promise<RunLock | undefined> {
   if (!sink.createExclusive || !sink.remove) return undefined;
@@ -84,11 +94,16 @@ export async function acquireRunLock(sink: Sink, options: LockOptions): Promise<
   const isAlive = options.isAlive ?? isAliveHere;
   const owner: LockOwner = { tool: 'img-pipeline', pid: process.pid, hostname: here, startedAt: new Date().toISOString(), command: options.command, token: randomUUID() };
   const body = Buffer.from(`${JSON.stringify(owner, null, 2)}\n`);
-  const existing = await sink.readText(LOCK_KEY);
-  let verify = sink.remote === true;
-  if (existing === undefined) {
-    if (!(await sink.createExclusive(LOCK_KEY, body))) throw refusal(sink, parseOwner(await sink.readText(LOCK_KEY)), here);
-  } else {
+  const atomic = (await sink.createIsAtomic?.()) ?? false;
+  let existing = atomic ? undefined : await sink.readText(LOCK_KEY);
+  let verify = sink.remote === true && !atomic;
+  if (existing === undefined && !(await sink.createExclusive(LOCK_KEY, body))) {
+    existing = await sink.readText(LOCK_KEY);
+    // Looked for first and still lost: another run's create came in between. Created first and refused:
+    // the holder is judged below, unless it was released meanwhile.
+    if (!atomic || existing === undefined) throw refusal(sink, parseOwner(existing), here);
+  }
+  if (existing !== undefined) {
     const holder = parseOwner(existing);
     const stale = holder !== undefined && holder.hostname === here && !isAlive(holder.pid);
     if (!stale) throw refusal(sink, holder, here);
@@ -104,13 +119,20 @@ export async function acquireRunLock(sink: Sink, options: LockOptions): Promise<
     : Promise.resolve();
   // Awaited by the run before its first write; this only keeps a refusal nobody waited for from being "unhandled".
   confirmed.catch(() => undefined);
+  let releasing: Promise<void> | undefined;
   return {
     confirmed,
-    async release() {
-      // Only our own: a run that took over a lock it judged stale must keep it. A lock that cannot be
-      // removed (the store went away) is left to the next run, which sees that our pid is gone.
-      const text = await sink.readText(LOCK_KEY).catch(() => undefined);
-      if (parseOwner(text)?.token === owner.token) await sink.remove!(LOCK_KEY).catch(() => undefined);
+    release(writes) {
+      releasing ??= (async () => {
+        // Only our own: a run that took over a lock it judged stale must keep it. A lock that cannot be
+        // removed (the store went away) is left to the next run, which sees that our pid is gone.
+        // Read only once the lock is confirmed: a run refused by its read-back must not find its own
+        // token in an earlier read, and then delete the lock of the run that won.
+        const read = confirmed.then(() => undefined, () => undefined).then(() => sink.readText(LOCK_KEY)).catch(() => undefined);
+        const [text] = await Promise.all([read, writes?.catch(() => undefined)]);
+        if (parseOwner(text)?.token === owner.token) await sink.remove!(LOCK_KEY).catch(() => undefined);
+      })();
+      return releasing;
     },
   };
 }

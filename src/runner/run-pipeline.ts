@@ -8,6 +8,7 @@ import type { Placeholder } from '../pipeline/placeholder.js';
 import { createPlanner, destinationKeys, type Job } from '../pipeline/plan.js';
 import { configureSharp, processSource, type Pipeline, type ProcessedImage } from '../pipeline/process.js';
 import { buildSidecar, type SidecarOutput } from '../report/sidecar.js';
+import { sourcesReady } from '../storage/resolve.js';
 import type { Sink, Source } from '../storage/types.js';
 import { openDestination, type Destination } from './destination.js';
 import { ByteBudget, type Release } from './byte-budget.js';
@@ -146,9 +147,19 @@ export async function runPipeline(options: RunOptions): Promise<RunReport> {
   const dryRun = options.dryRun ?? false;
   const report: RunReport = { processed: 0, skipped: 0, failed: 0, planned: 0, bytesIn: 0, bytesOut: 0, elapsedMs: 0, interrupted: false, files: [] };
   configureSharp(options.concurrency);
+  // Nothing is written before every source has answered (S3: its first listing page, which the run lists
+  // from anyway, so the check costs no round trip of its own). A local destination is not even created
+  // before then; an S3 destination's lock is taken meanwhile, and released when a source fails.
+  const listable = sourcesReady(options.sources);
+  listable.catch(() => undefined); // awaited below and in runLocked; this only keeps a failure from being "unhandled" meanwhile
+  if (!sink.remote) await listable;
   // A destination that cannot take outputs (a file in its place, no write access) fails here, before
   // anything is read or written; a dry run only checks, and creates nothing.
-  await sink.prepare?.({ create: !dryRun });
+  try {
+    await sink.prepare?.({ create: !dryRun });
+  } catch (error) {
+    throw await explainedBy(listable, error);
+  }
   // One run at a time per destination: a second one would mix its outputs with ours under our state file.
   // Taken while the destination's state and the sources' first page are read and the first images
   // download (runLocked); only writing waits for it. On S3 these round trips then overlap instead of
@@ -156,7 +167,7 @@ export async function runPipeline(options: RunOptions): Promise<RunReport> {
   const lock = dryRun ? Promise.resolve(undefined) : acquireRunLock(sink, { command: options.command ?? 'img-pipeline (library call)' });
   lock.catch(() => undefined); // awaited in runLocked; this only keeps a refusal from being "unhandled" meanwhile
   try {
-    return await runLocked(options, report, started, lock);
+    return await runLocked(options, report, started, listable, lock);
   } finally {
     await (await lock.catch(() => undefined))?.release();
   }
@@ -169,15 +180,24 @@ export async function runPipeline(options: RunOptions): Promise<RunReport> {
  */
 export const UNREACHABLE_LIMIT = 3;
 
-/** runPipeline once the destination is prepared and its lock is being taken. */
-async function runLocked(options: RunOptions, report: RunReport, started: number, locking: Promise<RunLock | undefined>): Promise<RunReport> {
+/**
+ * What a run that could not start reports: a source that cannot be listed explains whatever else failed
+ * meanwhile (the destination's lock or state, on the same bad credentials), as when sources were checked
+ * before anything else.
+ */
+function explainedBy(listable: Promise<void>, error: unknown): Promise<unknown> {
+  return listable.then(() => error, (failure: unknown) => failure);
+}
+
+/** runPipeline once the destination is prepared, its lock being taken and the sources' first pages asked for. */
+async function runLocked(options: RunOptions, report: RunReport, started: number, listable: Promise<void>, locking: Promise<RunLock | undefined>): Promise<RunReport> {
   const { sink, pipeline } = options;
   // Stops the run like Ctrl-C does (nothing new starts, what was listed is still counted) when the
   // store becomes unreachable; the caller's signal stays the one that means Ctrl-C.
   const unreachable = new AbortController();
-  // Stops it when what had to come before the first write failed after the work began: another run
-  // holds the lock, its read-back showed another run's token, or the state file could not be written. The run then fails
-  // as one that could not start.
+  // Stops it when what had to come before the first write failed after the work began: a source's first
+  // listing page failed, another run holds the lock, its read-back showed another run's token, or the
+  // state file could not be written. The run then fails as one that could not start.
   const notStarted = new AbortController();
   let setupError: unknown;
   const signal = AbortSignal.any([...(options.signal ? [options.signal] : []), unreachable.signal, notStarted.signal]);
@@ -199,13 +219,14 @@ async function runLocked(options: RunOptions, report: RunReport, started: number
     destination = await openDestination(sink, { fingerprint: pipeline.fingerprint, variants: destinationFolders(pipeline.config), listOutputs: !force, signal });
   } catch (error) {
     await listing.return?.(undefined);
-    // Another run holding the destination explains everything else that failed.
-    throw await locking.then(() => error, (refusal: unknown) => refusal);
+    // A source that cannot be listed, then another run holding the destination, explain everything else that failed.
+    throw await explainedBy(listable, await locking.then(() => error, (refusal: unknown) => refusal));
   }
   try {
-    const confirmed = locking.then((lock) => lock?.confirmed);
-    // Writes wait for the lock (taken, then read back), then for a new state file and its time unit to
-    // pass; downloads and decoding go on meanwhile: on S3 that is several round trips not waited for.
+    // Writes wait for every source's first page, then for the lock (taken, then read back), then for a new
+    // state file and its time unit to pass; downloads and decoding go on meanwhile: on S3 that is several
+    // round trips not waited for. A source's failure comes first, as the one to report.
+    const confirmed = listable.then(() => locking).then((lock) => lock?.confirmed);
     const writable = !dryRun && !destination.stateMatches
       ? confirmed.then(async () => {
           // Written even after Ctrl-C: the images already decoding still finish and upload, and outputs
@@ -295,6 +316,16 @@ async function runLocked(options: RunOptions, report: RunReport, started: number
     // Encoded outputs waiting for their uploads, per image; a local sink writes inside the job.
     const behind = sink.remote ? new ByteBudget({ bytes: transfer.outputBytes, items: transfer.uploads }) : undefined;
     const running = new Set<Promise<void>>();
+    // Jobs not yet through their decoder. Once none is and nothing more is listed, only uploads are left:
+    // an S3 destination's lock is then read for its release while they go on, and only the DELETE waits
+    // for them, one round trip at the end of the run instead of two.
+    let toEncode = 0;
+    let allStarted = false;
+    const releaseWhenOnlyUploadsLeft = () => {
+      if (!sink.remote || !allStarted || toEncode > 0) return;
+      // The state file is a write too: a run with nothing to upload may still be writing it.
+      void locking.then((lock) => lock?.release(Promise.allSettled([...running, writable])), () => undefined);
+    };
 
     const items = work();
     // Without `return`: stopping on Ctrl-C must not close the listing, whose rest is counted below.
@@ -317,15 +348,29 @@ async function runLocked(options: RunOptions, report: RunReport, started: number
         record(interruptedReport(job));
         break;
       }
+      toEncode += 1;
+      let encoded = false;
+      const leaveCpu = () => {
+        if (encoded) return;
+        encoded = true;
+        toEncode -= 1;
+        release();
+        releaseWhenOnlyUploadsLeft();
+      };
       const stages: JobStages = {
         cpu,
         beforeWrite,
         ...(source.readAhead ? { download: downloads } : {}),
-        ...(behind ? { admitOutputs: (bytes: number) => behind.acquire(bytes), upload: uploads, onLeaveCpu: release } : {}),
+        ...(behind ? { admitOutputs: (bytes: number) => behind.acquire(bytes), upload: uploads, onLeaveCpu: leaveCpu } : {}),
       };
-      const task = executeJob(job, source, sink, pipeline, false, signal, stages).then(record).finally(release);
+      const task = executeJob(job, source, sink, pipeline, false, signal, stages).then(record).finally(leaveCpu);
       running.add(task);
       void task.finally(() => running.delete(task));
+    }
+    // Ctrl-C stops the loop early; the lock is then released at the end, as always.
+    if (!signal.aborted) {
+      allStarted = true;
+      releaseWhenOnlyUploadsLeft();
     }
     await Promise.allSettled(running);
     // Ctrl-C: what was already listed (the pages received) is still reported, as not done, so the counts

@@ -115,8 +115,9 @@ async function refuseLocalLoop(input: string, variantFolders: readonly string[])
  * Opens each input once (repeated and nested inputs are dropped: distinctInputs), local or `s3://`. Local scans leave out the folders
  * the run writes (`<out>/<variant>/` for each variant, and the state file), so a run never processes its
  * own outputs whatever `--out` is (`.` or the input folder itself included); a local input inside one of
- * those folders, and an S3 `out` inside an S3 input, are refused. Each S3 input answers one small listing
- * request here, so missing buckets, credentials or permissions fail before anything is written.
+ * those folders, and an S3 `out` inside an S3 input, are refused. Each S3 input asks for its first listing
+ * page here without waiting for it (S3Source.open): its `ready` settles with it, and a failure there
+ * (missing bucket, credentials or permissions) fails the run before anything is written (sourcesReady).
  */
 export async function openSources(inputs: readonly string[], out: string, options: OpenOptions = {}): Promise<Source[]> {
   const variants = options.variants ?? Object.keys(DEFAULT_SIZES);
@@ -133,11 +134,20 @@ export async function openSources(inputs: readonly string[], out: string, option
       if (!isS3Uri(input)) return LocalSource.open(input, exclude);
       const { bucket, prefix } = parseS3Uri(input);
       const { client, pageSize, endpoint } = s3Access(options, input);
-      const source = new S3Source({ client, bucket, prefix, ...(pageSize ? { pageSize } : {}), ...(endpoint ? { endpoint } : {}) });
-      await source.check(options.signal);
-      return source;
+      return S3Source.open({ client, bucket, prefix, ...(pageSize ? { pageSize } : {}), ...(endpoint ? { endpoint } : {}) }, options.signal);
     }),
   );
+}
+
+/**
+ * Resolves once every source is known to be listable (Source.ready); otherwise rejects with the failure of
+ * the first input, in the order given, that cannot be listed, so the message does not depend on which
+ * answered first.
+ */
+export async function sourcesReady(sources: readonly Source[]): Promise<void> {
+  const settled = await Promise.allSettled(sources.map((s) => s.ready));
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /** The destination named by `--out`: a local folder or an `s3://` prefix. */

@@ -251,7 +251,7 @@ abstract class S3Prefix {
   protected readonly bucket: string;
   protected readonly prefix: string;
   protected readonly pageSize: number | undefined;
-  private readonly endpoint: CustomEndpoint | undefined;
+  protected readonly endpoint: CustomEndpoint | undefined;
   protected transferred = 0;
 
   constructor(options: S3PrefixOptions) {
@@ -273,24 +273,35 @@ abstract class S3Prefix {
   }
 
   /**
+   * One ListObjectsV2 page. Undefined when the signal was aborted (Ctrl-C) meanwhile; an error is mapped
+   * (toStorageError) and rejects.
+   */
+  protected async requestPage(listPrefix: string, token: string | undefined, signal?: AbortSignal): Promise<ListObjectsV2CommandOutput | undefined> {
+    const { ListObjectsV2Command } = await loadSdk();
+    const command = new ListObjectsV2Command({ Bucket: this.bucket, Prefix: listPrefix, ContinuationToken: token, ...(this.pageSize ? { MaxKeys: this.pageSize } : {}) });
+    try {
+      return await this.signals.around(signal, (abortSignal) => this.client.send(command, { abortSignal }));
+    } catch (error) {
+      if (isAbort(signal)) return undefined;
+      return this.fail(error, 's3:ListBucket', formatS3Uri(this.bucket, listPrefix));
+    }
+  }
+
+  /**
    * Every object under `listPrefix`, in S3's order (UTF-8 bytes), one ListObjectsV2 page at a time.
    * The next page is requested as soon as the current one arrives, so a consumer working through a page
    * rarely waits for the next, and no more than two pages are ever held. When the signal is aborted
    * (Ctrl-C) the listing ends quietly: the run then reports what it did, rather than an AbortError.
+   * `firstPage`, when given, is the first page already asked for (S3Source.open).
    */
-  protected async *listObjects(listPrefix: string, signal?: AbortSignal): AsyncGenerator<{ key: string; size: number; lastModified: number; etag: string | undefined }> {
-    const { ListObjectsV2Command } = await loadSdk();
+  protected async *listObjects(listPrefix: string, signal?: AbortSignal, firstPage?: Promise<ListObjectsV2CommandOutput | undefined>): AsyncGenerator<{ key: string; size: number; lastModified: number; etag: string | undefined }> {
     const fetchPage = (token: string | undefined): Promise<ListObjectsV2CommandOutput | undefined> => {
-      const command = new ListObjectsV2Command({ Bucket: this.bucket, Prefix: listPrefix, ContinuationToken: token, ...(this.pageSize ? { MaxKeys: this.pageSize } : {}) });
-      const page = this.signals.around(signal, (abortSignal) => this.client.send(command, { abortSignal })).catch((error: unknown) => {
-        if (isAbort(signal)) return undefined;
-        return this.fail(error, 's3:ListBucket', formatS3Uri(this.bucket, listPrefix));
-      });
+      const page = this.requestPage(listPrefix, token, signal);
       page.catch(() => undefined); // awaited below; this only keeps an abandoned prefetch from being "unhandled"
       return page;
     };
     if (signal?.aborted) return;
-    let next: Promise<ListObjectsV2CommandOutput | undefined> | undefined = fetchPage(undefined);
+    let next: Promise<ListObjectsV2CommandOutput | undefined> | undefined = firstPage ?? fetchPage(undefined);
     while (next) {
       const page: ListObjectsV2CommandOutput | undefined = await next;
       if (!page || signal?.aborted) return;
@@ -315,22 +326,35 @@ export class S3Source extends S3Prefix implements Source {
   /** Each read is a download: starting the next ones early overlaps them with the images being processed. */
   readonly readAhead = true;
 
+  private firstPage: Promise<ListObjectsV2CommandOutput | undefined> | undefined;
+  private listable: Promise<void> | undefined;
+
   /**
-   * One tiny listing request, so credentials, bucket, region and access fail before anything is written.
-   * Cut short by Ctrl-C, it returns quietly and the run reports itself interrupted.
+   * A source whose first listing page is asked for now, before the run lists it: `ready` settles with
+   * that page, which `list` then uses. So credentials, bucket, region and access are checked by the
+   * request the run needs anyway, instead of by one of their own a round trip (or a new connection's
+   * two) before it. Cut short by Ctrl-C, `ready` resolves and the listing ends quietly.
    */
-  async check(signal?: AbortSignal): Promise<void> {
-    const { ListObjectsV2Command } = await loadSdk();
-    try {
-      await this.signals.around(signal, (abortSignal) => this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix, MaxKeys: 1 }), { abortSignal }));
-    } catch (error) {
-      if (isAbort(signal)) return;
-      await this.fail(error, 's3:ListBucket', this.uri);
-    }
+  static open(options: S3SourceOptions, signal?: AbortSignal): S3Source & { readonly ready: Promise<void> } {
+    const source = new S3Source(options);
+    source.firstPage = source.requestPage(source.prefix, undefined, signal);
+    const ready = source.firstPage.then(() => undefined);
+    // Awaited by the runner before anything is written; this only keeps a failure from being "unhandled" meanwhile.
+    ready.catch(() => undefined);
+    source.listable = ready;
+    return source as S3Source & { readonly ready: Promise<void> };
+  }
+
+  /** Settled by the first listing page when the source was opened (S3Source.open); undefined otherwise. */
+  get ready(): Promise<void> | undefined {
+    return this.listable;
   }
 
   async *list(signal?: AbortSignal): AsyncIterable<SourceEntry> {
-    for await (const object of this.listObjects(this.prefix, signal)) {
+    // The page asked for by open serves the first listing only; a second one starts afresh.
+    const first = this.firstPage;
+    this.firstPage = undefined;
+    for await (const object of this.listObjects(this.prefix, signal, first)) {
       const key = this.relativeKey(object.key);
       if (key === undefined) continue;
       // LastModified is cut to the second: the source may have changed as late as the end of it.
@@ -494,6 +518,20 @@ export class S3Sink extends S3Prefix implements Sink {
       if (status === 412 || status === 409 || e.name === 'PreconditionFailed' || e.name === 'ConditionalRequestConflict') return false;
       return this.fail(error, 's3:PutObject', this.uriOf(key));
     }
+  }
+
+  /**
+   * True for AWS S3 itself, which honours `If-None-Match: *` on PutObject (412 PreconditionFailed when the
+   * key exists, 409 ConditionalRequestConflict when another conditional write to it is in flight:
+   * https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html and
+   * https://sdk.amazonaws.com/kotlin/api/latest/s3/aws.sdk.kotlin.services.s3.model/-put-object-request/if-none-match.html).
+   * False for any custom endpoint (the run's, the client's, or one from the SDK's environment or config
+   * file): s3rver ignores the header, and so do older S3-compatible stores.
+   */
+  async createIsAtomic(): Promise<boolean> {
+    const config = this.client.config as { isCustomEndpoint?: boolean; serviceConfiguredEndpoint?: () => Promise<string | undefined> };
+    if (this.endpoint || config.isCustomEndpoint) return false;
+    return (await config.serviceConfiguredEndpoint?.().catch(() => 'unknown')) === undefined;
   }
 
   async remove(key: string): Promise<void> {

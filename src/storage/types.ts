@@ -79,6 +79,13 @@ export interface Source {
   readonly brokenLinks?: readonly { path: string; loops: boolean }[];
   /** Payload bytes downloaded so far, for sources that go over the network (S3). */
   readonly bytesTransferred?: number;
+  /**
+   * Settles once the source is known to be listable, when that is only known from a request (S3: its first
+   * listing page, asked for by openSources): rejects with what keeps the run from starting (no such
+   * bucket, access denied, refused credentials, another region, no endpoint). The runner writes nothing
+   * before it resolves. Absent when opening the source checked it already (local).
+   */
+  readonly ready?: Promise<void>;
 }
 
 /** Where outputs go. Writes are atomic: a reader never sees a partial object at `key`. */
@@ -98,6 +105,12 @@ export interface Sink {
    * `If-None-Match: *`); false when something already is. For the run lock (runner/run-lock.ts).
    */
   createExclusive?(key: string, data: Buffer): Promise<boolean>;
+  /**
+   * Whether createExclusive is known to be atomic, so that a lock can be created before it is looked for
+   * (runner/run-lock.ts). S3: AWS itself; not a custom endpoint, as some S3-compatible stores ignore
+   * If-None-Match and overwrite. Absent: not known.
+   */
+  createIsAtomic?(): Promise<boolean>;
   /** Deletes `key` (nothing there is not an error). For the run lock. */
   remove?(key: string): Promise<void>;
   /** The URI an output key will have, for reports. */

@@ -246,6 +246,21 @@ describe('one run per S3 destination (the lock object)', () => {
     expect(await keysUnder('lock-stale/')).toEqual(['lock-stale/.img-pipeline.json', 'lock-stale/medium/cat.jpg', 'lock-stale/thumb/cat.jpg']);
   });
 
+  it('reads the lock for its release while the last outputs upload, and deletes it only after them', async () => {
+    const completed: string[] = [];
+    proxy.onComplete = (r) => completed.push(`${r.method} ${r.key}`);
+    // The outputs take a while to land, as over a slow link: the release's read goes out meanwhile.
+    proxy.rule = (r) => (r.op === 'put' && r.bucket === 'processed' && !r.key.endsWith(STATE_KEY) && !r.key.endsWith(LOCK_KEY) ? { kind: 'delay', ms: 400 } : undefined);
+    const result = await cli(['s3://uploads/uploads/2024/', '--out', 's3://processed/lock-release/']);
+    expect(result.code, result.stderr).toBe(0);
+    const lockGet = completed.lastIndexOf(`GET lock-release/${LOCK_KEY}`);
+    const outputs = completed.flatMap((c, i) => (/^PUT lock-release\/(thumb|medium)\//.test(c) ? [i] : []));
+    expect(outputs).toHaveLength(2);
+    expect(lockGet).toBeLessThan(Math.max(...outputs));
+    expect(completed.indexOf(`DELETE lock-release/${LOCK_KEY}`)).toBeGreaterThan(Math.max(...outputs));
+    expect(await keysUnder('lock-release/')).toEqual(['lock-release/.img-pipeline.json', 'lock-release/medium/cat.jpg', 'lock-release/thumb/cat.jpg']);
+  });
+
   it('is refused when S3 answers the conditional write 412 PreconditionFailed (another run created it first)', async () => {
     // What AWS answers when the key exists (s3rver ignores If-None-Match on PUT, so the proxy plays AWS):
     // https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
@@ -542,6 +557,14 @@ describe('listing', () => {
     // The first download goes out while later pages are still being listed.
     const firstDownload = proxy.requests.find((r) => r.op === 'get' && r.bucket === 'uploads')!;
     expect(firstDownload.seq).toBeLessThan(Math.max(...lists.map((r) => r.seq)));
+  });
+
+  it('checks the source with the first page it lists from: no listing request of its own before it', async () => {
+    const result = await cli(['s3://uploads/uploads/2024/', '--out', 's3://processed/one-page/', '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(report(result).processed).toBe(1);
+    const lists = proxy.requests.filter((r) => r.op === 'list' && r.bucket === 'uploads');
+    expect(lists.map((r) => r.query.get('max-keys'))).toEqual([null]);
   });
 
   it('ends quietly on Ctrl-C during a listing: exit 130, the summary and the JSON report', async () => {

@@ -5,7 +5,7 @@ import { destinationFolders, IMAGE_EXTENSIONS } from '../../pipeline/layout.js';
 import { runPipeline, type RunEvent, type RunReport } from '../../runner/run-pipeline.js';
 import type { Config } from '../../config/schema.js';
 import { ConfigError, describeError, ImgPipelineError, SetupError } from '../../errors.js';
-import { openSink, openSources, type S3Access } from '../../storage/resolve.js';
+import { openSink, openSources, sourcesReady, type S3Access } from '../../storage/resolve.js';
 import { assertProfileExists } from '../../storage/aws-profile.js';
 import { isS3Uri } from '../../storage/s3.js';
 import { chooseProgressMode, renderProgress } from '../progress.js';
@@ -114,14 +114,18 @@ async function runImages(inputs: string[], opts: RunCommandOptions, io: Io, page
   const { layer, sizeOverrides } = pipelineFlags(opts);
   const { config } = await loadConfig({ cwd: io.cwd, file: opts.config, flags: layer, sizeOverrides });
   const s3 = await s3AccessFor([...inputs, opts.out], config, opts, io.env ?? process.env);
-  // The pipeline (fonts, watermark) is prepared while each S3 input answers its check, a round trip away.
+  // The pipeline (fonts, watermark) is prepared while each S3 input's first listing page is on its way.
   const [opening, preparing] = await Promise.allSettled([
     openSources(inputs, opts.out, { s3, variants: destinationFolders(config), signal: io.signal }),
     preparePipeline(config, { onWarning: (message) => io.stderr.write(`img-pipeline: warning: ${escapeControl(message)}\n`) }),
   ]);
-  // An input that cannot be read is the first thing to fix, as it was when these ran one after the other.
+  // An input that cannot be read is the first thing to fix, as it was when these ran one after the other
+  // (the runner reports an S3 input's failing first page itself, before anything else).
   if (opening.status === 'rejected') throw opening.reason;
-  if (preparing.status === 'rejected') throw preparing.reason;
+  if (preparing.status === 'rejected') {
+    await sourcesReady(opening.value);
+    throw preparing.reason;
+  }
   const sources = opening.value;
   const pipeline = preparing.value;
   let sink = openSink(opts.out, { s3 });

@@ -69,3 +69,110 @@ describe('acquireRunLock (one run per destination)', () => {
     expect(JSON.parse(await readFile(join(dir, LOCK_KEY), 'utf8'))).toMatchObject({ token: 'other' });
   });
 });
+
+/**
+ * A remote sink holding one lock in memory, recording each call in order. `atomic`: it says its create is
+ * atomic (AWS S3); otherwise its create ignores If-None-Match and overwrites, as s3rver's does.
+ */
+class RemoteLockSink {
+  readonly uri = 's3://out/';
+  readonly remote = true;
+  readonly calls: string[] = [];
+  text: string | undefined;
+  constructor(private readonly atomic: boolean) {}
+  async createIsAtomic(): Promise<boolean> {
+    return this.atomic;
+  }
+  async *list() {}
+  async readText(): Promise<string | undefined> {
+    this.calls.push('read');
+    return this.text;
+  }
+  async write(_key: string, data: Buffer): Promise<void> {
+    this.calls.push('write');
+    this.text = data.toString();
+  }
+  async createExclusive(_key: string, data: Buffer): Promise<boolean> {
+    this.calls.push('create');
+    if (this.atomic && this.text !== undefined) return false;
+    this.text = data.toString();
+    return true;
+  }
+  async remove(): Promise<void> {
+    this.calls.push('remove');
+    this.text = undefined;
+  }
+  uriOf(key: string): string {
+    return `s3://out/${key}`;
+  }
+}
+
+const held = (token: string, pid = 1, host = 'elsewhere') => JSON.stringify({ tool: 'img-pipeline', pid, hostname: host, startedAt: 'then', command: 'the other run', token });
+
+describe('acquireRunLock on S3', () => {
+  it('creates the lock first where the create is atomic (AWS), with nothing to read back; reads it only when the create is refused', async () => {
+    const free = new RemoteLockSink(true);
+    const started = Date.now();
+    const lock = await acquireRunLock(free, { command: 'one', settleMs: 5_000 });
+    await lock!.confirmed;
+    // One round trip: no lookup before, no settling and read-back after.
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(free.calls).toEqual(['create']);
+
+    const taken = new RemoteLockSink(true);
+    taken.text = held('theirs');
+    const error = await rejection(acquireRunLock(taken, { command: 'two' }), Error);
+    expect(error).toMatchObject({ code: 'OUT_LOCKED', message: expect.stringContaining('pid 1 on host elsewhere, started then: the other run') });
+    expect(taken.calls).toEqual(['create', 'read']);
+    expect(JSON.parse(taken.text!).token).toBe('theirs');
+
+    // A stale lock on this machine is taken over, and read back, since another run may take it over too.
+    const stale = new RemoteLockSink(true);
+    stale.text = held('old', deadPid(), hostname());
+    const takeover = await acquireRunLock(stale, { command: 'three', settleMs: 1 });
+    await takeover!.confirmed;
+    expect(stale.calls).toEqual(['create', 'read', 'write', 'read']);
+    expect(JSON.parse(stale.text!).command).toBe('three');
+  });
+
+  it('looks for the lock first where the create may overwrite (a custom endpoint), so a live run\'s lock is never replaced', async () => {
+    const sink = new RemoteLockSink(false);
+    sink.text = held('theirs');
+    await expect(acquireRunLock(sink, { command: 'two' })).rejects.toMatchObject({ code: 'OUT_LOCKED' });
+    expect(sink.calls).toEqual(['read']);
+    expect(JSON.parse(sink.text!).token).toBe('theirs');
+    const free = new RemoteLockSink(false);
+    const lock = await acquireRunLock(free, { command: 'one', settleMs: 1 });
+    await lock!.confirmed;
+    expect(free.calls).toEqual(['read', 'create', 'read']);
+  });
+
+  it('reads the lock for its release while the last writes go on, and deletes it only once they are done', async () => {
+    const sink = new RemoteLockSink(true);
+    const lock = await acquireRunLock(sink, { command: 'one' });
+    let finishWrites!: () => void;
+    const writes = new Promise<void>((resolve) => (finishWrites = resolve));
+    const released = lock!.release(writes);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(sink.calls).toEqual(['create', 'read']);
+    sink.calls.push('writes done');
+    finishWrites();
+    await released;
+    expect(sink.calls).toEqual(['create', 'read', 'writes done', 'remove']);
+    // Released once: the run's final release() is the same.
+    await lock!.release();
+    expect(sink.calls).toHaveLength(4);
+  });
+
+  it('does not read the lock for its release before its read-back: a run that lost the race leaves the winner\'s lock', async () => {
+    const sink = new RemoteLockSink(false);
+    const lock = await acquireRunLock(sink, { command: 'one', settleMs: 100 });
+    const released = lock!.release(Promise.resolve());
+    // The other run's write lands during the settling time, and wins.
+    sink.text = held('winner', process.pid, hostname());
+    await expect(lock!.confirmed).rejects.toMatchObject({ code: 'OUT_LOCKED' });
+    await released;
+    expect(JSON.parse(sink.text!).token).toBe('winner');
+    expect(sink.calls).not.toContain('remove');
+  });
+});

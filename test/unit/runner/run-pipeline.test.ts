@@ -636,6 +636,96 @@ describe('runPipeline on a remote destination: the lock is read back while the r
     expect(sink.writes).toEqual([LOCK_KEY, STATE_KEY, 'thumb/a.jpg', 'medium/a.jpg']);
   });
 
+  /** A source whose first listing page failed (Source.ready), after `ms`, with a NoSuchBucket. */
+  class UnlistableSource extends RecordingSource {
+    readonly ready: Promise<void>;
+    constructor(files: Map<string, { data: Buffer; mtimeMs: number }>, events: string[], bucket: string, ms = 0) {
+      super(files, events);
+      this.ready = new Promise((_, reject) => setTimeout(() => reject(new StorageError('S3_NO_SUCH_BUCKET', `NoSuchBucket: the bucket ${bucket} does not exist`)), ms));
+      this.ready.catch(() => undefined);
+    }
+  }
+
+  it('fails as a run that could not start when a source\'s first page fails: its lock, taken meanwhile, is removed, and nothing else is written', async () => {
+    const sink = new LockingSink();
+    const source = new UnlistableSource(await files(['a.jpg', 'cases/grey.jpg']), sink.events, 'nope', 20);
+    const events = new EventEmitter<{ event: [RunEvent] }>();
+    const seen: string[] = [];
+    events.on('event', (e) => seen.push(e.type));
+    const running = run(source, sink, { events });
+    const refused = expect(running).rejects.toMatchObject({ code: 'S3_NO_SUCH_BUCKET', message: 'NoSuchBucket: the bucket nope does not exist' });
+    sink.answer();
+    await refused;
+    expect(sink.writes).toEqual([LOCK_KEY]);
+    expect(sink.objects.size).toBe(0);
+    expect(seen).toEqual([]);
+  });
+
+  it('reports a source that cannot be listed rather than the lock of another run, which it leaves as it was', async () => {
+    const sink = new LockingSink();
+    const theirs = JSON.stringify({ tool: 'img-pipeline', pid: 1, hostname: 'elsewhere', startedAt: 'then', command: 'the other run', token: 'theirs' });
+    sink.objects.set(LOCK_KEY, { data: Buffer.from(theirs), mtimeMs: 1, options: { contentType: 'application/json', metadata: {} } });
+    const source = new UnlistableSource(await files(['a.jpg', 'cases/grey.jpg']), sink.events, 'nope', 50);
+    await expect(run(source, sink)).rejects.toMatchObject({ code: 'S3_NO_SUCH_BUCKET' });
+    expect(sink.writes).toEqual([]);
+    expect(JSON.parse(sink.objects.get(LOCK_KEY)!.data.toString()).token).toBe('theirs');
+  });
+
+  it('on a local destination, a source that cannot be listed fails the run before the destination is even made', async () => {
+    const out = join(await makeTempDir(), 'out');
+    const source = new UnlistableSource(await files(['a.jpg', 'cases/grey.jpg']), [], 'nope', 20);
+    await expect(runPipeline({ sources: [source], sink: new LocalSink(out), pipeline: await pipelineFor({}), concurrency: 2 })).rejects.toMatchObject({ code: 'S3_NO_SUCH_BUCKET' });
+    await expect(stat(out)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('of several inputs, reports the first in the order given that cannot be listed, whichever failed first; a later one fails the run too', async () => {
+    const images = await files(['a.jpg', 'cases/grey.jpg']);
+    const pipeline = await pipelineFor({});
+    const both = [new UnlistableSource(images, [], 'first', 60), new UnlistableSource(images, [], 'second', 0)];
+    await expect(runPipeline({ sources: both, sink: new MemorySink(), pipeline, concurrency: 2 })).rejects.toMatchObject({ message: expect.stringContaining('the bucket first') });
+    const sink = new MemorySink();
+    const later = [new MemorySource(images), new UnlistableSource(images, [], 'second', 30)];
+    await expect(runPipeline({ sources: later, sink, pipeline, concurrency: 2 })).rejects.toMatchObject({ code: 'S3_NO_SUCH_BUCKET', message: expect.stringContaining('the bucket second') });
+    expect(sink.writes).toEqual([]);
+  });
+
+  it('reads its lock for the release while the last outputs upload, and deletes it once they are written', async () => {
+    class SlowUploadSink extends LockingSink {
+      private lockReadsSeen = 0;
+      private openGate!: () => void;
+      private readonly gate = new Promise<void>((resolve) => (this.openGate = resolve));
+      open(): void {
+        this.openGate();
+      }
+      override async readText(key: string): Promise<string | undefined> {
+        const text = await super.readText(key);
+        // The first read looks for a lock, the second is the read-back; the third is the release's.
+        if (key === LOCK_KEY && ++this.lockReadsSeen === 3) this.events.push('lock read for release');
+        return text;
+      }
+      override async write(key: string, data: Buffer, options: WriteOptions): Promise<void> {
+        if (key === LOCK_KEY || key === STATE_KEY) return super.write(key, data, options);
+        await this.gate;
+        await super.write(key, data, options);
+        this.events.push(`written ${key}`);
+      }
+      override async remove(key: string): Promise<void> {
+        this.events.push('lock removed');
+        await super.remove(key);
+      }
+    }
+    const sink = new SlowUploadSink();
+    const source = new RecordingSource(await files(['a.jpg', 'cases/grey.jpg']), sink.events);
+    sink.answer();
+    const running = run(source, sink, { concurrency: 1 });
+    await vi.waitFor(() => expect(sink.events).toContain('lock read for release'), { timeout: 5_000 });
+    expect(sink.events.filter((e) => e.startsWith('written'))).toEqual([]);
+    sink.open();
+    expect(await running).toMatchObject({ processed: 1 });
+    expect(sink.events.slice(-3)).toEqual([expect.stringMatching(/^written /), expect.stringMatching(/^written /), 'lock removed']);
+    expect(sink.objects.has(LOCK_KEY)).toBe(false);
+  });
+
   it('refuses a destination another live run holds, having written nothing, even with the downloads begun', async () => {
     const sink = new LockingSink();
     const theirs = JSON.stringify({ tool: 'img-pipeline', pid: 1, hostname: 'elsewhere', startedAt: 'then', command: 'the other run', token: 'theirs' });

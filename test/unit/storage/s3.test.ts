@@ -145,8 +145,21 @@ describe('S3Source', () => {
     }
     expect(keys).toHaveLength(2);
     expect(Date.now() - started).toBeLessThan(1500);
-    // The up-front check, too: Ctrl-C there is not an error.
-    await expect(source.check(controller.signal)).resolves.toBeUndefined();
+    // The first page asked for when the source is opened, too: Ctrl-C there is not an error.
+    await expect(S3Source.open({ client, bucket: 'unit', prefix: 'in/' }, controller.signal).ready).resolves.toBeUndefined();
+  });
+
+  it('lists from the page asked for when it was opened: that first page checks the bucket, and is not asked for twice', async () => {
+    const source = S3Source.open({ client, bucket: 'unit', prefix: 'in/', pageSize: 2 });
+    await source.ready;
+    expect(proxy.requests.filter((r) => r.op === 'list')).toHaveLength(1);
+    const keys = (await collect(source.list())).map((e) => e.key);
+    expect(keys).toEqual(['2024/', '2024/b.png', 'a.jpg', 'c.txt', 'd.webp', 'my photo é+1.jpg', 'ours.jpg']);
+    // Four pages of two, the first of them the one open asked for; a second listing starts afresh.
+    expect(proxy.requests.filter((r) => r.op === 'list')).toHaveLength(4);
+    expect(await collect(source.list())).toHaveLength(7);
+    expect(proxy.requests.filter((r) => r.op === 'list')).toHaveLength(8);
+    expect(new S3Source({ client, bucket: 'unit', prefix: 'in/' }).ready).toBeUndefined();
   });
 
   it('streams: the first entry arrives before the later pages are requested', async () => {
@@ -243,22 +256,22 @@ describe('S3Source', () => {
   });
 
   it('checks the bucket up front: NoSuchBucket, a bucket in another region, AccessDenied', async () => {
-    const missing = await caught(new S3Source({ client, bucket: 'nope', prefix: 'x/' }).check());
+    const missing = await caught(S3Source.open({ client, bucket: 'nope', prefix: 'x/' }).ready);
     expect(missing.code).toBe('S3_NO_SUCH_BUCKET');
     expect(missing.message).toContain('the bucket nope does not exist');
 
     proxy.rule = () => ({ kind: 'error', status: 301, code: 'PermanentRedirect', message: 'The bucket you are attempting to access must be addressed using the specified endpoint.', headers: { 'x-amz-bucket-region': 'eu-west-1' }, extra: { Endpoint: 'unit.s3.eu-west-1.amazonaws.com', Bucket: 'unit' } });
-    const redirect = await caught(new S3Source({ client, bucket: 'unit', prefix: 'in/' }).check());
+    const redirect = await caught(S3Source.open({ client, bucket: 'unit', prefix: 'in/' }).ready);
     expect(redirect.code).toBe('S3_WRONG_REGION');
     expect(redirect.message).toContain('--region eu-west-1');
 
     proxy.rule = () => ({ kind: 'error', status: 400, code: 'AuthorizationHeaderMalformed', message: "The authorization header is malformed; the region 'us-east-1' is wrong; expecting 'ap-southeast-2'", extra: { Region: 'ap-southeast-2' } });
-    const malformed = await caught(new S3Source({ client, bucket: 'unit', prefix: 'in/' }).check());
+    const malformed = await caught(S3Source.open({ client, bucket: 'unit', prefix: 'in/' }).ready);
     expect(malformed.code).toBe('S3_WRONG_REGION');
     expect(malformed.message).toContain('--region ap-southeast-2');
 
     proxy.rule = () => ({ kind: 'error', status: 403, code: 'AccessDenied' });
-    const denied = await caught(new S3Source({ client, bucket: 'unit', prefix: 'in/' }).check());
+    const denied = await caught(S3Source.open({ client, bucket: 'unit', prefix: 'in/' }).ready);
     expect(denied.message).toBe('AccessDenied: s3:ListBucket on s3://unit/in/');
   });
 
@@ -271,7 +284,7 @@ describe('S3Source', () => {
     const url = `http://127.0.0.1:${(web.address() as AddressInfo).port}`;
     const notS3 = testClient(url, { maxAttempts: 1 });
     try {
-      const listing = await caught(new S3Source({ client: notS3, bucket: 'unit', prefix: 'in/', endpoint: { url, origin: '--endpoint' } }).check());
+      const listing = await caught(S3Source.open({ client: notS3, bucket: 'unit', prefix: 'in/', endpoint: { url, origin: '--endpoint' } }).ready);
       expect(listing.code).toBe('S3_NOT_S3_API');
       expect(listing.message).toBe(`${url} answered HTTP 404 to s3:ListBucket on s3://unit/in/: it does not look like an S3 API; check --endpoint`);
       // A 404 to a download is a missing object.
@@ -286,7 +299,7 @@ describe('S3Source', () => {
   it('names the endpoint it cannot reach', async () => {
     const unreachable = testClient('http://127.0.0.1:1', { maxAttempts: 1 });
     try {
-      const error = await caught(new S3Source({ client: unreachable, bucket: 'unit', prefix: '' }).check());
+      const error = await caught(S3Source.open({ client: unreachable, bucket: 'unit', prefix: '' }).ready);
       expect(error.code).toBe('S3_UNREACHABLE');
       expect(error.message).toContain('http://127.0.0.1:1');
       expect(error.message).toContain('ECONNREFUSED');
@@ -324,6 +337,23 @@ describe('S3Sink', () => {
     expect(head.Metadata).toEqual({ [OUTPUT_MARKER]: 'true', 'img-pipeline-source': 's3://unit/in/a.jpg' });
     expect(sink.bytesTransferred).toBe(10);
     expect(proxy.successfulPuts()).toHaveLength(1);
+  });
+
+  it('takes a create with If-None-Match as atomic on AWS S3 only, never on a custom endpoint', async () => {
+    const aws = testClient('https://s3.us-east-1.amazonaws.com');
+    const awsDefault = new (await import('@aws-sdk/client-s3')).S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'A', secretAccessKey: 'B' } });
+    try {
+      // s3rver ignores If-None-Match on PUT and overwrites: it must never be trusted to refuse a second lock.
+      expect(await new S3Sink({ client, bucket: 'other', prefix: 'x/', cacheControl: 'x' }).createIsAtomic()).toBe(false);
+      expect(await new S3Sink({ client: awsDefault, bucket: 'other', prefix: 'x/', cacheControl: 'x', endpoint: { url: 'http://127.0.0.1:9000', origin: 'AWS_ENDPOINT_URL_S3' } }).createIsAtomic()).toBe(false);
+      // An endpoint set on the client counts as custom even when it names AWS: the store is not known.
+      expect(await new S3Sink({ client: aws, bucket: 'other', prefix: 'x/', cacheControl: 'x' }).createIsAtomic()).toBe(false);
+      expect(await new S3Sink({ client: awsDefault, bucket: 'other', prefix: 'x/', cacheControl: 'x' }).createIsAtomic()).toBe(true);
+    } finally {
+      aws.destroy();
+      awsDefault.destroy();
+    }
+    expect(proxy.requests).toEqual([]);
   });
 
   it('marks the state file no-cache, and reads it back; a missing one is undefined', async () => {
