@@ -332,43 +332,34 @@ describe.skipIf(!HOST_FITS)(`index.handler, unpacked and run in its own node pro
     expect(fromLambda.data.equals((await readPixels(plain.data)).data)).toBe(true);
   });
 
-  it('without SNS_TOPIC_ARN, never loads the SNS client: it runs with the chunk that holds it deleted', async () => {
-    const bare = await makeTempDir('img-pipeline-fn-nosns-');
+  /**
+   * The unpacked zip without the chunk named `prefix`-*, run on one new upload with `without` (where it must
+   * process it) and again with `needing` (where it must fail to start, naming the chunk: the deletion was real).
+   */
+  async function runWithoutChunk(prefix: string, name: string, without: NodeJS.ProcessEnv, needing: NodeJS.ProcessEnv): Promise<void> {
+    const bare = await makeTempDir(`img-pipeline-fn-no-${prefix}`);
     await cp(fnDir, bare, { recursive: true });
-    const chunk = (await readdir(join(bare, 'chunks'))).find((name) => name.startsWith('publish-'));
+    const chunk = (await readdir(join(bare, 'chunks'))).find((file) => file.startsWith(`${prefix}-`));
     expect(chunk).toBeDefined();
     await rm(join(bare, 'chunks', chunk!));
     const jpeg = await readFile(fixture('images/landscape.jpg'));
-    await put(UPLOADS, 'uploads/no-topic.jpg', jpeg);
-    const noTopic = { ...env, SNS_TOPIC_ARN: '' };
-    const event = { Records: [s3Record(UPLOADS, 'uploads/no-topic.jpg', jpeg)] };
-    const run = await runLambda(bare, event, noTopic, join(work, 'event-no-topic.json'));
+    await put(UPLOADS, `uploads/${name}.jpg`, jpeg);
+    const event = { Records: [s3Record(UPLOADS, `uploads/${name}.jpg`, jpeg)] };
+    const run = await runLambda(bare, event, without, join(work, `event-${name}.json`));
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
-    expect(run.logs.find((l) => l['key'] === 'uploads/no-topic.jpg')?.['status']).toBe('processed');
-    // The same folder with a topic must load the chunk, and so cannot start: the deletion above was real.
-    const withTopic = await runLambda(bare, event, env, join(work, 'event-topic.json'));
-    expect(withTopic.code).not.toBe(0);
-    expect(withTopic.stderr).toMatch(/publish-/);
+    expect(run.logs.find((l) => l['key'] === `uploads/${name}.jpg`)?.['status']).toBe('processed');
+    const failing = await runLambda(bare, event, needing, join(work, `event-${name}-needing.json`));
+    expect(failing.code).not.toBe(0);
+    expect(failing.stderr).toMatch(new RegExp(`${prefix}-`));
+  }
+
+  it('without SNS_TOPIC_ARN, never loads the SNS client: it runs with the chunk that holds it deleted', async () => {
+    await runWithoutChunk('publish', 'no-topic', { ...env, SNS_TOPIC_ARN: '' }, env);
   });
 
-  it('never loads zod at a cold start without WATERMARK_TEXT: it runs with the schema\'s chunk deleted', async () => {
-    const bare = await makeTempDir('img-pipeline-fn-nozod-');
-    await cp(fnDir, bare, { recursive: true });
-    const chunk = (await readdir(join(bare, 'chunks'))).find((name) => name.startsWith('load-'));
-    expect(chunk).toBeDefined();
-    await rm(join(bare, 'chunks', chunk!));
-    const jpeg = await readFile(fixture('images/landscape.jpg'));
-    await put(UPLOADS, 'uploads/no-zod.jpg', jpeg);
-    const event = { Records: [s3Record(UPLOADS, 'uploads/no-zod.jpg', jpeg)] };
-    const run = await runLambda(bare, event, env, join(work, 'event-no-zod.json'));
-    expect(run.stderr).toBe('');
-    expect(run.code).toBe(0);
-    expect(run.logs.find((l) => l['key'] === 'uploads/no-zod.jpg')?.['status']).toBe('processed');
-    // WATERMARK_TEXT is validated by the schema, so the same folder cannot start with it: the deletion was real.
-    const withText = await runLambda(bare, event, { ...env, WATERMARK_TEXT: 'Other' }, join(work, 'event-no-zod-text.json'));
-    expect(withText.code).not.toBe(0);
-    expect(withText.stderr).toMatch(/load-/);
+  it('never loads zod at a cold start without WATERMARK_TEXT (which the schema validates): it runs with the schema\'s chunk deleted', async () => {
+    await runWithoutChunk('load', 'no-zod', env, { ...env, WATERMARK_TEXT: 'Other' });
   });
 
   it('ignores its own outputs: keys under PROCESSED_PREFIX in PROCESSED_BUCKET, and objects carrying the marker', async () => {
