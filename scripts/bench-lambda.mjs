@@ -37,6 +37,9 @@ const { default: sharp } = await import('sharp');
 const work = await mkdtemp(join(tmpdir(), 'img-pipeline-bench-lambda-'));
 const fnDir = join(work, 'fn');
 const config = validateConfig({ watermark: { text: '© Acme' } }, 'bench');
+// As `img-pipeline deploy` does (its main() sets it): the text mark stored in the zip is rendered with the
+// CLI's fontconfig, so the function draws what the CLI draws.
+process.env.FONTCONFIG_FILE ??= at('assets/fonts.conf');
 const pkg = await buildLambdaPackage({ config, arch: 'x86_64', sharp: 'auto', env: process.env });
 await unzipTo(pkg.zip, fnDir);
 

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import * as z from 'zod';
-import { SIDECAR_FOLDER } from '../pipeline/layout.js';
+import { SIDECAR_FOLDER, VARIANT_NAME } from '../pipeline/layout.js';
+import { DEFAULT_SIZES } from './default-sizes.js';
 
 /** Output formats the pipeline can encode, in the order they are written. */
 export const FORMATS = ['jpeg', 'png', 'webp', 'avif'] as const;
@@ -35,8 +36,6 @@ const sizeSchema = z.strictObject({
   }
 });
 
-/** A size's name, which is also its output folder's: nothing that could name another path. */
-export const VARIANT_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 const variantName = z.string().regex(VARIANT_NAME, 'expected a name of letters, digits, - or _');
 
 const watermarkSchema = z
@@ -79,11 +78,7 @@ const s3Schema = z.strictObject({
     .describe('Bytes of encoded outputs waiting for their S3 uploads, at most: how far uploads trail the decoders. One larger image still runs, alone.'),
 });
 
-/** The original Python Lambda's two boxes. */
-export const DEFAULT_SIZES = {
-  thumb: { width: 128, height: 128, fit: 'inside', position: 'center' },
-  medium: { width: 512, height: 512, fit: 'inside', position: 'center' },
-} as const;
+export { DEFAULT_SIZES };
 
 /** The single source of truth for configuration; every type below is derived from it. */
 export const configSchema = z.strictObject({

@@ -12,7 +12,9 @@ import yazl from 'yazl';
 import { validateConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { DeployError } from '../errors.js';
+import { storedMarkFiles } from '../lambda/stored-marks.js';
 import { pipelineFingerprint } from '../pipeline/plan.js';
+import { preparePipeline } from '../pipeline/process.js';
 import { DEFAULT_FONT_FILE } from '../pipeline/watermark.js';
 import type { FunctionCode } from './function.js';
 import type { Architecture } from './plan.js';
@@ -96,13 +98,16 @@ export function checkPackageSize(zipped: number, unzipped: number, limits = LAMB
 
 /**
  * The config as it travels in the zip: the pipeline settings, the watermark image by its path in the zip,
- * and only the S3 settings that make sense inside Lambda (no local region, profile or endpoint).
+ * only the S3 settings that make sense inside Lambda (no local region, profile or endpoint), and one
+ * image at a time (the handler's; this machine's concurrency means nothing there). Validated with the
+ * CLI's schema, it comes out unchanged, so the handler can use it without validating it again.
  */
-export function bundledConfig(config: Config, watermarkPath?: string): Record<string, unknown> {
-  const { concurrency: _concurrency, s3, watermark, ...pipeline } = config;
+export function bundledConfig(config: Config, watermarkPath?: string): Config {
+  const { s3, watermark } = config;
   const { region: _region, profile: _profile, endpoint: _endpoint, ...s3InLambda } = s3;
   return {
-    ...pipeline,
+    ...config,
+    concurrency: 1,
     watermark: watermark && watermark.image ? { ...watermark, image: watermarkPath } : watermark,
     s3: s3InLambda,
   };
@@ -363,7 +368,7 @@ export async function packageFingerprint(config: Config): Promise<string> {
 
 /**
  * Builds the Lambda zip: index.mjs and chunks/ (esbuild, ESM, sharp external), config.json, the font in fonts/, the
- * watermark image if any, sharp with its native packages for the target and the HEIC decoder in node_modules/.
+ * watermark image if any or the text mark pre-rendered in watermark/text/, sharp with its native packages for the target and the HEIC decoder in node_modules/.
  * Deterministic: an unchanged build gives the same bytes, so CodeSha256 tells whether to upload.
  */
 export async function buildLambdaPackage(options: PackageOptions): Promise<LambdaPackage> {
@@ -380,10 +385,15 @@ export async function buildLambdaPackage(options: PackageOptions): Promise<Lambd
       watermarkPath = `watermark/${basename(options.config.watermark.image).replace(/[^A-Za-z0-9._-]/g, '_')}`;
       files.push({ name: watermarkPath, data: markImage });
     }
-    const config = bundledConfig(options.config, watermarkPath);
-    // The handler validates it with the same schema; fail here rather than in Lambda.
-    validateConfig(config, 'the config to bundle');
+    // Validated here, and stored as the schema gave it back: the handler trusts it (see loadBundledConfig).
+    const config = validateConfig(bundledConfig(options.config, watermarkPath), 'the config to bundle');
     files.push({ name: 'config.json', data: Buffer.from(`${JSON.stringify(config, null, 2)}\n`) });
+    // A text mark is rendered here, with the font the zip ships, by the sharp the CLI uses: a cold start
+    // that loads it skips pango and fontconfig (~55 ms), and draws the mark this machine's CLI draws.
+    if (options.config.watermark?.text !== undefined) {
+      const marks = await (await preparePipeline(options.config, { fontfile: DEFAULT_FONT_FILE })).watermark?.renderTextMarks();
+      if (marks) files.push(...storedMarkFiles(marks));
+    }
 
     files.push({ name: 'fonts/DejaVuSans-Bold.ttf', data: await readFile(DEFAULT_FONT_FILE) });
     files.push({ name: 'fonts/fonts.conf', data: await readFile(FONTS_CONF) });

@@ -1,5 +1,4 @@
 import { resolve } from 'node:path';
-import { mergeConfig, validateConfig } from '../config/load.js';
 import type { Config, ConfigInput } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import { folderPrefix } from '../storage/s3.js';
@@ -38,20 +37,25 @@ export function readLambdaSettings(env: Record<string, string | undefined>): Lam
 export const BUNDLED_CONFIG = 'config.json';
 
 /**
- * The config the user deployed with, validated by the same schema as the CLI's. WATERMARK_TEXT replaces
- * the bundled watermark's text (or image) and keeps its position, opacity and size. A watermark image
- * travels in the zip under a relative path, resolved against `root`.
+ * The config the user deployed with. deploy validated it with the CLI's schema and stored what came out
+ * (every default filled in), so it is used as it is: zod is neither loaded nor run at a cold start. Only
+ * WATERMARK_TEXT is new at run time: it replaces the bundled watermark's text (or image) and keeps its
+ * position, opacity and size, and that merge is validated by the same schema, loaded for it. A watermark
+ * image travels in the zip under a relative path, resolved against `root`.
  */
-export function loadBundledConfig(text: string, options: { root: string; watermarkText?: string | undefined }): Config {
-  let parsed: ConfigInput;
+export async function loadBundledConfig(text: string, options: { root: string; watermarkText?: string | undefined }): Promise<Config> {
+  let parsed: unknown;
   try {
-    parsed = JSON.parse(text) as ConfigInput;
+    parsed = JSON.parse(text);
   } catch (error) {
     throw new ConfigError('CONFIG_NOT_JSON', `the bundled ${BUNDLED_CONFIG} is not valid JSON: ${(error as Error).message}`, { cause: error });
   }
-  const layer: ConfigInput = options.watermarkText ? { watermark: { text: options.watermarkText } as ConfigInput['watermark'] } : {};
-  const where = `the bundled ${BUNDLED_CONFIG}${options.watermarkText ? ' with WATERMARK_TEXT' : ''}`;
-  const config = validateConfig(mergeConfig(parsed, layer), where);
+  let config = parsed as Config;
+  if (options.watermarkText) {
+    const { mergeConfig, validateConfig } = await import('../config/load.js');
+    const layer: ConfigInput = { watermark: { text: options.watermarkText } as ConfigInput['watermark'] };
+    config = validateConfig(mergeConfig(parsed as ConfigInput, layer), `the bundled ${BUNDLED_CONFIG} with WATERMARK_TEXT`);
+  }
   if (config.watermark?.image) config.watermark.image = resolve(options.root, config.watermark.image);
   return config;
 }

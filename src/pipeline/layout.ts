@@ -7,6 +7,12 @@ import type { OutputFormat } from '../config/schema.js';
  * sidecars on, `<out>/meta/<key relative to the input root>.json` (sidecarKey).
  */
 
+/**
+ * A size's name, which is also its output folder's: nothing that could name another path. Here rather
+ * than in the config schema, so the state file (which the Lambda bundles) reads it without loading zod.
+ */
+export const VARIANT_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
+
 /** Extensions picked up when scanning, compared case-insensitively. */
 export const IMAGE_EXTENSIONS = new Set([
   '.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif', '.heic', '.heif', '.svg',

@@ -8,7 +8,7 @@ import { encodeVariant } from './encode.js';
 import { computePlaceholder, type Placeholder } from './placeholder.js';
 import { pipelineFingerprint } from './plan.js';
 import { resizeVariant } from './resize.js';
-import { blendMark, prepareWatermark, type Watermarker } from './watermark.js';
+import { blendMark, prepareWatermark, type TextMarks, type Watermarker } from './watermark.js';
 
 /** A validated config with its watermark rendered once, ready to process any number of images. */
 export interface Pipeline {
@@ -37,9 +37,10 @@ export interface ProcessedImage {
 
 /**
  * Loads the watermark (if any) and fingerprints the config. Throws ConfigError for a bad watermark.
- * `onWarning` hears, once a run, that a text mark cannot be drawn legibly on some output size.
+ * `onWarning` hears, once a run, that a text mark cannot be drawn legibly on some output size;
+ * `textMarks` (the Lambda's, rendered by deploy) replace rendering the text when their key matches.
  */
-export async function preparePipeline(config: Config, options: { fontfile?: string; onWarning?: (message: string) => void } = {}): Promise<Pipeline> {
+export async function preparePipeline(config: Config, options: { fontfile?: string; textMarks?: TextMarks | undefined; onWarning?: (message: string) => void } = {}): Promise<Pipeline> {
   let markImage: Buffer | undefined;
   if (config.watermark?.image) {
     markImage = await readFile(config.watermark.image).catch((error: Error) => {

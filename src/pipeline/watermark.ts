@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import sharp, { type OverlayOptions, type Sharp } from 'sharp';
@@ -28,7 +29,8 @@ const HALO_PAD = 0.12;
 /** A long text is wrapped onto at most this many lines to stay legible on a small output. */
 const MAX_LINES = 5;
 
-interface Raster {
+/** Straight RGBA pixels of a whole mark, before it is scaled to an output. */
+export interface Raster {
   data: Buffer;
   width: number;
   height: number;
@@ -45,9 +47,35 @@ export interface Mark {
   top: number;
 }
 
+/**
+ * A text mark rendered ahead of time (deploy stores it in the Lambda zip, so a cold start need not run
+ * pango): the raster for each number of lines the text can wrap onto, and what they were rendered from.
+ */
+export interface TextMarks {
+  /** The text, the render width, the font's hash and sharp's library versions: used only where all match. */
+  key: string;
+  /** `rasters[i]`: the text on i + 1 lines. */
+  rasters: Raster[];
+}
+
 /** Renders the mark once at high resolution and hands out a mark per output size, cached. */
 export interface Watermarker {
   markFor(width: number, height: number): Promise<Mark | undefined>;
+  /** 'stored' when the text rasters came from `textMarks` whose key matched; 'rendered' otherwise. */
+  readonly source: 'rendered' | 'stored';
+  /** Every raster this text mark can use, rendered now, with their key; undefined for an image mark. */
+  renderTextMarks(): Promise<TextMarks | undefined>;
+}
+
+/**
+ * What a text raster depends on beyond the render code itself (which travels in the same zip as the
+ * rasters): the text, the render width, the font file's bytes and the libraries sharp draws text with.
+ * No platform: a mark rendered by deploy on x86_64 is the mark the arm64 function draws, which is then
+ * pixel for pixel the mark the CLI draws on the machine that deployed.
+ */
+async function textMarksKey(text: string, fontfile: string, markWidth: number): Promise<string> {
+  const font = createHash('sha256').update(await readFile(fontfile)).digest('hex');
+  return JSON.stringify({ text, markWidth, font, versions: sharp.versions });
 }
 
 /**
@@ -207,27 +235,33 @@ export function fitMark(spec: WatermarkSpec, minHeight: number, width: number, h
 /** Validates and loads the configured mark; fails as a config error (before any output is written). */
 export async function prepareWatermark(
   spec: WatermarkSpec,
-  options: { fontfile?: string; image?: Buffer | undefined; maxOutputWidth?: number; onWarning?: (message: string) => void } = {},
+  options: { fontfile?: string; image?: Buffer | undefined; maxOutputWidth?: number; textMarks?: TextMarks | undefined; onWarning?: (message: string) => void } = {},
 ): Promise<Watermarker> {
   // Render at twice the widest output's mark, so every mark is a downscale (crisp edges); the minimum text
   // height can make a thumbnail's mark wider than `size` asks, hence the floor.
   const markWidth = 2 * Math.max(64, Math.ceil(spec.size * (options.maxOutputWidth ?? 2048)));
   const what = spec.text !== undefined ? `watermark text ${JSON.stringify(spec.text)}` : `watermark image ${spec.image}`;
-  const load = async (make: () => Promise<Raster>): Promise<Raster> => {
+  const load = async <T>(make: () => Promise<T>): Promise<T> => {
     try {
       return await make();
     } catch (error) {
       throw new ConfigError('WATERMARK_INVALID', `cannot render ${what}: ${(error as Error).message}`, { cause: error });
     }
   };
-  // Text: one raster per number of lines, each rendered once and only when some output size needs it.
+  const fontfile = options.fontfile ?? DEFAULT_FONT_FILE;
+  const maxLines = spec.text !== undefined ? Math.min(MAX_LINES, wrapText(spec.text, MAX_LINES).length) : 1;
+  // Text: one raster per number of lines, each rendered once and only when some output size needs it,
+  // unless stored ones were rendered from exactly this text, width, font and sharp.
   const layouts: Promise<Raster>[] = [];
+  // An unreadable font only means the stored rasters cannot be checked: the text is rendered, as without them.
+  const key = spec.text !== undefined && options.textMarks ? await textMarksKey(spec.text, fontfile, markWidth).catch(() => undefined) : undefined;
+  const stored = key !== undefined && options.textMarks?.key === key && options.textMarks.rasters.length === maxLines;
+  if (stored) options.textMarks!.rasters.forEach((raster, i) => (layouts[i + 1] = Promise.resolve(raster)));
   const layout = (lines: number): Promise<Raster> => {
-    layouts[lines] ??= load(() => renderText(wrapText(spec.text!, lines), options.fontfile ?? DEFAULT_FONT_FILE, markWidth));
+    layouts[lines] ??= load(() => renderText(wrapText(spec.text!, lines), fontfile, markWidth));
     return layouts[lines]!;
   };
   const first = spec.text !== undefined ? await layout(1) : await load(async () => toRaster(sharp(options.image ?? (await readFile(spec.image!)), { limitInputPixels: 25_000_000 })));
-  const maxLines = spec.text !== undefined ? Math.min(MAX_LINES, wrapText(spec.text, MAX_LINES).length) : 1;
   let warned = false;
   const cache = new Map<string, Promise<Mark | undefined>>();
   const render = async (width: number, height: number): Promise<Mark | undefined> => {
@@ -256,6 +290,12 @@ export async function prepareWatermark(
     return { data, width: info.width, height: info.height, ...placeMark(spec.position, width, height, info.width, info.height, margin) };
   };
   return {
+    source: stored ? 'stored' : 'rendered',
+    async renderTextMarks() {
+      if (spec.text === undefined) return undefined;
+      const rasters = await Promise.all(Array.from({ length: maxLines }, (_, i) => layout(i + 1)));
+      return { key: key ?? (await load(() => textMarksKey(spec.text!, fontfile, markWidth))), rasters };
+    },
     markFor(width, height) {
       const key = `${width}x${height}`;
       let mark = cache.get(key);

@@ -1,5 +1,4 @@
-import { VARIANT_NAME } from '../config/schema.js';
-import { STATE_KEY } from '../pipeline/layout.js';
+import { STATE_KEY, VARIANT_NAME } from '../pipeline/layout.js';
 import type { Sink } from '../storage/types.js';
 
 /** The destination's state file (STATE_KEY): which config its outputs were made with, and where they went. */

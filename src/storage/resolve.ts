@@ -1,7 +1,7 @@
 import { realpath, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { DEFAULT_SIZES } from '../config/schema.js';
+import { DEFAULT_SIZES } from '../config/default-sizes.js';
 import { ConfigError } from '../errors.js';
 import { STATE_KEY } from '../pipeline/layout.js';
 import { isInside, LocalSink, LocalSource } from './local.js';

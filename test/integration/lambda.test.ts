@@ -7,12 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { buildLambdaPackage, LAMBDA_LIMITS, packageFingerprint, type LambdaPackage } from '../../src/deploy/package.js';
+import { STORED_MARKS_DIR } from '../../src/lambda/stored-marks.js';
 import { CONTENT_TYPES, OUTPUT_MARKER, outputKey } from '../../src/pipeline/layout.js';
 import { preparePipeline, processImage } from '../../src/pipeline/process.js';
 import { runCli } from '../helpers/cli.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { startSnsStub, runLambda, unzipTo, type SnsStub, type ZipEntryInfo } from '../helpers/lambda.js';
-import { BIN, fixture } from '../helpers/paths.js';
+import { BIN, fixture, REPO_ROOT } from '../helpers/paths.js';
 import { readPixels, type Pixels } from '../helpers/pixels.js';
 import { createBucket, getObject, headObject, listKeys, putObject, s3Env, startS3Server, testClient, type S3Server } from '../helpers/s3-server.js';
 import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
@@ -102,6 +103,9 @@ beforeAll(async () => {
   if (!HOST_FITS) return;
   sample = JSON.parse(await readFile(fixture('events/s3-put.json'), 'utf8')) as { Records: S3EventRecord[] };
   config = validateConfig({ watermark: { text: WATERMARK } }, 'test');
+  // As in `img-pipeline deploy`, whose main() sets it: the text mark stored in the zip is rendered with the
+  // CLI's fontconfig (this machine's has hinting rules that change the glyphs' edges).
+  process.env['FONTCONFIG_FILE'] ??= join(REPO_ROOT, 'assets', 'fonts.conf');
   // x86_64: this host's own sharp build is copied, so the test needs no network.
   pkg = await buildLambdaPackage({ config, arch: 'x86_64', sharp: 'host', env: process.env });
   fnDir = await makeTempDir('img-pipeline-fn-');
@@ -152,6 +156,8 @@ describe.skipIf(!HOST_FITS)(`the Lambda zip${SKIPPED}`, () => {
     expect(names).toEqual([...names].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
     expect(names).toEqual(expect.arrayContaining([
       'index.mjs', 'config.json', 'fonts/DejaVuSans-Bold.ttf', 'fonts/fonts.conf',
+      // The text mark, rendered at package time (one raster per number of lines "© Acme" can take).
+      `${STORED_MARKS_DIR}/marks.json`, `${STORED_MARKS_DIR}/1-lines.rgba`, `${STORED_MARKS_DIR}/2-lines.rgba`,
       'node_modules/sharp/package.json', 'node_modules/@img/sharp-linux-x64/package.json',
       // The HEIC decoder, loaded on the first HEIC only: the WASM build, not the asm.js or base64 ones.
       'node_modules/libheif-js/libheif-wasm/libheif.js', 'node_modules/libheif-js/libheif-wasm/libheif.wasm',
@@ -175,12 +181,14 @@ describe.skipIf(!HOST_FITS)(`the Lambda zip${SKIPPED}`, () => {
     // Error codes only src/deploy and src/backfill throw, and the bundler deploy runs.
     for (const { name, text } of texts) expect(text, name).not.toMatch(/PACKAGE_BUNDLE_FAILED|BACKFILL_REFUSED|esbuild/);
     expect(texts.filter((t) => t.text.includes('PublishCommand')).map((t) => t.name)).toEqual([expect.stringMatching(/^chunks\/publish-[A-Z0-9]+\.mjs$/)]);
+    // zod (the config schema) only in the chunk that WATERMARK_TEXT loads.
+    expect(texts.filter((t) => t.text.includes('ZodError')).map((t) => t.name)).toEqual([expect.stringMatching(/^chunks\/load-[A-Z0-9]+\.mjs$/)]);
   });
 
-  it('bundles the config the user deployed with, validated by the same schema', async () => {
+  it('bundles the config the user deployed with, as the schema gave it back (so the handler need not validate it)', async () => {
     const bundled = JSON.parse(await readFile(join(fnDir, 'config.json'), 'utf8')) as Record<string, unknown>;
-    expect(validateConfig(bundled, 'bundled').watermark?.text).toBe(WATERMARK);
-    expect(bundled).not.toHaveProperty('concurrency');
+    expect(validateConfig(bundled, 'bundled')).toEqual(bundled);
+    expect(bundled).toMatchObject({ watermark: { text: WATERMARK }, concurrency: 1 });
   });
 
   it('is deterministic: an unchanged rebuild has the same SHA-256 (so CodeSha256 skips the upload)', async () => {
@@ -254,7 +262,7 @@ describe.skipIf(!HOST_FITS)(`index.handler, unpacked and run in its own node pro
     ]);
     expect(records[0]).toMatchObject({ bytes: landscape.length, outputs: expected.slice(0, 2) });
     expect(typeof records[0]!['ms']).toBe('number');
-    expect(run.logs.find((l) => l['status'] === 'init')?.['fingerprint']).toBe(pkg.fingerprint);
+    expect(run.logs.find((l) => l['status'] === 'init')).toMatchObject({ fingerprint: pkg.fingerprint, watermark: 'stored' });
 
     // Processed records only, one message each, success with every output.
     expect(sns.messages).toHaveLength(2);
@@ -289,24 +297,69 @@ describe.skipIf(!HOST_FITS)(`index.handler, unpacked and run in its own node pro
     expect(ink.top).toBeGreaterThan(fromLambda.height / 2);
   });
 
-  it('without SNS_TOPIC_ARN, never loads the SNS client: it runs with the chunk that holds it deleted', async () => {
-    const bare = await makeTempDir('img-pipeline-fn-nosns-');
+  it('with WATERMARK_TEXT, renders that text at init (the stored mark is the bundled text\'s), as the CLI does', async () => {
+    const text = 'Other Studio';
+    const jpeg = await readFile(fixture('images/landscape.jpg'));
+    await put(UPLOADS, 'uploads/env-text.jpg', jpeg);
+    const run = await runLambda(fnDir, { Records: [s3Record(UPLOADS, 'uploads/env-text.jpg', jpeg)] }, { ...env, WATERMARK_TEXT: text }, join(work, 'event-env-text.json'));
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.logs.find((l) => l['status'] === 'init')?.['watermark']).toBe('rendered');
+    const out = await makeTempDir('img-pipeline-cli-env-text-');
+    const cli = await runCli([fixture('images/landscape.jpg'), '--out', out, '--watermark', text, '--quiet'], { cwd: out });
+    expect(cli.code, cli.stderr).toBe(0);
+    for (const variant of ['thumb', 'medium']) {
+      const fromLambda = await readPixels(await getObject(client, PROCESSED, `${PROCESSED_PREFIX}${variant}/env-text.jpg`));
+      const fromCli = await readPixels(join(out, variant, 'landscape.jpg'));
+      expect(fromLambda.data.equals(fromCli.data), variant).toBe(true);
+    }
+  });
+
+  it('draws the stored mark it was deployed with: stored blank rasters give unmarked outputs', async () => {
+    const blank = await makeTempDir('img-pipeline-fn-blank-mark-');
+    await cp(fnDir, blank, { recursive: true });
+    const dir = join(blank, STORED_MARKS_DIR);
+    for (const name of await readdir(dir)) {
+      if (name.endsWith('.rgba')) await writeFile(join(dir, name), Buffer.alloc((await readFile(join(dir, name))).length));
+    }
+    const jpeg = await readFile(fixture('images/landscape.jpg'));
+    await put(UPLOADS, 'uploads/blank-mark.jpg', jpeg);
+    const run = await runLambda(blank, { Records: [s3Record(UPLOADS, 'uploads/blank-mark.jpg', jpeg)] }, env, join(work, 'event-blank-mark.json'));
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.logs.find((l) => l['status'] === 'init')?.['watermark']).toBe('stored');
+    const plain = (await processImage(jpeg, await preparePipeline({ ...config, watermark: null }))).find((o) => o.variant === 'medium')!;
+    const fromLambda = await readPixels(await getObject(client, PROCESSED, `${PROCESSED_PREFIX}medium/blank-mark.jpg`));
+    expect(fromLambda.data.equals((await readPixels(plain.data)).data)).toBe(true);
+  });
+
+  /**
+   * The unpacked zip without the chunk named `prefix`-*, run on one new upload with `without` (where it must
+   * process it) and again with `needing` (where it must fail to start, naming the chunk: the deletion was real).
+   */
+  async function runWithoutChunk(prefix: string, name: string, without: NodeJS.ProcessEnv, needing: NodeJS.ProcessEnv): Promise<void> {
+    const bare = await makeTempDir(`img-pipeline-fn-no-${prefix}`);
     await cp(fnDir, bare, { recursive: true });
-    const chunk = (await readdir(join(bare, 'chunks'))).find((name) => name.startsWith('publish-'));
+    const chunk = (await readdir(join(bare, 'chunks'))).find((file) => file.startsWith(`${prefix}-`));
     expect(chunk).toBeDefined();
     await rm(join(bare, 'chunks', chunk!));
     const jpeg = await readFile(fixture('images/landscape.jpg'));
-    await put(UPLOADS, 'uploads/no-topic.jpg', jpeg);
-    const noTopic = { ...env, SNS_TOPIC_ARN: '' };
-    const event = { Records: [s3Record(UPLOADS, 'uploads/no-topic.jpg', jpeg)] };
-    const run = await runLambda(bare, event, noTopic, join(work, 'event-no-topic.json'));
+    await put(UPLOADS, `uploads/${name}.jpg`, jpeg);
+    const event = { Records: [s3Record(UPLOADS, `uploads/${name}.jpg`, jpeg)] };
+    const run = await runLambda(bare, event, without, join(work, `event-${name}.json`));
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
-    expect(run.logs.find((l) => l['key'] === 'uploads/no-topic.jpg')?.['status']).toBe('processed');
-    // The same folder with a topic must load the chunk, and so cannot start: the deletion above was real.
-    const withTopic = await runLambda(bare, event, env, join(work, 'event-topic.json'));
-    expect(withTopic.code).not.toBe(0);
-    expect(withTopic.stderr).toMatch(/publish-/);
+    expect(run.logs.find((l) => l['key'] === `uploads/${name}.jpg`)?.['status']).toBe('processed');
+    const failing = await runLambda(bare, event, needing, join(work, `event-${name}-needing.json`));
+    expect(failing.code).not.toBe(0);
+    expect(failing.stderr).toMatch(new RegExp(`${prefix}-`));
+  }
+
+  it('without SNS_TOPIC_ARN, never loads the SNS client: it runs with the chunk that holds it deleted', async () => {
+    await runWithoutChunk('publish', 'no-topic', { ...env, SNS_TOPIC_ARN: '' }, env);
+  });
+
+  it('never loads zod at a cold start without WATERMARK_TEXT (which the schema validates): it runs with the schema\'s chunk deleted', async () => {
+    await runWithoutChunk('load', 'no-zod', env, { ...env, WATERMARK_TEXT: 'Other' });
   });
 
   it('ignores its own outputs: keys under PROCESSED_PREFIX in PROCESSED_BUCKET, and objects carrying the marker', async () => {

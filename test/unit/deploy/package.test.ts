@@ -65,12 +65,20 @@ describe('limits and the bundled config', () => {
   it('bundles the pipeline settings, the watermark image by its zip path, and no machine-local S3 settings', () => {
     const config = validateConfig({ quality: 70, watermark: { image: '/home/me/logo.png' }, s3: { region: 'eu-west-1', profile: 'me', endpoint: 'http://127.0.0.1:9000' }, concurrency: 3 }, 'test');
     const bundled = bundledConfig(config, 'watermark/logo.png');
-    expect(bundled).not.toHaveProperty('concurrency');
-    expect(bundled['s3']).not.toHaveProperty('region');
-    expect(bundled['s3']).not.toHaveProperty('profile');
-    expect(bundled['s3']).not.toHaveProperty('endpoint');
-    expect(bundled['watermark']).toMatchObject({ image: 'watermark/logo.png' });
-    expect(validateConfig(bundled, 'bundled').quality).toBe(70);
+    // The handler processes one image at a time, whatever this machine's concurrency.
+    expect(bundled.concurrency).toBe(1);
+    expect(bundled.s3).not.toHaveProperty('region');
+    expect(bundled.s3).not.toHaveProperty('profile');
+    expect(bundled.s3).not.toHaveProperty('endpoint');
+    expect(bundled.watermark).toMatchObject({ image: 'watermark/logo.png' });
+    expect(bundled.quality).toBe(70);
+  });
+
+  it('is what the schema gives back for it, so the handler can use it without validating it again', () => {
+    for (const input of [{}, { quality: 70, formats: ['jpg', 'webp'], watermark: { text: '© Acme' }, sidecar: true }, { watermark: { image: '/home/me/logo.png' }, s3: { region: 'eu-west-1' }, concurrency: 3 }]) {
+      const bundled = JSON.parse(JSON.stringify(bundledConfig(validateConfig(input, 'test'), 'watermark/logo.png'))) as unknown;
+      expect(validateConfig(bundled, 'bundled')).toEqual(bundled);
+    }
   });
 });
 

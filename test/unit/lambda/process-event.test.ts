@@ -7,6 +7,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { notificationFor } from '../../../src/lambda/notify.js';
 import { createEventHandler } from '../../../src/lambda/process-event.js';
 import { loadBundledConfig, readLambdaSettings } from '../../../src/lambda/settings.js';
+import { validateConfig } from '../../../src/config/load.js';
 import type { Sink } from '../../../src/storage/types.js';
 import { fixture } from '../../helpers/paths.js';
 import { handlerDeps } from './handler-deps.js';
@@ -95,13 +96,21 @@ describe('the Lambda settings', () => {
     expect(readLambdaSettings({ PROCESSED_BUCKET: 'out', PROCESSED_PREFIX: 'site', SOURCE_PREFIX: '' })).toEqual({ processedBucket: 'out', processedPrefix: 'site/', sourcePrefix: '', snsTopicArn: undefined, watermarkText: undefined });
   });
 
-  it('WATERMARK_TEXT replaces the bundled watermark and keeps its placement; the schema still applies', () => {
-    const bundled = JSON.stringify({ watermark: { image: 'watermark/logo.png', position: 'top-left', opacity: 0.4 } });
-    const config = loadBundledConfig(bundled, { root: '/var/task', watermarkText: '© Other' });
+  // config.json as deploy writes it: the schema's output, every default filled in.
+  const bundled = JSON.stringify(validateConfig({ concurrency: 1, quality: 70, watermark: { image: 'watermark/logo.png', position: 'top-left', opacity: 0.4 } }, 'test'));
+
+  it('takes the bundled config as deploy stored it, the watermark image in the unpacked zip', async () => {
+    const config = await loadBundledConfig(bundled, { root: '/var/task' });
+    expect(config).toEqual({ ...JSON.parse(bundled), watermark: { ...JSON.parse(bundled).watermark, image: '/var/task/watermark/logo.png' } });
+    await expect(loadBundledConfig('{"quality":', { root: '/' })).rejects.toThrow(/bundled config\.json is not valid JSON/);
+  });
+
+  it('WATERMARK_TEXT replaces the bundled watermark and keeps its placement; the schema still applies', async () => {
+    const config = await loadBundledConfig(bundled, { root: '/var/task', watermarkText: '© Other' });
     expect(config.watermark).toMatchObject({ text: '© Other', position: 'top-left', opacity: 0.4 });
     expect(config.watermark?.image).toBeUndefined();
-    expect(loadBundledConfig(bundled, { root: '/var/task' }).watermark?.image).toBe('/var/task/watermark/logo.png');
-    expect(() => loadBundledConfig(JSON.stringify({ quality: 500 }), { root: '/' })).toThrow(/bundled config\.json[\s\S]*quality/);
+    expect(config.quality).toBe(70);
+    await expect(loadBundledConfig(bundled, { root: '/', watermarkText: 'x'.repeat(201) })).rejects.toThrow(/bundled config\.json with WATERMARK_TEXT[\s\S]*watermark\.text/);
   });
 
   describe('publishes while the outputs upload', () => {

@@ -1,9 +1,15 @@
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import sharp from 'sharp';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { GRAVITIES, configSchema, type Gravity, type WatermarkSpec } from '../../../src/config/schema.js';
 import { ConfigError } from '../../../src/errors.js';
-import { blendMark, DEFAULT_FONT_FILE, fitMark, MIN_TEXT_HEIGHT, placeMark, prepareWatermark } from '../../../src/pipeline/watermark.js';
+import { blendMark, DEFAULT_FONT_FILE, fitMark, MIN_TEXT_HEIGHT, placeMark, prepareWatermark, type Mark } from '../../../src/pipeline/watermark.js';
+import { makeTempDir, removeTempDirs } from '../../helpers/temp.js';
+
+afterAll(removeTempDirs);
 
 const spec = (over: Record<string, unknown> = {}): WatermarkSpec => configSchema.parse({ watermark: { text: '© Acme', ...over } }).watermark!;
 
@@ -117,6 +123,58 @@ describe('prepareWatermark', () => {
 
   it('leaves a canvas too small for any mark unmarked', async () => {
     expect(await (await prepareWatermark(spec())).markFor(2, 2)).toBeUndefined();
+  });
+});
+
+describe('text marks rendered ahead (what deploy stores in the Lambda zip)', () => {
+  const LONG = '© Example Photography Studio 2026 — All Rights Reserved';
+  const SIZES = [[128, 85], [85, 128], [512, 341], [2048, 1365]] as const;
+  const OPTIONS = { maxOutputWidth: 2048 };
+
+  it('draws exactly the marks a fresh render draws, on every output size and number of lines', async () => {
+    for (const text of ['© Acme', LONG]) {
+      const marks = (await (await prepareWatermark(spec({ text }), OPTIONS)).renderTextMarks())!;
+      expect(marks.rasters.length).toBe(text === LONG ? 5 : 2);
+      const stored = await prepareWatermark(spec({ text }), { ...OPTIONS, textMarks: marks });
+      const fresh = await prepareWatermark(spec({ text }), OPTIONS);
+      expect([stored.source, fresh.source]).toEqual(['stored', 'rendered']);
+      // A mark with its pixels as a digest, so a mismatch prints short; undefined where the text does not fit.
+      const digest = (mark: Mark | undefined) => mark && { ...mark, data: createHash('sha256').update(mark.data).digest('hex') };
+      for (const [width, height] of SIZES) {
+        expect(digest(await stored.markFor(width, height)), `${text} on ${width}x${height}`).toEqual(digest(await fresh.markFor(width, height)));
+      }
+      expect(await stored.markFor(2048, 1365)).toBeDefined();
+    }
+  });
+
+  it('really draws the stored rasters: stored blank ones give a blank mark', async () => {
+    const marks = (await (await prepareWatermark(spec(), OPTIONS)).renderTextMarks())!;
+    const blank = { ...marks, rasters: marks.rasters.map((r) => ({ ...r, data: Buffer.alloc(r.data.length) })) };
+    const mark = (await (await prepareWatermark(spec(), { ...OPTIONS, textMarks: blank })).markFor(512, 341))!;
+    expect(mark.data.every((byte) => byte === 0)).toBe(true);
+  });
+
+  it('renders instead when anything the rasters depend on differs: text, size, widest output, font', async () => {
+    const marks = (await (await prepareWatermark(spec(), OPTIONS)).renderTextMarks())!;
+    const other = join(await makeTempDir('img-pipeline-font-'), 'font.ttf');
+    await writeFile(other, Buffer.concat([await readFile(DEFAULT_FONT_FILE), Buffer.from([0])]));
+    const cases: [WatermarkSpec, Parameters<typeof prepareWatermark>[1]][] = [
+      [spec({ text: '© Acme 2' }), OPTIONS],
+      [spec({ size: 0.2 }), OPTIONS],
+      [spec(), { maxOutputWidth: 1024 }],
+      [spec(), { ...OPTIONS, fontfile: other }],
+      [spec(), { ...OPTIONS, fontfile: join(other, 'missing.ttf') }],
+    ];
+    for (const [s, options] of cases) expect((await prepareWatermark(s, { ...options, textMarks: marks })).source).toBe('rendered');
+    // Position, opacity and margin are applied per output, after the raster: the stored one still serves.
+    expect((await prepareWatermark(spec({ position: 'top-left', opacity: 1, margin: 0.1 }), { ...OPTIONS, textMarks: marks })).source).toBe('stored');
+  });
+
+  it('has nothing to store for an image mark', async () => {
+    const logo = await sharp({ create: { width: 40, height: 20, channels: 4, background: '#ff00ffff' } }).png().toBuffer();
+    const marker = await prepareWatermark(configSchema.parse({ watermark: { image: 'logo.png' } }).watermark!, { image: logo });
+    expect(await marker.renderTextMarks()).toBeUndefined();
+    expect(marker.source).toBe('rendered');
   });
 });
 
