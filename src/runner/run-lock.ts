@@ -60,6 +60,12 @@ function parseOwner(text: string | undefined): LockOwner | undefined {
   }
 }
 
+/** The lock as read: its text, and its version where the sink names versions (S3: the ETag). */
+interface LockEntry {
+  text: string;
+  etag?: string;
+}
+
 function refusal(sink: Sink, owner: LockOwner | undefined, here: string): StorageError {
   const lock = sink.uriOf(LOCK_KEY);
   if (!owner) {
@@ -81,9 +87,11 @@ function refusal(sink: Sink, owner: LockOwner | undefined, here: string): Storag
  * round trip, and nothing to read back, since only a takeover could replace it and nobody takes over a
  * live run's lock. Elsewhere the lock is looked for first, because a store that ignores If-None-Match
  * (s3rver, older S3-compatible stores) would let the create overwrite a live run's lock.
- * A takeover overwrites the stale lock, and a remote lock that is not known to be atomic is read back
- * after `settleMs`: of two runs racing, the one whose write was overwritten sees the other's token and is
- * refused. On a store that ignores If-None-Match, two runs that both find no lock within the same few
+ * Where the create is atomic and the lock read has a version (AWS: its ETag), a takeover replaces only
+ * that version (`If-Match`), so it never overwrites a lock created or taken over since it was read, and
+ * the release deletes only the version this run wrote: neither needs a read-back. Elsewhere a takeover
+ * overwrites the stale lock, and a remote lock is then read back after `settleMs`: of two runs racing,
+ * the one whose write was overwritten sees the other's token and is refused. On a store that ignores If-None-Match, two runs that both find no lock within the same few
  * milliseconds can still both start; that is the gap left open. The read-back is `confirmed`, not awaited
  * here: on S3 the settling time and its round trip then pass while the run reads its state and starts
  * its first downloads, instead of before them.
@@ -96,34 +104,59 @@ export async function acquireRunLock(sink: Sink, options: LockOptions): Promise<
   const body = Buffer.from(`${JSON.stringify(owner, null, 2)}\n`);
   const atomic = (await sink.createIsAtomic?.()) ?? false;
   const create = sink.createExclusive.bind(sink);
-  // Creates the lock: undefined once it is this run's, otherwise the lock that holds the destination.
-  const take = async (retries: number): Promise<string | undefined> => {
-    if (await create(LOCK_KEY, body)) return undefined;
-    const found = await sink.readText(LOCK_KEY);
-    // Our own create landed and a resend of it was refused: S3 can fail a request it carried out (a 5xx,
+  // With its version only where a conditional write can use it: elsewhere the lock is read as before.
+  const read = async (): Promise<LockEntry | undefined> => {
+    if (atomic && sink.readTextEntry) return sink.readTextEntry(LOCK_KEY);
+    const text = await sink.readText(LOCK_KEY);
+    return text === undefined ? undefined : { text };
+  };
+  // The version of the lock that is this run's, where the store names them: the release deletes only it.
+  let mine: string | undefined;
+  // Creates the lock, or with `ifMatch` replaces that version of it: undefined once it is this run's,
+  // otherwise the lock that holds the destination.
+  const take = async (retries: number, ifMatch?: string): Promise<LockEntry | undefined> => {
+    const made = await create(LOCK_KEY, body, ifMatch === undefined ? undefined : { ifMatch });
+    if (made) {
+      mine = made.etag;
+      return undefined;
+    }
+    const found = await read();
+    // Our own write landed and a resend of it was refused: S3 can fail a request it carried out (a 5xx,
     // a connection cut before the answer) and the SDK then retries the conditional PUT, which gets 412.
-    if (parseOwner(found)?.token === owner.token) return undefined;
+    if (found !== undefined && parseOwner(found.text)?.token === owner.token) {
+      mine = found.etag;
+      return undefined;
+    }
     if (found !== undefined) return found;
     // Gone already: the holder's release landed during our create (S3's 409 ConditionalRequestConflict,
     // "you should retry"). An atomic create is safe to try again; elsewhere a racing run may be writing it.
     if (retries > 0) return take(retries - 1);
     throw refusal(sink, undefined, here);
   };
-  let existing = atomic ? undefined : await sink.readText(LOCK_KEY);
+  let existing = atomic ? undefined : await read();
   let verify = sink.remote === true && !atomic;
   if (existing === undefined) {
     existing = await take(atomic ? 1 : 0);
     // Looked for first and still lost: another run's create came in between. Created first and refused:
     // the holder is judged below.
-    if (existing !== undefined && !atomic) throw refusal(sink, parseOwner(existing), here);
+    if (existing !== undefined && !atomic) throw refusal(sink, parseOwner(existing.text), here);
   }
   if (existing !== undefined) {
-    const holder = parseOwner(existing);
+    const holder = parseOwner(existing.text);
     const stale = holder !== undefined && holder.hostname === here && !isAlive(holder.pid);
     if (!stale) throw refusal(sink, holder, here);
-    await sink.write(LOCK_KEY, body, { contentType: 'application/json', metadata: {} });
-    verify = true;
+    if (atomic && existing.etag !== undefined) {
+      // Refused (412): the stale lock changed since it was read, so another run took it over, or it was
+      // deleted and a run created it afresh; that run holds it. Gone (404): created as usual.
+      const found = await take(1, existing.etag);
+      if (found !== undefined) throw refusal(sink, parseOwner(found.text), here);
+    } else {
+      await sink.write(LOCK_KEY, body, { contentType: 'application/json', metadata: {} });
+      verify = true;
+    }
   }
+  // s3rver and other custom endpoints ignore If-Match on DELETE: the condition is sent to AWS only.
+  const ifMatch = atomic ? mine : undefined;
   const confirmed = verify
     ? (async () => {
         await sleep(options.settleMs ?? 150);
@@ -144,7 +177,8 @@ export async function acquireRunLock(sink: Sink, options: LockOptions): Promise<
         // token in an earlier read, and then delete the lock of the run that won.
         const read = confirmed.then(() => undefined, () => undefined).then(() => sink.readText(LOCK_KEY)).catch(() => undefined);
         const [text] = await Promise.all([read, writes?.catch(() => undefined)]);
-        if (parseOwner(text)?.token === owner.token) await sink.remove!(LOCK_KEY).catch(() => undefined);
+        // On AWS only the version this run wrote: a lock that replaced it while the last uploads ran stays.
+        if (parseOwner(text)?.token === owner.token) await sink.remove!(LOCK_KEY, ifMatch === undefined ? undefined : { ifMatch }).catch(() => undefined);
       })();
       return releasing;
     },

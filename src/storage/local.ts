@@ -6,7 +6,7 @@ import { StorageError } from '../errors.js';
 import { OUTPUT_FOLDER_MARKER, OUTPUT_MARKER, STATE_KEY } from '../pipeline/layout.js';
 import { recordedVariants } from '../runner/state-file.js';
 import { compareKeys } from './key-order.js';
-import type { Sink, SinkEntry, SinkListOptions, Source, SourceEntry, TextEntry, WriteOptions } from './types.js';
+import type { Sink, SinkEntry, SinkListOptions, Source, SourceEntry, Stored, TextEntry, WriteOptions } from './types.js';
 
 function toKey(root: string, path: string): string {
   return relative(root, path).split(sep).join('/');
@@ -313,11 +313,11 @@ export class LocalSink implements Sink {
     }
   }
 
-  async createExclusive(key: string, data: Buffer): Promise<boolean> {
+  async createExclusive(key: string, data: Buffer): Promise<Stored | false> {
     const path = this.pathOf(key);
     try {
       await writeFile(path, data, { flag: 'wx' });
-      return true;
+      return {};
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
       throw new StorageError('LOCAL_WRITE_FAILED', `cannot write ${path}: ${(error as Error).message}`, { cause: error });

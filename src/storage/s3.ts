@@ -2,7 +2,7 @@ import type { ListObjectsV2CommandOutput, S3Client } from '@aws-sdk/client-s3';
 import { ConfigError, ImgPipelineError, InputError, StorageError } from '../errors.js';
 import { joinKey, OUTPUT_MARKER, relativeTo, STATE_KEY } from '../pipeline/layout.js';
 import type { CustomEndpoint } from './s3-client.js';
-import type { Sink, SinkEntry, SinkListOptions, Source, SourceEntry, TextEntry, WriteOptions } from './types.js';
+import type { IfMatch, Sink, SinkEntry, SinkListOptions, Source, SourceEntry, Stored, TextEntry, WriteOptions } from './types.js';
 
 // Loaded on first use, so a run over local folders never pays for importing the SDK (~0.1 s a process).
 let sdk: Promise<typeof import('@aws-sdk/client-s3')> | undefined;
@@ -157,6 +157,17 @@ export function toStorageError(error: unknown, action: S3Action, uri: string, en
   }
   const detail = e.message && e.message !== name ? `: ${e.message.split('\n')[0]}` : '';
   return new StorageError('S3_REQUEST_FAILED', `${name}${status ? ` (HTTP ${status})` : ''}: ${action} on ${uri} failed${detail}`, options);
+}
+
+/**
+ * Whether S3 refused a conditional request for the state of the key (412 PreconditionFailed, 409
+ * ConditionalRequestConflict; with `ifMatch`, also 404 NoSuchKey: nothing to match), not for a fault.
+ */
+function isPreconditionRefusal(error: unknown, ifMatch: boolean): boolean {
+  const e = error as SdkError;
+  const status = e.$metadata?.httpStatusCode;
+  if (status === 412 || status === 409 || e.name === 'PreconditionFailed' || e.name === 'ConditionalRequestConflict') return true;
+  return ifMatch && (e.name === 'NoSuchKey' || (status === 404 && e.name !== 'NoSuchBucket'));
 }
 
 /**
@@ -470,7 +481,7 @@ export class S3Sink extends S3Prefix implements Sink {
       const response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: fullKey }));
       const text = (await response.Body?.transformToString('utf8')) ?? '';
       this.transferred += Buffer.byteLength(text);
-      return { text, mtimeMs: (response.LastModified?.getTime() ?? 0) + 999 };
+      return { text, mtimeMs: (response.LastModified?.getTime() ?? 0) + 999, ...(response.ETag ? { etag: response.ETag } : {}) };
     } catch (error) {
       const mapped = toStorageError(error, 's3:GetObject', this.uriOf(key));
       if (mapped.code === 'S3_NO_SUCH_KEY') return undefined;
@@ -502,20 +513,21 @@ export class S3Sink extends S3Prefix implements Sink {
   }
 
   /**
-   * PutObject with `If-None-Match: *`: S3 answers 412 PreconditionFailed when the key exists, and 409
-   * ConditionalRequestConflict when another conditional write to it is in flight
-   * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html). Stores that ignore the
-   * header (s3rver, older MinIO) overwrite instead; run-lock.ts reads the lock back to catch that.
+   * PutObject with `If-None-Match: *`, or with `ifMatch` `If-Match: <ETag>`: S3 answers 412
+   * PreconditionFailed when the key exists (when another version is there), 409 ConditionalRequestConflict
+   * when another conditional write to it is in flight
+   * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html), and to `If-Match` on a
+   * key that is gone, 404 NoSuchKey. Stores that ignore the headers (s3rver, older MinIO) overwrite
+   * instead; run-lock.ts reads the lock back to catch that, and sends `ifMatch` only to AWS.
    */
-  async createExclusive(key: string, data: Buffer): Promise<boolean> {
+  async createExclusive(key: string, data: Buffer, options: IfMatch = {}): Promise<Stored | false> {
     const { PutObjectCommand } = await loadSdk();
+    const condition = options.ifMatch === undefined ? { IfNoneMatch: '*' } : { IfMatch: options.ifMatch };
     try {
-      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: joinKey(this.folder, key), Body: data, ContentType: 'application/json', CacheControl: 'no-cache', IfNoneMatch: '*' }));
-      return true;
+      const response = await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: joinKey(this.folder, key), Body: data, ContentType: 'application/json', CacheControl: 'no-cache', ...condition }));
+      return response.ETag ? { etag: response.ETag } : {};
     } catch (error) {
-      const e = error as SdkError;
-      const status = e.$metadata?.httpStatusCode;
-      if (status === 412 || status === 409 || e.name === 'PreconditionFailed' || e.name === 'ConditionalRequestConflict') return false;
+      if (isPreconditionRefusal(error, options.ifMatch !== undefined)) return false;
       return this.fail(error, 's3:PutObject', this.uriOf(key));
     }
   }
@@ -534,11 +546,18 @@ export class S3Sink extends S3Prefix implements Sink {
     return (await config.serviceConfiguredEndpoint?.().catch(() => 'unknown')) === undefined;
   }
 
-  async remove(key: string): Promise<void> {
+  /**
+   * DeleteObject; with `ifMatch`, `If-Match: <ETag>`, which AWS honours on general purpose buckets too:
+   * 412 PreconditionFailed when another version is there, 409 when a PUT or DELETE of the key won
+   * meanwhile, 404 NoSuchKey when it is gone, and all three leave the key as it is
+   * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-deletes.html).
+   */
+  async remove(key: string, options: IfMatch = {}): Promise<void> {
     const { DeleteObjectCommand } = await loadSdk();
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: joinKey(this.folder, key) }));
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: joinKey(this.folder, key), ...(options.ifMatch === undefined ? {} : { IfMatch: options.ifMatch }) }));
     } catch (error) {
+      if (options.ifMatch !== undefined && isPreconditionRefusal(error, true)) return;
       await this.fail(error, 's3:DeleteObject', this.uriOf(key));
     }
   }

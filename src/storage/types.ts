@@ -33,6 +33,18 @@ export interface SinkEntry {
 export interface TextEntry {
   text: string;
   mtimeMs: number;
+  /** The version read, where the store names versions (S3: its ETag), for a conditional write or delete. */
+  etag?: string;
+}
+
+/** What a conditional write left at its key: its version, where the store names versions (S3: its ETag). */
+export interface Stored {
+  etag?: string;
+}
+
+/** A precondition on the run lock's write or delete: only the version with this ETag (S3 `If-Match`). */
+export interface IfMatch {
+  ifMatch?: string;
 }
 
 export interface SinkListOptions {
@@ -102,17 +114,22 @@ export interface Sink {
   write(key: string, data: Buffer, options: WriteOptions, signal?: AbortSignal): Promise<void>;
   /**
    * Creates `key` only if nothing is there yet, atomically where the store can (local: `O_EXCL`; S3:
-   * `If-None-Match: *`); false when something already is. For the run lock (runner/run-lock.ts).
+   * `If-None-Match: *`); false when something already is. With `ifMatch` (only for a sink whose
+   * readTextEntry gives ETags), replaces instead only the version with that ETag (S3 `If-Match`): false
+   * when another is there, or none. For the run lock (runner/run-lock.ts).
    */
-  createExclusive?(key: string, data: Buffer): Promise<boolean>;
+  createExclusive?(key: string, data: Buffer, options?: IfMatch): Promise<Stored | false>;
   /**
    * Whether createExclusive is known to be atomic, so that a lock can be created before it is looked for
    * (runner/run-lock.ts). S3: AWS itself; not a custom endpoint, as some S3-compatible stores ignore
    * If-None-Match and overwrite. Absent: not known.
    */
   createIsAtomic?(): Promise<boolean>;
-  /** Deletes `key` (nothing there is not an error). For the run lock. */
-  remove?(key: string): Promise<void>;
+  /**
+   * Deletes `key` (nothing there is not an error). With `ifMatch`, only the version with that ETag (S3
+   * `If-Match`): another version is left, quietly. For the run lock.
+   */
+  remove?(key: string, options?: IfMatch): Promise<void>;
   /** The URI an output key will have, for reports. */
   uriOf(key: string): string;
   /**

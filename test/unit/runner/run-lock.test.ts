@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { LOCK_KEY } from '../../../src/pipeline/layout.js';
 import { acquireRunLock } from '../../../src/runner/run-lock.js';
 import { LocalSink } from '../../../src/storage/local.js';
+import type { IfMatch, Stored, TextEntry } from '../../../src/storage/types.js';
 import { rejection } from '../../helpers/errors.js';
 import { makeTempDir, removeTempDirs } from '../../helpers/temp.js';
 
@@ -73,13 +74,17 @@ describe('acquireRunLock (one run per destination)', () => {
 /**
  * A remote sink holding one lock in memory, recording each call in order. `atomic`: it says its create is
  * atomic (AWS S3); otherwise its create ignores If-None-Match and overwrites, as s3rver's does.
+ * `versioned`: like AWS S3, it gives each write an ETag, and honours If-Match on a write and a delete
+ * (412 then: false, and the lock left as it is).
  */
 class RemoteLockSink {
   readonly uri = 's3://out/';
   readonly remote = true;
   readonly calls: string[] = [];
   text: string | undefined;
-  constructor(private readonly atomic: boolean) {}
+  etag: string | undefined;
+  private writes = 0;
+  constructor(private readonly atomic: boolean, private readonly versioned = false) {}
   async createIsAtomic(): Promise<boolean> {
     return this.atomic;
   }
@@ -88,19 +93,31 @@ class RemoteLockSink {
     this.calls.push('read');
     return this.text;
   }
+  async readTextEntry(): Promise<TextEntry | undefined> {
+    this.calls.push('read');
+    if (this.text === undefined) return undefined;
+    return { text: this.text, mtimeMs: 0, ...(this.versioned ? { etag: this.etag } : {}) };
+  }
+  /** Stores a lock as another run would, with a new ETag. */
+  put(text: string): void {
+    this.text = text;
+    this.etag = `"v${(this.writes += 1)}"`;
+  }
   async write(_key: string, data: Buffer): Promise<void> {
     this.calls.push('write');
-    this.text = data.toString();
+    this.put(data.toString());
   }
-  async createExclusive(_key: string, data: Buffer): Promise<boolean> {
-    this.calls.push('create');
-    if (this.atomic && this.text !== undefined) return false;
-    this.text = data.toString();
-    return true;
+  async createExclusive(_key: string, data: Buffer, options?: IfMatch): Promise<Stored | false> {
+    this.calls.push(options?.ifMatch ? `create If-Match ${options.ifMatch}` : 'create');
+    if (options?.ifMatch ? options.ifMatch !== this.etag : this.atomic && this.text !== undefined) return false;
+    this.put(data.toString());
+    return this.versioned ? { etag: this.etag } : {};
   }
-  async remove(): Promise<void> {
-    this.calls.push('remove');
+  async remove(_key: string, options?: IfMatch): Promise<void> {
+    this.calls.push(options?.ifMatch ? `remove If-Match ${options.ifMatch}` : 'remove');
+    if (options?.ifMatch !== undefined && options.ifMatch !== this.etag) return;
     this.text = undefined;
+    this.etag = undefined;
   }
   uriOf(key: string): string {
     return `s3://out/${key}`;
@@ -172,7 +189,7 @@ describe('acquireRunLock on S3', () => {
       const sink = new RemoteLockSink(atomic);
       sink.createExclusive = async (_key: string, data: Buffer) => {
         sink.calls.push('create');
-        sink.text = data.toString();
+        sink.put(data.toString());
         return false;
       };
       const lock = await acquireRunLock(sink, { command: 'one', settleMs: 1 });
@@ -189,12 +206,12 @@ describe('acquireRunLock on S3', () => {
     const sink = new RemoteLockSink(true);
     const create = sink.createExclusive.bind(sink);
     let conflicts = 1;
-    sink.createExclusive = async (key: string, data: Buffer) => {
+    sink.createExclusive = async (key: string, data: Buffer, options?: IfMatch) => {
       if (conflicts-- > 0) {
         sink.calls.push('create');
         return false;
       }
-      return create(key, data);
+      return create(key, data, options);
     };
     const lock = await acquireRunLock(sink, { command: 'one' });
     await lock!.confirmed;
@@ -212,5 +229,89 @@ describe('acquireRunLock on S3', () => {
     await released;
     expect(JSON.parse(sink.text!).token).toBe('winner');
     expect(sink.calls).not.toContain('remove');
+  });
+});
+
+describe('acquireRunLock on AWS S3: conditional takeover and release (If-Match)', () => {
+  // https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html: a PutObject with
+  // If-Match fails with 412 PreconditionFailed when the ETag no longer matches.
+  // https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-deletes.html: so does a DeleteObject
+  // with If-Match, on general purpose buckets too.
+  it('takes over a stale lock only in the version it read, with nothing to read back; elsewhere it overwrites and reads back', async () => {
+    const aws = new RemoteLockSink(true, true);
+    aws.put(held('old', deadPid(), hostname()));
+    const lock = await acquireRunLock(aws, { command: 'new', settleMs: 1 });
+    await lock!.confirmed;
+    expect(aws.calls).toEqual(['create', 'read', 'create If-Match "v1"']);
+    expect(JSON.parse(aws.text!).command).toBe('new');
+    await lock!.release();
+    expect(aws.calls.slice(3)).toEqual(['read', 'remove If-Match "v2"']);
+    expect(aws.text).toBeUndefined();
+
+    // A custom endpoint (s3rver ignores If-Match on PUT and DELETE): as before, even with ETags to hand.
+    const custom = new RemoteLockSink(false, true);
+    custom.put(held('old', deadPid(), hostname()));
+    const other = await acquireRunLock(custom, { command: 'new', settleMs: 1 });
+    await other!.confirmed;
+    await other!.release();
+    expect(custom.calls).toEqual(['read', 'write', 'read', 'read', 'remove']);
+  });
+
+  it('is refused, leaving the lock, when the stale lock was replaced by a fresh one between its read and its takeover', async () => {
+    const sink = new RemoteLockSink(true, true);
+    sink.put(held('old', deadPid(), hostname()));
+    const create = sink.createExclusive.bind(sink);
+    sink.createExclusive = async (key: string, data: Buffer, options?: IfMatch) => {
+      // The stale lock is deleted by hand, and a run A on another host creates a fresh one.
+      if (options?.ifMatch) sink.put(held('run A'));
+      return create(key, data, options);
+    };
+    const error = await rejection(acquireRunLock(sink, { command: 'late', settleMs: 1 }), Error);
+    expect(error).toMatchObject({ code: 'OUT_LOCKED', message: expect.stringContaining('pid 1 on host elsewhere') });
+    expect(sink.calls).toEqual(['create', 'read', 'create If-Match "v1"', 'read']);
+    expect(JSON.parse(sink.text!).token).toBe('run A');
+  });
+
+  it('creates the lock when the stale one was deleted before its takeover, and takes its own takeover whose resend was refused', async () => {
+    const gone = new RemoteLockSink(true, true);
+    gone.put(held('old', deadPid(), hostname()));
+    const create = gone.createExclusive.bind(gone);
+    gone.createExclusive = async (key: string, data: Buffer, options?: IfMatch) => {
+      if (options?.ifMatch) {
+        gone.text = undefined;
+        gone.etag = undefined;
+      }
+      return create(key, data, options);
+    };
+    const lock = await acquireRunLock(gone, { command: 'new' });
+    await lock!.confirmed;
+    expect(gone.calls).toEqual(['create', 'read', 'create If-Match "v1"', 'read', 'create']);
+    expect(JSON.parse(gone.text!).command).toBe('new');
+
+    // The takeover landed, S3 failed to answer, and the SDK's resend got 412 against it.
+    const resent = new RemoteLockSink(true, true);
+    resent.put(held('old', deadPid(), hostname()));
+    const write = resent.createExclusive.bind(resent);
+    resent.createExclusive = async (key: string, data: Buffer, options?: IfMatch) => (options?.ifMatch ? (await write(key, data, options), false) : write(key, data, options));
+    const own = await acquireRunLock(resent, { command: 'new' });
+    await own!.confirmed;
+    await own!.release();
+    expect(resent.calls).toEqual(['create', 'read', 'create If-Match "v1"', 'read', 'read', 'remove If-Match "v2"']);
+    expect(resent.text).toBeUndefined();
+  });
+
+  it('does not delete a lock that replaced its own while the last uploads ran', async () => {
+    const sink = new RemoteLockSink(true, true);
+    const lock = await acquireRunLock(sink, { command: 'one' });
+    let finishWrites!: () => void;
+    const writes = new Promise<void>((resolve) => (finishWrites = resolve));
+    const released = lock!.release(writes);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Read as ours; then someone deletes it by hand and starts a new run, whose lock is "v2".
+    sink.put(held('next run'));
+    finishWrites();
+    await released;
+    expect(sink.calls).toEqual(['create', 'read', 'remove If-Match "v1"']);
+    expect(JSON.parse(sink.text!).token).toBe('next run');
   });
 });

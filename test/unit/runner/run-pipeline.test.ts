@@ -9,7 +9,7 @@ import { LOCK_KEY, STATE_KEY } from '../../../src/pipeline/layout.js';
 import { runPipeline, type RunEvent, type RunOptions } from '../../../src/runner/run-pipeline.js';
 import { compareKeys } from '../../../src/storage/key-order.js';
 import { LocalSink, LocalSource } from '../../../src/storage/local.js';
-import type { Sink, SinkEntry, SinkListOptions, Source, SourceEntry, TextEntry, WriteOptions } from '../../../src/storage/types.js';
+import type { Sink, SinkEntry, SinkListOptions, Source, SourceEntry, Stored, TextEntry, WriteOptions } from '../../../src/storage/types.js';
 import { fixture } from '../../helpers/paths.js';
 import { pipelineFor } from '../../helpers/pipeline.js';
 import { readMetadata } from '../../helpers/pixels.js';
@@ -542,10 +542,10 @@ describe('runPipeline on a remote destination: the lock is read back while the r
     answer(): void {
       this.answerReadBack();
     }
-    async createExclusive(key: string, data: Buffer): Promise<boolean> {
+    async createExclusive(key: string, data: Buffer): Promise<Stored | false> {
       if (this.objects.has(key)) return false;
       await this.write(key, data, { contentType: 'application/json', metadata: {} });
-      return true;
+      return {};
     }
     async remove(key: string): Promise<void> {
       this.objects.delete(key);

@@ -2,10 +2,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { getEventListeners } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, ImgPipelineError } from '../../../src/errors.js';
-import { MAX_SOURCE_METADATA, OUTPUT_MARKER, outputMetadata, SOURCE_ETAG_METADATA, SOURCE_KEY_METADATA, STATE_KEY } from '../../../src/pipeline/layout.js';
+import { LOCK_KEY, MAX_SOURCE_METADATA, OUTPUT_MARKER, outputMetadata, SOURCE_ETAG_METADATA, SOURCE_KEY_METADATA, STATE_KEY } from '../../../src/pipeline/layout.js';
+import { acquireRunLock } from '../../../src/runner/run-lock.js';
 import { openSink, openSources, refuseLoop } from '../../../src/storage/resolve.js';
 import { folderPrefix, parseS3Uri, S3Sink, S3Source, toStorageError } from '../../../src/storage/s3.js';
 import type { SourceEntry } from '../../../src/storage/types.js';
@@ -399,7 +401,8 @@ describe('S3Sink', () => {
     const sink = new S3Sink({ client, bucket: 'other', prefix: 'timed/', cacheControl: 'x' });
     await sink.write(STATE_KEY, Buffer.from('{}'), { contentType: 'application/json', metadata: {} });
     const stored = (await listKeys(direct, 'other', 'timed/'))[0]!;
-    expect(await sink.readTextEntry(STATE_KEY)).toEqual({ text: '{}', mtimeMs: stored.lastModified + 999 });
+    const { ETag } = await headObject(direct, 'other', `timed/${STATE_KEY}`);
+    expect(await sink.readTextEntry(STATE_KEY)).toEqual({ text: '{}', mtimeMs: stored.lastModified + 999, etag: ETag });
     expect(await sink.readTextEntry('missing.json')).toBeUndefined();
   });
 
@@ -546,5 +549,86 @@ describe('the run signal across many requests', () => {
     setTimeout(() => controller.abort(), 100);
     await expect(read).rejects.toMatchObject({ code: 'INTERRUPTED' });
     expect(Date.now() - started).toBeLessThan(2000);
+  });
+});
+
+describe('S3Sink on AWS S3: the run lock\'s conditional writes and deletes (If-Match)', () => {
+  // As the SDK surfaces S3's answers. https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html:
+  // 412 PreconditionFailed when the ETag does not match, 409 ConditionalRequestConflict when a conflicting
+  // operation won meanwhile. https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-deletes.html:
+  // DeleteObject takes If-Match on general purpose buckets, with the same 412 and 409.
+  const refused = (name: string, status: number, message: string) => new S3ServiceException({ name, $fault: 'client', $metadata: { httpStatusCode: status }, message });
+  const preconditionFailed = refused('PreconditionFailed', 412, 'At least one of the pre-conditions you specified did not hold');
+  const aws = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'A', secretAccessKey: 'B' } });
+  const s3 = mockClient(aws);
+  const sink = new S3Sink({ client: aws, bucket: 'out', prefix: 'site/', cacheControl: 'x' });
+  const key = `site/${LOCK_KEY}`;
+  afterEach(() => s3.reset());
+  afterAll(() => aws.destroy());
+
+  it('creates with If-None-Match, replaces only the version read with If-Match, and returns the ETag written', async () => {
+    s3.on(PutObjectCommand).resolves({ ETag: '"new"' });
+    expect(await sink.createExclusive(LOCK_KEY, Buffer.from('{}'))).toEqual({ etag: '"new"' });
+    expect(await sink.createExclusive(LOCK_KEY, Buffer.from('{}'), { ifMatch: '"stale"' })).toEqual({ etag: '"new"' });
+    const sent = s3.commandCalls(PutObjectCommand).map((call) => call.args[0].input);
+    expect(sent).toEqual([
+      { Bucket: 'out', Key: key, Body: Buffer.from('{}'), ContentType: 'application/json', CacheControl: 'no-cache', IfNoneMatch: '*' },
+      { Bucket: 'out', Key: key, Body: Buffer.from('{}'), ContentType: 'application/json', CacheControl: 'no-cache', IfMatch: '"stale"' },
+    ]);
+  });
+
+  it('answers false to a replace refused by 412, 409 or 404 NoSuchKey (changed, in contention, gone), and fails on anything else', async () => {
+    for (const error of [preconditionFailed, refused('ConditionalRequestConflict', 409, 'The conditional request cannot succeed due to a conflicting operation against this resource.'), refused('NoSuchKey', 404, 'The specified key does not exist.')]) {
+      s3.reset();
+      s3.on(PutObjectCommand).rejects(error);
+      expect(await sink.createExclusive(LOCK_KEY, Buffer.from('{}'), { ifMatch: '"stale"' })).toBe(false);
+    }
+    s3.reset();
+    s3.on(PutObjectCommand).rejects(refused('NoSuchBucket', 404, 'The specified bucket does not exist'));
+    await expect(sink.createExclusive(LOCK_KEY, Buffer.from('{}'))).rejects.toMatchObject({ code: 'S3_NO_SUCH_BUCKET' });
+  });
+
+  it('reads the lock with its ETag', async () => {
+    s3.on(GetObjectCommand).resolves({ Body: { transformToString: async () => '{"token":"t"}' } as never, ETag: '"read"', LastModified: new Date(5_000) });
+    expect(await sink.readTextEntry(LOCK_KEY)).toEqual({ text: '{"token":"t"}', mtimeMs: 5_999, etag: '"read"' });
+  });
+
+  it('takes over a stale lock with If-Match on the ETag read, and releases with If-Match on the ETag it wrote', async () => {
+    const stale = JSON.stringify({ tool: 'img-pipeline', pid: 1, hostname: 'this-host', startedAt: 'then', command: 'killed', token: 'old' });
+    let lock = stale;
+    s3.on(PutObjectCommand, { IfNoneMatch: '*' }).rejects(preconditionFailed);
+    s3.on(PutObjectCommand, { IfMatch: '"stale"' }).callsFake((input: { Body: Buffer }) => {
+      lock = input.Body.toString();
+      return { ETag: '"taken"' };
+    });
+    s3.on(GetObjectCommand).callsFake(() => ({ Body: { transformToString: async () => lock } as never, ETag: lock === stale ? '"stale"' : '"taken"', LastModified: new Date(0) }));
+    s3.on(DeleteObjectCommand).resolves({});
+    // No custom endpoint: the AWS path.
+    expect(await sink.createIsAtomic()).toBe(true);
+    const taken = await acquireRunLock(sink, { command: 'new', hostname: 'this-host', isAlive: () => false });
+    await taken!.confirmed;
+    await taken!.release();
+    expect(s3.calls().map((call) => [call.args[0].constructor.name, (call.args[0].input as { IfMatch?: string; IfNoneMatch?: string }).IfMatch ?? (call.args[0].input as { IfNoneMatch?: string }).IfNoneMatch])).toEqual([
+      ['PutObjectCommand', '*'],
+      ['GetObjectCommand', undefined],
+      ['PutObjectCommand', '"stale"'],
+      ['GetObjectCommand', undefined],
+      ['DeleteObjectCommand', '"taken"'],
+    ]);
+  });
+
+  it('deletes with If-Match only when asked, and leaves the lock quietly when S3 refuses it (412, 409), but not on AccessDenied', async () => {
+    s3.on(DeleteObjectCommand).resolves({});
+    await sink.remove(LOCK_KEY, { ifMatch: '"mine"' });
+    await sink.remove(LOCK_KEY);
+    expect(s3.commandCalls(DeleteObjectCommand).map((call) => call.args[0].input)).toEqual([{ Bucket: 'out', Key: key, IfMatch: '"mine"' }, { Bucket: 'out', Key: key }]);
+    for (const error of [preconditionFailed, refused('ConditionalRequestConflict', 409, 'The conditional request cannot succeed due to a conflicting operation against this resource.')]) {
+      s3.reset();
+      s3.on(DeleteObjectCommand).rejects(error);
+      await expect(sink.remove(LOCK_KEY, { ifMatch: '"mine"' })).resolves.toBeUndefined();
+    }
+    s3.reset();
+    s3.on(DeleteObjectCommand).rejects(refused('AccessDenied', 403, 'Access Denied'));
+    await expect(sink.remove(LOCK_KEY, { ifMatch: '"mine"' })).rejects.toMatchObject({ code: 'S3_ACCESS_DENIED' });
   });
 });
