@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { build } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
 import yazl from 'yazl';
 import { validateConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -125,6 +125,31 @@ function handlerEntry(): string {
 /** Where the handler's lazily imported chunks go in the zip, next to index.mjs. */
 export const CHUNK_DIR = 'chunks';
 
+/** The AWS SDK's generated schema modules: one per client (and per nested client), every operation's shapes. */
+const SDK_SCHEMAS = /[\\/]@aws-sdk[\\/][^\\/]+[\\/]dist-es[\\/](?:submodules[\\/][^\\/]+[\\/])?schemas[\\/]schemas_\d+\.js$/;
+
+/**
+ * Writes the SDK schemas' computed keys (`{ [_hC]: "-" }`, `_hC` a string constant of the same module) as the
+ * literal keys they are. esbuild treats a computed key as a possible side effect (it could call toString), so it
+ * kept every operation's schema (~66 KB of client-s3's ~100 operations) in the bundle that a cold start compiles;
+ * with literal keys it keeps only what the handler's commands reach. Same objects: '__proto__' is left computed.
+ */
+export function literalSchemaKeys(source: string): string {
+  const strings = new Map<string, string>();
+  for (const match of source.matchAll(/^const (_\w+) = ("[^"\\]*");$/gm)) strings.set(match[1]!, match[2]!);
+  return source.replace(/\[(_\w+)\]:/g, (computed, name: string) => {
+    const literal = strings.get(name);
+    return literal && literal !== '"__proto__"' ? `${literal}:` : computed;
+  });
+}
+
+const literalSchemaKeysPlugin: Plugin = {
+  name: 'literal-schema-keys',
+  setup(pluginBuild) {
+    pluginBuild.onLoad({ filter: SDK_SCHEMAS }, async (args) => ({ contents: literalSchemaKeys(await readFile(args.path, 'utf8')), loader: 'js' }));
+  },
+};
+
 /**
  * index.mjs plus its chunks. ESM with `splitting`: what the handler imports with import() (the SNS client
  * without a topic, the HEIC decoder, the SDK's SSO/STS/Cognito credential providers, never used inside
@@ -152,6 +177,7 @@ async function bundleHandler(): Promise<ZipInput[]> {
       legalComments: 'none',
       charset: 'utf8',
       logLevel: 'silent',
+      plugins: [literalSchemaKeysPlugin],
       // Some CommonJS dependencies call require() for Node built-ins, which ESM lacks.
       banner: { js: "import{createRequire as __imgPipelineRequire}from'node:module';const require=__imgPipelineRequire(import.meta.url);" },
     });

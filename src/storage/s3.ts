@@ -5,8 +5,8 @@ import type { CustomEndpoint } from './s3-client.js';
 import type { IfMatch, Sink, SinkEntry, SinkListOptions, Source, SourceEntry, Stored, TextEntry, WriteOptions } from './types.js';
 
 // Loaded on first use, so a run over local folders never pays for importing the SDK (~0.1 s a process).
-let sdk: Promise<typeof import('@aws-sdk/client-s3')> | undefined;
-const loadSdk = () => (sdk ??= import('@aws-sdk/client-s3'));
+let sdk: Promise<typeof import('./s3-commands.js')> | undefined;
+const loadSdk = () => (sdk ??= import('./s3-commands.js'));
 
 /** A bucket and a key prefix, as written in `s3://bucket/prefix`. */
 export interface S3Location {

@@ -2,7 +2,7 @@ import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../../src/config/load.js';
-import { bundledConfig, checkPackageSize, collectFiles, LAMBDA_LIMITS, sharpInstallManifest, writeZip } from '../../../src/deploy/package.js';
+import { bundledConfig, checkPackageSize, collectFiles, LAMBDA_LIMITS, literalSchemaKeys, sharpInstallManifest, writeZip } from '../../../src/deploy/package.js';
 import { unzipTo } from '../../helpers/lambda.js';
 import { makeTempDir, removeTempDirs } from '../../helpers/temp.js';
 
@@ -90,5 +90,17 @@ describe('installing sharp for the target with npm', () => {
       overrides: { 'detect-libc': '2.1.2', semver: '7.8.6' },
     });
     expect(sharpInstallManifest('0.35.5', {})).not.toHaveProperty('overrides');
+  });
+});
+
+describe('the SDK schemas\' computed keys', () => {
+  it('become the literal keys of the module\'s string constants, giving the same objects', () => {
+    const source = 'const _h = "http";\nconst _hC = "httpChecksum";\nconst _p = "__proto__";\nexport var Get$ = [9, n0, _G, { [_hC]: "-", [_h]: ["GET", "/{Key+}", 200] }, { [_p]: 1 }, { [other]: 2 }];\n';
+    const literal = literalSchemaKeys(source);
+    expect(literal).toContain('{ "httpChecksum": "-", "http": ["GET", "/{Key+}", 200] }');
+    // '__proto__' as a literal key would set the prototype, and an unknown name is not a constant of this module.
+    expect(literal).toContain('{ [_p]: 1 }, { [other]: 2 }');
+    const evaluate = (text: string) => new Function(`const n0 = "s3", _G = "GetObject", other = "o";\n${text.replaceAll('export var', 'var')}\nreturn Get$;`)() as unknown;
+    expect(evaluate(literal)).toEqual(evaluate(source));
   });
 });
