@@ -147,8 +147,10 @@ export async function acquireRunLock(sink: Sink, options: LockOptions): Promise<
     if (!stale) throw refusal(sink, holder, here);
     if (atomic && existing.etag !== undefined) {
       // Refused (412): the stale lock changed since it was read, so another run took it over, or it was
-      // deleted and a run created it afresh; that run holds it. Gone (404): created as usual.
-      const found = await take(1, existing.etag);
+      // deleted and a run created it afresh; that run holds it. Gone (404): created as usual. In contention
+      // (409) with the stale lock still the version read: tried once more, as AWS advises for a 409.
+      let found = await take(1, existing.etag);
+      if (found !== undefined && found.etag === existing.etag) found = await take(1, existing.etag);
       if (found !== undefined) throw refusal(sink, parseOwner(found.text), here);
     } else {
       await sink.write(LOCK_KEY, body, { contentType: 'application/json', metadata: {} });

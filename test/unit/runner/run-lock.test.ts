@@ -300,6 +300,27 @@ describe('acquireRunLock on AWS S3: conditional takeover and release (If-Match)'
     expect(resent.text).toBeUndefined();
   });
 
+  it('tries its takeover again when S3 answered 409 and the stale lock is still the version it read', async () => {
+    // 409 ConditionalRequestConflict: a conflicting operation was in flight; "On a 409 failure you should
+    // fetch the object's ETag and retry the upload."
+    // https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/s3/aws.sdk.kotlin.services.s3.model/-put-object-request/if-match.html
+    const sink = new RemoteLockSink(true, true);
+    sink.put(held('old', deadPid(), hostname()));
+    const create = sink.createExclusive.bind(sink);
+    let conflicts = 1;
+    sink.createExclusive = async (key: string, data: Buffer, options?: IfMatch) => {
+      if (options?.ifMatch && conflicts-- > 0) {
+        sink.calls.push(`create If-Match ${options.ifMatch}`);
+        return false;
+      }
+      return create(key, data, options);
+    };
+    const lock = await acquireRunLock(sink, { command: 'new' });
+    await lock!.confirmed;
+    expect(sink.calls).toEqual(['create', 'read', 'create If-Match "v1"', 'read', 'create If-Match "v1"']);
+    expect(JSON.parse(sink.text!).command).toBe('new');
+  });
+
   it('does not delete a lock that replaced its own while the last uploads ran', async () => {
     const sink = new RemoteLockSink(true, true);
     const lock = await acquireRunLock(sink, { command: 'one' });
