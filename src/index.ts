@@ -66,7 +66,7 @@ export {
 } from './runner/run-pipeline.js';
 export { runJobs, type RunJobsOptions } from './runner/run-jobs.js';
 
-export type { Sink, SinkEntry, SinkListOptions, Source, SourceEntry, TextEntry, WriteOptions } from './storage/types.js';
+export type { IfMatch, Sink, SinkEntry, SinkListOptions, Source, SourceEntry, Stored, TextEntry, WriteOptions } from './storage/types.js';
 export { LocalSink, LocalSource } from './storage/local.js';
 export { isS3Uri, parseS3Uri, S3Sink, S3Source, type S3Location, type S3SinkOptions, type S3SourceOptions } from './storage/s3.js';
 export { openSink, openSources, type OpenOptions, type S3Access } from './storage/resolve.js';
