@@ -91,8 +91,9 @@ function refusal(sink: Sink, owner: LockOwner | undefined, here: string): Storag
  * that version (`If-Match`), so it never overwrites a lock created or taken over since it was read, and
  * the release deletes only the version this run wrote: neither needs a read-back. Elsewhere a takeover
  * overwrites the stale lock, and a remote lock is then read back after `settleMs`: of two runs racing,
- * the one whose write was overwritten sees the other's token and is refused. On a store that ignores If-None-Match, two runs that both find no lock within the same few
- * milliseconds can still both start; that is the gap left open. The read-back is `confirmed`, not awaited
+ * the one whose write was overwritten sees the other's token and is refused. On a store that ignores
+ * If-None-Match, two runs that both find no lock within the same few milliseconds can still both start;
+ * that is the gap left open. The read-back is `confirmed`, not awaited
  * here: on S3 the settling time and its round trip then pass while the run reads its state and starts
  * its first downloads, instead of before them.
  */
