@@ -18,6 +18,20 @@ export function isInside(parent: string, child: string): boolean {
   return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
 }
 
+/** Longest file name most file systems allow (ext4, XFS, APFS, NTFS: 255 bytes or UTF-16 units). */
+const NAME_MAX = 255;
+
+/**
+ * The hidden name an output is written under before its rename: `.<name>.<random>.tmp`, the name cut (at a
+ * character, never inside one) so the whole fits NAME_MAX, or an output whose own name fits would fail.
+ */
+function tempName(name: string): string {
+  const suffix = `.${randomBytes(6).toString('hex')}.tmp`;
+  const kept = [...name];
+  while (Buffer.byteLength(`.${kept.join('')}${suffix}`) > NAME_MAX) kept.pop();
+  return `.${kept.join('')}${suffix}`;
+}
+
 /**
  * The file-system call a scan makes to open a folder. Replaceable so a test can make one folder unreadable:
  * tests may run as root, which reads a folder whatever its mode.
@@ -302,7 +316,7 @@ export class LocalSink implements Sink {
 
   private async writeFile(key: string, data: Buffer): Promise<void> {
     const target = this.pathOf(key);
-    const temp = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
+    const temp = join(dirname(target), tempName(basename(target)));
     try {
       await mkdir(dirname(target), { recursive: true });
       await writeFile(temp, data, { flag: 'wx' });

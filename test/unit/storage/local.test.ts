@@ -200,6 +200,16 @@ describe('LocalSink', () => {
     expect(sink.uriOf('thumb/2024/cat.jpg')).toBe(join(dir, 'out', 'thumb', '2024', 'cat.jpg'));
   });
 
+  it('writes an output whose name is as long as the file system allows (255 bytes), its temp name cut to fit', async () => {
+    const dir = await makeTempDir();
+    const sink = new LocalSink(dir);
+    // 125 two-byte letters and ".jpg": 254 bytes, a legal name (NAME_MAX counts bytes), but not once the
+    // temp file's dot, random suffix and ".tmp" are added to it whole.
+    const name = `${'é'.repeat(125)}.jpg`;
+    await sink.write(`thumb/${name}`, Buffer.from('x'), { contentType: 'image/jpeg', metadata: {} });
+    expect(await readdir(join(dir, 'thumb'))).toEqual([name]);
+  });
+
   it('replaces an existing output atomically', async () => {
     const dir = await makeTempDir();
     const sink = new LocalSink(dir);
