@@ -5,18 +5,28 @@ export type ErrorKind = 'config' | 'input' | 'pipeline' | 'storage' | 'deploy';
 export class ImgPipelineError extends Error {
   readonly kind: ErrorKind;
   readonly code: string;
+  /** The message's first line; `message` adds the details below it, one indented line each. */
+  readonly headline: string;
+  /**
+   * Lines under the headline (one per invalid field), kept apart so the CLI can escape a line break inside
+   * one (a quoted name, a config key) and still print one line each.
+   */
+  readonly details: readonly string[];
 
-  constructor(kind: ErrorKind, code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(kind: ErrorKind, code: string, message: string, options?: { cause?: unknown; details?: readonly string[] }) {
+    const details = options?.details ?? [];
+    super(details.length > 0 ? `${message}:\n  ${details.join('\n  ')}` : message, options);
     this.name = new.target.name;
     this.kind = kind;
     this.code = code;
+    this.headline = message;
+    this.details = details;
   }
 }
 
 /** Invalid flags or config file: nothing has been written when this is thrown. */
 export class ConfigError extends ImgPipelineError {
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  constructor(code: string, message: string, options?: { cause?: unknown; details?: readonly string[] }) {
     super('config', code, message, options);
   }
 }

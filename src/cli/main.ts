@@ -32,8 +32,12 @@ export const USAGE_CODES = new Set(['LOCAL_NOT_FOUND', 'LOCAL_OUT_NOT_FOLDER', '
 
 /** Maps an error that escaped a command to its exit code, printing one line (the stack only with --verbose). */
 export function reportFatal(error: unknown, stderr: NodeJS.WritableStream, verbose: boolean): number {
+  // Every line escaped on its own: a line break inside a message (a quoted name, a lock's host) is text
+  // from outside, and printed raw it would forge a line of output.
+  const headline = escapeControl(error instanceof ImgPipelineError ? error.headline : describeError(error));
+  const details = error instanceof ImgPipelineError && error.details.length > 0 ? `:\n  ${error.details.map((line) => escapeControl(line)).join('\n  ')}` : '';
+  stderr.write(`img-pipeline: ${headline}${details}\n`);
   const safe = (text: string) => escapeControl(text, { keepNewlines: true });
-  stderr.write(`img-pipeline: ${safe(describeError(error))}\n`);
   if (verbose && error instanceof Error) stderr.write(safe(`${error.stack ?? ''}\n${error.cause ? `caused by: ${String((error.cause as Error).stack ?? error.cause)}\n` : ''}`));
   if (error instanceof SetupError) return EXIT.usage;
   if (error instanceof ImgPipelineError) {

@@ -88,22 +88,21 @@ function describeValue(value: unknown): string {
   return `${json && json.length > 60 ? `${json.slice(0, 57)}...` : json} (${Array.isArray(value) ? 'array' : value === null ? 'null' : typeof value})`;
 }
 
-/** Turns schema issues into one message naming each field, what was expected and what was received. */
-function formatIssues(where: string, input: unknown, issues: z.core.$ZodIssue[]): string {
-  const lines = issues.map((issue) => {
+/** Turns schema issues into one line per field, naming it, what was expected and what was received. */
+function formatIssues(input: unknown, issues: z.core.$ZodIssue[]): string[] {
+  return issues.map((issue) => {
     const field = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
     // zod words it "Invalid input: expected number, received string"; keep the expectation, we show the value.
     const expected = issue.message.replace(/^(Invalid (input|option)|Too (big|small)): /, '').replace(/, received \w+$/, '');
     if (issue.code === 'unrecognized_keys') return `${field}: unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
     return `${field}: ${expected}, received ${describeValue(valueAt(input, issue.path))}`;
   });
-  return `invalid configuration in ${where}:\n  ${lines.join('\n  ')}`;
 }
 
 /** Parses and validates one layer, throwing a ConfigError that names its origin. */
 export function validateConfig(input: unknown, where: string): Config {
   const result = configSchema.safeParse(input);
-  if (!result.success) throw new ConfigError('CONFIG_INVALID', formatIssues(where, input, result.error.issues));
+  if (!result.success) throw new ConfigError('CONFIG_INVALID', `invalid configuration in ${where}`, { details: formatIssues(input, result.error.issues) });
   return result.data;
 }
 

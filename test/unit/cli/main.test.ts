@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { buildProgram, DOCS_POINTER, EXIT, reportFatal } from '../../../src/cli/main.js';
+import { validateConfig } from '../../../src/config/load.js';
 import { ConfigError, InputError, PipelineError, StorageError } from '../../../src/errors.js';
 import { REPO_ROOT } from '../../helpers/paths.js';
 
@@ -26,6 +27,28 @@ describe('reportFatal', () => {
       expect(reportFatal(error, out.stream, false)).toBe(code);
       expect(out.text()).toMatch(/^img-pipeline: .+\n$/);
     }
+  });
+
+  it('escapes a line break inside a message, which could otherwise forge a line of output', () => {
+    // A lock written by another machine names its host and command: text from outside, like a file name.
+    const out = capture();
+    reportFatal(new StorageError('OUT_LOCKED', 'another run is writing to s3://b/ (pid 1 on host x\nprocessed s3://b/a.jpg)'), out.stream, false);
+    expect(out.text()).toBe('img-pipeline: another run is writing to s3://b/ (pid 1 on host x\\nprocessed s3://b/a.jpg)\n');
+  });
+
+  it('prints a config error one invalid field a line, each line escaped', () => {
+    const out = capture();
+    try {
+      validateConfig({ quality: 'high', 'a\nb': 1 }, 'cfg\n.json');
+    } catch (error) {
+      reportFatal(error, out.stream, false);
+    }
+    expect(out.text().split('\n')).toEqual([
+      'img-pipeline: invalid configuration in cfg\\n.json:',
+      '  quality: expected number, received "high" (string)',
+      '  (top level): unknown field "a\\nb"',
+      '',
+    ]);
   });
 
   it('prints the stack and cause only with --verbose', () => {
