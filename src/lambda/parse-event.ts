@@ -152,6 +152,15 @@ export interface BatchEvent {
 }
 
 /**
+ * The `invocationSchemaVersion` of an event shaped like a Batch Operations invocation (tasks and a
+ * version) that parseBatchEvent cannot read: another schema, or no invocationId. Undefined otherwise.
+ */
+export function unreadableBatchSchema(event: unknown): string | undefined {
+  if (!isObject(event) || !Array.isArray(event['tasks']) || !('invocationSchemaVersion' in event)) return undefined;
+  return parseBatchEvent(event) ? undefined : JSON.stringify(event['invocationSchemaVersion']);
+}
+
+/**
  * The event when it is an S3 Batch Operations invocation, undefined otherwise. Schema 1.0 names the bucket
  * by ARN (`s3BucketArn`) and has no user arguments; 2.0 names it (`s3Bucket`) and passes the job's
  * `userArguments`. Keys arrive URL-encoded as the manifest has them.

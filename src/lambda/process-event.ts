@@ -1,6 +1,6 @@
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { SNSClient } from '@aws-sdk/client-sns';
-import { describeError, StorageError } from '../errors.js';
+import { describeError, InputError, StorageError } from '../errors.js';
 import { isImageKey, joinKey, relativeTo } from '../pipeline/layout.js';
 import { createPlanner } from '../pipeline/plan.js';
 import type { Pipeline } from '../pipeline/process.js';
@@ -9,7 +9,7 @@ import { formatS3Uri, S3Source, toStorageError } from '../storage/s3.js';
 import type { Sink, SourceEntry } from '../storage/types.js';
 import { notificationFor, type RecordResult } from './notify.js';
 import { batchResultOf, type BatchResponse } from './batch-result.js';
-import { parseBatchEvent, parseEvent, type BatchEvent, type ObjectRef } from './parse-event.js';
+import { parseBatchEvent, parseEvent, unreadableBatchSchema, type BatchEvent, type ObjectRef } from './parse-event.js';
 import type { LambdaSettings } from './settings.js';
 
 /** Everything the handler needs, built once at module scope and injected. */
@@ -238,6 +238,14 @@ export function createLambdaHandler(deps: HandlerDeps): (event: unknown) => Prom
   const events = createEventHandler(deps);
   return async (event) => {
     const batch = parseBatchEvent(event);
-    return batch ? respondToBatch(batch, deps) : events(event);
+    if (batch) return respondToBatch(batch, deps);
+    // Read as an S3 event it would be ignored, and its summary pass for a success with nothing processed.
+    const schema = unreadableBatchSchema(event);
+    if (schema !== undefined) {
+      const error = new InputError('BATCH_SCHEMA_UNSUPPORTED', `a Batch Operations event this function cannot read (invocationSchemaVersion ${schema}): it reads schema 1.0 or 2.0, with an invocationId; create the job with one of those`);
+      deps.log(JSON.stringify({ level: 'error', status: 'failed', error: error.message, code: error.code }));
+      throw error;
+    }
+    return events(event);
   };
 }

@@ -98,6 +98,17 @@ describe('the handler, on a Batch event', () => {
     expect(lines.map((l) => (JSON.parse(l) as { via: string }).via)).toEqual(['batch', 'batch', 'batch', 'batch']);
   });
 
+  it('fails the invocation, naming the version, for a Batch event of a schema it does not know', async () => {
+    // Batch Operations documents schemas 1.0 and 2.0 only, and not what it makes of an answer in another
+    // shape: an S3-event summary would pass for a success. A thrown error is a function error, which Batch
+    // records against the tasks. https://docs.aws.amazon.com/AmazonS3/latest/userguide/batch-ops-invoke-lambda.html
+    const lines: string[] = [];
+    const event = { ...v2([{ taskId: 't1', s3Key: 'uploads/x.jpg' }]), invocationSchemaVersion: '3.0' };
+    await expect(createLambdaHandler(deps(lines))(event)).rejects.toMatchObject({ code: 'BATCH_SCHEMA_UNSUPPORTED', message: expect.stringMatching(/invocationSchemaVersion "3\.0".*1\.0 or 2\.0/) });
+    expect(lines.map((l) => JSON.parse(l) as unknown)).toEqual([expect.objectContaining({ level: 'error', code: 'BATCH_SCHEMA_UNSUPPORTED' })]);
+    expect(s3Mock.calls()).toHaveLength(0);
+  });
+
   it('notifies per task only when the job passed notify=true', async () => {
     s3Mock.on(HeadObjectCommand).rejects(denied);
     snsMock.on(PublishCommand).resolves({ MessageId: '1' });
