@@ -125,11 +125,13 @@ export async function main(argv: string[]): Promise<void> {
   // requirement would otherwise open every S3 run, deploy and destroy. A user who sets the variable keeps
   // their choice.
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
-  // `img-pipeline --help | head`: a reader that went away is not an error worth a stack trace.
+  // `img-pipeline ./photos | head`: a reader that went away is not an error worth a stack trace, nor a
+  // reason to drop the run half-way (and exit 0 for work not done). What that stream would have shown is
+  // dropped; the run goes on, releases its lock and exits with its own code.
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-      throw error;
+      if (error.code !== 'EPIPE') throw error;
+      stream.write = (() => true) as typeof stream.write;
     });
   }
   const controller = new AbortController();

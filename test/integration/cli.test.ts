@@ -706,6 +706,20 @@ describe('interruption', () => {
     expect(await exists(join(dir, 'out/.img-pipeline.lock'))).toBe(false);
   });
 
+  it('a reader that goes away (`| head -1`) neither stops the run half-way nor makes it exit 0 for work not done', async () => {
+    const dir = await manyCopies(8, 'images/landscape.jpg');
+    await writeFile(join(dir, 'in', 'p999.jpg'), 'not an image');
+    const { child, done } = spawnCli(['in', '--out', 'out', '-j', '1'], { cwd: dir });
+    // As `head -1` does: read the first line, then close the pipes; the next write gets EPIPE.
+    await new Promise((resolve) => child.stderr!.once('data', resolve));
+    child.stdout!.destroy();
+    child.stderr!.destroy();
+    const result = await done;
+    expect(result.code).toBe(1);
+    const outputs = await expectOnlyCompleteImages(join(dir, 'out'), false);
+    expect(outputs).toHaveLength(16);
+  });
+
   it('refuses a second run on an --out that a live run is writing (exit 2, naming it), and releases the lock at the end', async () => {
     const dir = await manyCopies(8, 'images/landscape.jpg');
     const { child, done } = spawnCli(['in', '--out', 'out', '-j', '1', '-f', 'avif', '--watermark', 'A'], { cwd: dir });
