@@ -3,7 +3,7 @@ import type { Dir, Stats } from 'node:fs';
 import { access, constants, mkdir, opendir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { StorageError } from '../errors.js';
-import { OUTPUT_FOLDER_MARKER, OUTPUT_MARKER, STATE_KEY } from '../pipeline/layout.js';
+import { isImageKey, OUTPUT_FOLDER_MARKER, OUTPUT_MARKER, STATE_KEY } from '../pipeline/layout.js';
 import { recordedVariants } from '../runner/state-file.js';
 import { compareKeys } from './key-order.js';
 import type { Sink, SinkEntry, SinkListOptions, Source, SourceEntry, Stored, TextEntry, WriteOptions } from './types.js';
@@ -63,8 +63,11 @@ export interface BrokenLink {
   loops: boolean;
 }
 
-/** A file found by a walk, or a folder it could not read. */
-type Walked = { path: string; info: Stats; error?: undefined } | { path: string; error: StorageError };
+/** Why a name that Node read as U+FFFD (bytes that are not UTF-8) names no file or folder. */
+const NOT_UTF8 = 'is not valid UTF-8 (written in another encoding, such as Latin-1), so it cannot be opened by the name it shows; rename it, e.g. with convmv -f latin1 -t utf-8';
+
+/** A file found by a walk, or a folder (or an image) it could not read. */
+type Walked = { path: string; info: Stats; error?: undefined } | { path: string; error: StorageError; isFile?: true };
 
 /**
  * Files under `dir`, depth first, in the byte order of their keys (S3's order): each folder's entries are
@@ -85,7 +88,9 @@ async function* walk(dir: string, options: WalkOptions, isRoot = true): AsyncGen
       names.push({ name: dirent.name, sortKey: isDir ? `${dirent.name}/` : dirent.name, isDir, isLink: dirent.isSymbolicLink() });
     }
   } catch (error) {
-    yield { path: dir, error: new StorageError('LOCAL_UNREADABLE', `cannot read the folder ${dir}, so nothing under it was processed: ${(error as Error).message}`, { cause: error }) };
+    const notUtf8 = (error as NodeJS.ErrnoException).code === 'ENOENT' && basename(dir).includes('\uFFFD');
+    const reason = notUtf8 ? `its name ${NOT_UTF8}` : (error as Error).message;
+    yield { path: dir, error: new StorageError(notUtf8 ? 'LOCAL_NAME_NOT_UTF8' : 'LOCAL_UNREADABLE', `cannot read the folder ${dir}, so nothing under it was processed: ${reason}`, { cause: error }) };
     return;
   }
   const { onOutputFolder } = options;
@@ -113,6 +118,11 @@ async function* walk(dir: string, options: WalkOptions, isRoot = true): AsyncGen
     if (info instanceof Error) {
       // A file deleted since the folder was read is simply gone; a broken symlink is still there, so say so.
       if (isLink && (info.code === 'ENOENT' || info.code === 'ELOOP')) options.onBrokenLink?.({ path, loops: info.code === 'ELOOP' });
+      // A name in another encoding (Latin-1 from an old archive) reads as U+FFFD, which names no file:
+      // an image the run must not silently leave out.
+      else if (info.code === 'ENOENT' && name.includes('\uFFFD') && isImageKey(name)) {
+        yield { path, isFile: true, error: new StorageError('LOCAL_NAME_NOT_UTF8', `its name ${NOT_UTF8}`, { cause: info }) };
+      }
       continue;
     }
     if (info.isFile()) yield { path, info };
@@ -195,8 +205,8 @@ export class LocalSource implements Source {
     for await (const found of walk(this.root, options)) {
       const key = toKey(this.root, found.path);
       if (found.error) {
-        // In the folder's place in key order (`b/` sorts where its files would), so listings stay sorted.
-        yield { key: key === '' ? '' : `${key}/`, uri: found.path, size: 0, mtimeMs: 0, error: { code: found.error.code, message: found.error.message } };
+        // A folder in its place in key order (`b/` sorts where its files would), so listings stay sorted.
+        yield { key: found.isFile || key === '' ? key : `${key}/`, uri: found.path, size: 0, mtimeMs: 0, error: { code: found.error.code, message: found.error.message } };
         continue;
       }
       yield { key, uri: found.path, size: found.info.size, mtimeMs: changedAt(found.info) };

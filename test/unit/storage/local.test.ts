@@ -310,3 +310,19 @@ describe('LocalSource and broken symlinks', () => {
     expect(source.brokenLinks).toEqual([{ path: join(dir, 'dangling.jpg'), loops: false }]);
   });
 });
+
+describe('LocalSource and names that are not UTF-8', () => {
+  it('lists an image whose name is in another encoding (Latin-1 café.jpg) as a failed entry naming why, not as nothing', async () => {
+    const dir = await makeTempDir();
+    await files(dir, ['ok.jpg']);
+    // Node reads such a name as U+FFFD and cannot open it by that name: it must not vanish from the run.
+    const latin1 = (name: string) => Buffer.concat([Buffer.from(`${dir}/`), Buffer.from(name, 'latin1')]);
+    await writeFile(latin1('café.jpg'), 'x');
+    await writeFile(latin1('notes-é.txt'), 'x');
+    await mkdir(latin1('été'));
+    const listed: SourceEntry[] = [];
+    for await (const entry of (await LocalSource.open(dir)).list()) listed.push(entry);
+    expect(listed.map((e) => e.key)).toEqual(['caf\uFFFD.jpg', 'ok.jpg', '\uFFFDt\uFFFD/']);
+    for (const entry of [listed[0], listed[2]]) expect(entry).toMatchObject({ error: { code: 'LOCAL_NAME_NOT_UTF8', message: expect.stringMatching(/not valid UTF-8.*rename it/) } });
+  });
+});
