@@ -1,7 +1,7 @@
 import { STATE_KEY } from '../pipeline/layout.js';
 import type { DestinationIndex } from '../pipeline/plan.js';
 import { compareKeys } from '../storage/key-order.js';
-import type { Sink, SinkEntry } from '../storage/types.js';
+import type { Sink, SinkEntry, TextEntry } from '../storage/types.js';
 import { recordedFingerprint } from './state-file.js';
 
 /**
@@ -89,20 +89,40 @@ export interface OpenDestinationOptions {
  * No request per object; no map of every output: memory is the cursors' pages and windows.
  */
 export async function openDestination(sink: Sink, options: OpenDestinationOptions): Promise<Destination> {
-  const state = sink.readTextEntry ? await sink.readTextEntry(STATE_KEY) : undefined;
-  const stateMatches = state !== undefined && recordedFingerprint(state.text) === options.fingerprint;
-  const freshSince = stateMatches ? state.mtimeMs : undefined;
+  // The folders' first pages are asked for beside the state read, not after it: a resumed run waits one
+  // round trip for both instead of two. When the state shows nothing can be fresh, they are dropped, each
+  // page in flight left to finish unread (their own signal would displace the run's in the S3 sink).
   const cursors = new Map<string, ListingCursor>();
-  if (stateMatches && options.listOutputs) {
+  if (options.listOutputs && sink.readTextEntry) {
     for (const variant of options.variants) {
       const listing = sink.list({ under: `${variant}/`, ...(options.signal ? { signal: options.signal } : {}) });
       cursors.set(variant, new ListingCursor(listing[Symbol.asyncIterator](), options.window));
     }
+  }
+  const started = Promise.all([...cursors.values()].map((c) => c.start()));
+  started.catch(() => undefined); // awaited below when the state matches; otherwise its failure means nothing
+  const closeAll = () => {
+    const open = [...cursors.values()];
+    cursors.clear();
+    return Promise.allSettled(open.map((c) => c.close()));
+  };
+  let state: TextEntry | undefined;
+  try {
+    state = sink.readTextEntry ? await sink.readTextEntry(STATE_KEY) : undefined;
+  } catch (error) {
+    void closeAll();
+    throw error;
+  }
+  const stateMatches = state !== undefined && recordedFingerprint(state.text) === options.fingerprint;
+  const freshSince = stateMatches ? state?.mtimeMs : undefined;
+  if (!stateMatches) {
+    void closeAll();
+  } else {
     try {
       // One page of each, now: a listing that cannot start fails before anything is written.
-      await Promise.all([...cursors.values()].map((c) => c.start()));
+      await started;
     } catch (error) {
-      await Promise.allSettled([...cursors.values()].map((c) => c.close()));
+      await closeAll();
       throw error;
     }
   }

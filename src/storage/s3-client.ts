@@ -1,5 +1,4 @@
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
-import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import type { Config } from '../config/schema.js';
 
 /** A custom S3 endpoint and where it was set, so messages can name the right thing to check. */
@@ -47,11 +46,12 @@ export interface S3ClientOverrides {
  * profiles, SSO, container and instance roles. `AWS_ENDPOINT_URL_S3` is honoured by the SDK itself.
  */
 export function createS3Client(s3: Config['s3'], overrides: S3ClientOverrides = {}): S3Client {
-  const credentials = overrides.credentials ?? (s3.profile ? fromNodeProviderChain({ profile: s3.profile }) : undefined);
+  const { credentials } = overrides;
   const custom = customEndpoint(s3, overrides.env);
   return new S3Client({
     ...(s3.region ? { region: s3.region } : {}),
-    // `profile` also lets the SDK read the region from that profile's config.
+    // The SDK's default chain takes the client's `profile` (its credentials, SSO or role), and the SDK
+    // reads that profile's region too.
     ...(s3.profile ? { profile: s3.profile } : {}),
     ...(credentials ? { credentials } : {}),
     ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),

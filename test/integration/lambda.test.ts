@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { buildLambdaPackage, LAMBDA_LIMITS, packageFingerprint, type LambdaPackage } from '../../src/deploy/package.js';
+import { FUNCTION_NODE_OPTIONS } from '../../src/deploy/plan.js';
 import { STORED_MARKS_DIR } from '../../src/lambda/stored-marks.js';
 import { CONTENT_TYPES, OUTPUT_MARKER, outputKey } from '../../src/pipeline/layout.js';
 import { preparePipeline, processImage } from '../../src/pipeline/process.js';
@@ -140,6 +141,8 @@ beforeAll(async () => {
     FONTCONFIG_FILE: emptyFonts,
     FONTCONFIG_PATH: work,
     NODE_NO_WARNINGS: '1',
+    // As deploy sets it on the function.
+    NODE_OPTIONS: FUNCTION_NODE_OPTIONS,
   });
 }, 120_000);
 
@@ -189,6 +192,9 @@ describe.skipIf(!HOST_FITS)(`the Lambda zip${SKIPPED}`, () => {
     expect(all).toContain('HeadObjectOutput');
     expect(all).toContain('"NoSuchKey"');
     for (const unused of ['PutBucketLifecycleConfiguration', 'SelectObjectContent', 'CreateMultipartUpload', 'waitUntilObjectExists']) expect(all).not.toContain(unused);
+    // Credentials from the environment only (src/lambda/env-credentials.ts): none of the default chain's
+    // other providers, nor the STS and SSO clients they bring, whose shared code split the bundle.
+    for (const provider of ['fromIni', 'fromSSO', 'fromProcess', 'fromTokenFile', 'fromContainerMetadata', 'STSClient', 'SSOOIDCClient']) expect(all).not.toContain(`"${provider}"`);
   });
 
   it('bundles the config the user deployed with, as the schema gave it back (so the handler need not validate it)', async () => {
@@ -366,6 +372,19 @@ describe.skipIf(!HOST_FITS)(`index.handler, unpacked and run in its own node pro
 
   it('never loads zod at a cold start without WATERMARK_TEXT (which the schema validates): it runs with the schema\'s chunk deleted', async () => {
     await runWithoutChunk('load', 'no-zod', env, { ...env, WATERMARK_TEXT: 'Other' });
+  });
+
+  it('takes its credentials from the environment, where the Lambda runtime puts them, and from nowhere else', async () => {
+    const jpeg = await readFile(fixture('images/landscape.jpg'));
+    await put(UPLOADS, 'uploads/env-credentials.jpg', jpeg);
+    const event = { Records: [s3Record(UPLOADS, 'uploads/env-credentials.jpg', jpeg)] };
+    // Valid keys in a shared credentials file, which the SDK's default chain would have found.
+    const file = join(work, 'aws-credentials-lambda');
+    await writeFile(file, `[default]\naws_access_key_id = ${env['AWS_ACCESS_KEY_ID']}\naws_secret_access_key = ${env['AWS_SECRET_ACCESS_KEY']}\n`);
+    const run = await runLambda(fnDir, event, { ...env, AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_SHARED_CREDENTIALS_FILE: file }, join(work, 'event-env-credentials.json'));
+    expect(run.code).not.toBe(0);
+    expect(run.logs.find((l) => l['key'] === 'uploads/env-credentials.jpg')).toMatchObject({ status: 'failed', code: 'S3_NO_CREDENTIALS' });
+    expect((await listKeys(client, PROCESSED)).filter((o) => o.key.includes('env-credentials'))).toEqual([]);
   });
 
   it('ignores its own outputs: keys under PROCESSED_PREFIX in PROCESSED_BUCKET, and objects carrying the marker', async () => {

@@ -95,7 +95,7 @@ describe('openDestination (merge-join of sources and destination listings)', () 
     expect(Object.values(await planAll(new ListedSink(outputsOf(keys)), keys)).every((a) => a === 'skip')).toBe(true);
   });
 
-  it('redoes what is missing or older, and lists nothing when the state is another config\'s or with --force', async () => {
+  it('redoes what is missing or older, and reads no folder past its first entry when the state is another config\'s, nothing with --force', async () => {
     const times = outputsOf(['a.jpg', 'b.jpg', 'd.jpg']);
     times.delete('medium/b.jpg');
     times.set('thumb/d.jpg', 100); // older than its source
@@ -103,7 +103,8 @@ describe('openDestination (merge-join of sources and destination listings)', () 
 
     const other = new ListedSink(outputsOf(['a.jpg']), { text: JSON.stringify({ fingerprint: 'other' }), mtimeMs: 1_000 });
     expect(await planAll(other, ['a.jpg'])).toEqual({ 'a.jpg': 'process' });
-    expect(other.consumed.size).toBe(0);
+    // Asked for beside the state read, then dropped unread.
+    expect([...other.consumed.values()].every((n) => n <= 1)).toBe(true);
     const forced = new ListedSink(outputsOf(['a.jpg']));
     const destination = await openDestination(forced, { fingerprint: 'f', variants, listOutputs: false });
     expect(destination.stateMatches).toBe(true);
@@ -132,6 +133,28 @@ describe('openDestination (merge-join of sources and destination listings)', () 
     // The first outputs have left the window: unknown now (they would be redone), not remembered.
     expect(destination.outputs.get(plannedOutputs(keys[0]!, config)[0]!.key)).toBeUndefined();
     expect(destination.outputs.get(plannedOutputs(keys.at(-PASSED_WINDOW)!, config)[0]!.key)).toBe(2_000);
+    await destination.close();
+  });
+
+  it('asks for each folder\'s first page while the state file is read, not after it (one round trip, not two)', async () => {
+    class SlowStateSink extends ListedSink {
+      listedDuringStateRead = -1;
+      override async readTextEntry(key: string): Promise<TextEntry | undefined> {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        this.listedDuringStateRead = this.consumed.size;
+        return super.readTextEntry(key);
+      }
+    }
+    const resumed = new SlowStateSink(outputsOf(['a.jpg']));
+    expect(await planAll(resumed, ['a.jpg'])).toEqual({ 'a.jpg': 'skip' });
+    expect(resumed.listedDuringStateRead).toBe(variants.length);
+    // Another config's state: the pages asked for are dropped, and a listing that fails meanwhile is no error.
+    const other = new SlowStateSink(outputsOf(['a.jpg']), { text: JSON.stringify({ fingerprint: 'other' }), mtimeMs: 1_000 }, 0);
+    const destination = await openDestination(other, { fingerprint: 'f', variants, listOutputs: true });
+    expect(destination.stateMatches).toBe(false);
+    expect(other.listedDuringStateRead).toBe(variants.length);
+    await destination.reach(plannedOutputs('a.jpg', config).map((o) => o.key));
+    expect(destination.outputs.get('thumb/a.jpg')).toBeUndefined();
     await destination.close();
   });
 

@@ -196,6 +196,7 @@ describe('runPipeline', () => {
     const source = new MemorySource(await files(['a.k.jpg', 'cases/grey.jpg'], ['a.png', 'cases/transparent.png'], ['b.jpg', 'cases/gps.jpg']));
     const sink = new MemorySink();
     expect(await run(source, sink)).toMatchObject({ processed: 3 });
+    sink.listed.length = 0;
     const rerun = await run(source, sink);
     expect(rerun).toMatchObject({ processed: 0, skipped: 3 });
     // One listing per variant folder, no more.
