@@ -48,10 +48,11 @@ function sourceDenied(uri: string): { error: string; code: string } {
   return { error: `${uri} is missing, or not readable by the function's role (S3 answered AccessDenied)`, code: 'S3_SOURCE_UNREADABLE' };
 }
 
-async function sizeOf(deps: HandlerDeps, ref: ObjectRef): Promise<number> {
+/** A Batch task's object, which its event does not describe: its size, and the ETag of the version measured. */
+async function headOf(deps: HandlerDeps, ref: ObjectRef): Promise<{ size: number; etag: string | undefined }> {
   try {
     const head = await deps.s3.send(new HeadObjectCommand({ Bucket: ref.bucket, Key: ref.key }));
-    return head.ContentLength ?? 0;
+    return { size: head.ContentLength ?? 0, etag: head.ETag };
   } catch (error) {
     const uri = formatS3Uri(ref.bucket, ref.key);
     const mapped = toStorageError(error, 's3:GetObject', uri);
@@ -90,9 +91,13 @@ async function processRecord(ref: ObjectRef, deps: HandlerDeps, onEncoded?: (res
   // Before the HEAD a Batch task (no size in the event) needs: a non-image costs no request.
   if (!relative.endsWith('/') && !isImageKey(relative)) return done({ status: 'ignored', reason: 'not an image (by extension)' });
   try {
-    const size = ref.size ?? (await sizeOf(deps, ref));
-    // Events carry the ETag bare; If-Match (S3Source reads only that version) wants it quoted.
-    const etag = ref.etag ? `"${ref.etag.replace(/"/g, '')}"` : undefined;
+    const head = ref.size === undefined ? await headOf(deps, ref) : undefined;
+    const size = ref.size ?? head!.size;
+    // Events carry the ETag bare; If-Match (S3Source reads only that version) wants it quoted. A Batch task
+    // has none: the HEAD's pins the GET to the version whose size the limits were checked against, so an
+    // object replaced in between (by a bigger one) is not downloaded unchecked.
+    const bare = ref.etag ?? head?.etag;
+    const etag = bare ? `"${bare.replace(/"/g, '')}"` : undefined;
     const entry: SourceEntry = { key: relative, uri: formatS3Uri(ref.bucket, ref.key), size, mtimeMs: Date.now(), ...(etag ? { etag } : {}) };
     // A planner per record: one invocation behaves the same whether S3 batched its records or not.
     const job = createPlanner(pipeline.config, NOTHING_FRESH, { force: true, skipEmpty: true, maxFileSize: pipeline.config.limits.maxFileSize })(entry);

@@ -433,6 +433,36 @@ describe.skipIf(!HOST_FITS)(`index.handler, unpacked and run in its own node pro
     expect(keys).toEqual(expect.arrayContaining([`${PROCESSED_PREFIX}thumb/wrapped/a.jpg`, `${PROCESSED_PREFIX}thumb/bridge/b c.jpg`]));
   });
 
+  it('a Batch task reads only the version its HEAD measured: one replaced in between is not downloaded', async () => {
+    const jpeg = await readFile(fixture('images/landscape.jpg'));
+    const batch = (key: string) => ({
+      invocationSchemaVersion: '2.0', invocationId: 'inv', job: { id: 'job', userArguments: { notify: 'false' } },
+      tasks: [{ taskId: 't', s3Bucket: UPLOADS, s3Key: key, s3VersionId: null }],
+    });
+    await put(UPLOADS, 'uploads/batch-pinned.jpg', jpeg);
+    proxy.requests.length = 0;
+    const run = await runLambda(fnDir, batch('uploads/batch-pinned.jpg'), env, join(work, 'event-batch-pinned.json'));
+    expect(run.code, run.stderr).toBe(0);
+    const gets = proxy.requests.filter((r) => r.op === 'get' && r.key === 'uploads/batch-pinned.jpg');
+    expect(gets.map((r) => r.headers['if-match'])).toEqual([`"${md5(jpeg)}"`]);
+
+    // Replaced right after the HEAD (the proxy answers the GET's If-Match as S3 would: 412).
+    await put(UPLOADS, 'uploads/batch-replaced.jpg', jpeg);
+    const rule = proxy.rule;
+    proxy.rule = (request) => {
+      if (request.op === 'head' && request.key === 'uploads/batch-replaced.jpg') current.set(`${UPLOADS}/${request.key}`, '"a-newer-version"');
+      return rule?.(request);
+    };
+    try {
+      const replaced = await runLambda(fnDir, batch('uploads/batch-replaced.jpg'), env, join(work, 'event-batch-replaced.json'));
+      expect(replaced.code, replaced.stderr).toBe(0);
+      expect(replaced.logs.find((l) => l['key'] === 'uploads/batch-replaced.jpg')).toMatchObject({ status: 'skipped', reason: expect.stringMatching(/changed after this event/) });
+      expect((await listKeys(client, PROCESSED)).filter((o) => o.key.includes('batch-replaced'))).toEqual([]);
+    } finally {
+      proxy.rule = rule;
+    }
+  });
+
   it('a stale event is skipped, not failed: the object was overwritten (412 on If-Match) or deleted (404) since', async () => {
     const first = await readFile(fixture('images/landscape.jpg'));
     const second = await readFile(fixture('images/2024/portrait.jpg'));
