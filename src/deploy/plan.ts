@@ -10,15 +10,6 @@ import { folderPrefix } from '../storage/s3.js';
 export const RUNTIME = 'nodejs24.x';
 const HANDLER = 'index.handler';
 /**
- * Node's options in the function's environment, which Lambda's Node.js runtimes honour
- * (https://docs.aws.amazon.com/lambda/latest/dg/lambda-nodejs.html). One V8 background thread instead of
- * four: at the default 1024 MB a function has about 0.58 of a vCPU, which V8's threads share with the
- * main one, and at cold start they spend it compiling and collecting ahead, concurrently with the import.
- * On one core the handler's cold init took 30-60 ms less, and a whole cold process 40-50 ms less CPU on two
- * (docs/performance.md, "V8's background threads").
- */
-export const FUNCTION_NODE_OPTIONS = '--v8-pool-size=1';
-/**
  * Deploy tags what it creates and can tag (the role, the function, the queue and the topic) with this
  * tag, valued with the function name; it adopts, and destroy deletes, only resources tagged so.
  */
@@ -329,7 +320,7 @@ export function planDeploy(request: DeployRequest, account: Account, encryption?
   }, names.role, names.policy);
   statements.push(...keys.statements);
 
-  const environment: Record<string, string> = { PROCESSED_BUCKET: request.out.bucket, NODE_OPTIONS: FUNCTION_NODE_OPTIONS };
+  const environment: Record<string, string> = { PROCESSED_BUCKET: request.out.bucket };
   // Lambda keeps empty values, but leaving them out keeps `get-function-configuration` readable.
   if (request.out.prefix) environment['PROCESSED_PREFIX'] = request.out.prefix;
   if (request.prefix) environment['SOURCE_PREFIX'] = request.prefix;

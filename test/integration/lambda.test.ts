@@ -7,7 +7,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { buildLambdaPackage, LAMBDA_LIMITS, packageFingerprint, type LambdaPackage } from '../../src/deploy/package.js';
-import { FUNCTION_NODE_OPTIONS } from '../../src/deploy/plan.js';
 import { STORED_MARKS_DIR } from '../../src/lambda/stored-marks.js';
 import { CONTENT_TYPES, OUTPUT_MARKER, outputKey } from '../../src/pipeline/layout.js';
 import { preparePipeline, processImage } from '../../src/pipeline/process.js';
@@ -141,8 +140,6 @@ beforeAll(async () => {
     FONTCONFIG_FILE: emptyFonts,
     FONTCONFIG_PATH: work,
     NODE_NO_WARNINGS: '1',
-    // As deploy sets it on the function.
-    NODE_OPTIONS: FUNCTION_NODE_OPTIONS,
   });
 }, 120_000);
 

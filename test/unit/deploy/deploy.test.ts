@@ -128,9 +128,8 @@ describe('deploy: first deploy', () => {
     expect(input('lambda:CreateFunction')).toMatchObject({
       FunctionName: 'ImageProcessor', Runtime: 'nodejs24.x', Handler: 'index.handler', Role: `arn:aws:iam::${ACCOUNT}:role/${ROLE_NAME}`,
       Architectures: ['arm64'], MemorySize: 1024, Timeout: 30, PackageType: 'Zip',
-      // CONFIG_FINGERPRINT: what `backfill` compares the destination's state file with. NODE_OPTIONS: one V8
-      // background thread (FUNCTION_NODE_OPTIONS), for a shorter cold start on a fraction of a vCPU.
-      Environment: { Variables: { PROCESSED_BUCKET: 'my-processed', NODE_OPTIONS: '--v8-pool-size=1', SOURCE_PREFIX: 'uploads/', SNS_TOPIC_ARN: `arn:aws:sns:us-east-1:${ACCOUNT}:ImageProcessor-notifications`, CONFIG_FINGERPRINT: request.fingerprint } },
+      // CONFIG_FINGERPRINT: what `backfill` compares the destination's state file with.
+      Environment: { Variables: { PROCESSED_BUCKET: 'my-processed', SOURCE_PREFIX: 'uploads/', SNS_TOPIC_ARN: `arn:aws:sns:us-east-1:${ACCOUNT}:ImageProcessor-notifications`, CONFIG_FINGERPRINT: request.fingerprint } },
       Tags: { [OWNER_TAG]: 'ImageProcessor' },
     });
     expect(input('lambda:PutFunctionEventInvokeConfig')).toEqual({

@@ -45,7 +45,7 @@ describe('deploy: updating an existing function', () => {
     expect(await deployCommand(options, out, deps())).toBe(0);
     expect(writeNames()).toEqual(['lambda:UpdateFunctionConfiguration']);
     expect(functionCalls()).toEqual(['lambda:GetFunction', 'lambda:UpdateFunctionConfiguration', 'lambda:GetFunction']);
-    expect(inputOf('lambda:UpdateFunctionConfiguration')['Environment']).toEqual({ Variables: { PROCESSED_BUCKET: 'my-processed', NODE_OPTIONS: '--v8-pool-size=1', SOURCE_PREFIX: 'uploads/', SNS_TOPIC_ARN: plan.fn.environment['SNS_TOPIC_ARN'], CONFIG_FINGERPRINT: plan.fn.environment['CONFIG_FINGERPRINT'] } });
+    expect(inputOf('lambda:UpdateFunctionConfiguration')['Environment']).toEqual({ Variables: { PROCESSED_BUCKET: 'my-processed', SOURCE_PREFIX: 'uploads/', SNS_TOPIC_ARN: plan.fn.environment['SNS_TOPIC_ARN'], CONFIG_FINGERPRINT: plan.fn.environment['CONFIG_FINGERPRINT'] } });
     expect(out.out()).toMatch(/updated\s+Lambda function\s+ImageProcessor\s+\(environment\)/);
   });
 

@@ -62,7 +62,7 @@ describe('the plan', () => {
       { Sid: 'Notify', Effect: 'Allow', Action: 'sns:Publish', Resource: 'arn:aws:sns:eu-west-1:123456789012:team' },
     ]);
     expect(JSON.stringify(plan.role.policy)).not.toMatch(/FullAccess|"\*"|"[a-z0-9]+:\*"/);
-    expect(plan.fn.environment).toEqual({ PROCESSED_BUCKET: 'my-processed', NODE_OPTIONS: '--v8-pool-size=1', PROCESSED_PREFIX: 'site/', SOURCE_PREFIX: 'uploads/', SNS_TOPIC_ARN: 'arn:aws:sns:eu-west-1:123456789012:team' });
+    expect(plan.fn.environment).toEqual({ PROCESSED_BUCKET: 'my-processed', PROCESSED_PREFIX: 'site/', SOURCE_PREFIX: 'uploads/', SNS_TOPIC_ARN: 'arn:aws:sns:eu-west-1:123456789012:team' });
     expect(plan.topic).toEqual({ kind: 'existing', arn: 'arn:aws:sns:eu-west-1:123456789012:team' });
     expect(plan.fn).toMatchObject({ runtime: 'nodejs24.x', handler: 'index.handler', architecture: 'arm64', memory: 1024, timeout: 30 });
     expect(plan.testCommand).toBe('aws s3 cp photo.jpg s3://my-uploads/uploads/');
@@ -88,7 +88,7 @@ describe('the plan', () => {
   it('without notifications, neither sns:Publish nor SNS_TOPIC_ARN', () => {
     const plan = planDeploy(checkDeployRequest(base), account);
     expect(JSON.stringify(plan.role.policy)).not.toContain('sns:');
-    expect(plan.fn.environment).toEqual({ PROCESSED_BUCKET: 'my-processed', NODE_OPTIONS: '--v8-pool-size=1', SOURCE_PREFIX: 'uploads/' });
+    expect(plan.fn.environment).toEqual({ PROCESSED_BUCKET: 'my-processed', SOURCE_PREFIX: 'uploads/' });
   });
 
   it('compares policies whatever the key order and single-item arrays', () => {
