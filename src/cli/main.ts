@@ -30,6 +30,19 @@ export const DOCS_POINTER = 'Docs: docs/ in the package (node_modules/img-pipeli
  */
 export const USAGE_CODES = new Set(['LOCAL_NOT_FOUND', 'LOCAL_OUT_NOT_FOLDER', 'LOCAL_OUT_UNWRITABLE', 'S3_NO_SUCH_BUCKET', 'S3_NO_CREDENTIALS', 'S3_NO_REGION', 'S3_WRONG_REGION', 'OUT_LOCKED', 'DEPLOY_REFUSED', 'NO_CREDENTIALS', 'NO_REGION', 'NO_SUCH_BUCKET', 'WRONG_REGION', 'BACKFILL_REFUSED', 'NO_SUCH_JOB']);
 
+/**
+ * A stack for --verbose: its frames one a line, its head ("Name: message") escaped whole, since the
+ * message is text from outside like the headline's. A stack whose head is not that (a message changed
+ * after it was read) is escaped to one line, as its head cannot be told from its frames.
+ */
+function describeStack(error: unknown): string {
+  const stack = error instanceof Error ? error.stack : undefined;
+  if (stack === undefined) return escapeControl(String(error));
+  const head = String(error);
+  if (!stack.startsWith(head)) return escapeControl(stack);
+  return `${escapeControl(head)}${escapeControl(stack.slice(head.length), { keepNewlines: true })}`;
+}
+
 /** Maps an error that escaped a command to its exit code, printing one line (the stack only with --verbose). */
 export function reportFatal(error: unknown, stderr: NodeJS.WritableStream, verbose: boolean): number {
   // Every line escaped on its own: a line break inside a message (a quoted name, a lock's host) is text
@@ -37,8 +50,7 @@ export function reportFatal(error: unknown, stderr: NodeJS.WritableStream, verbo
   const headline = escapeControl(error instanceof ImgPipelineError ? error.headline : describeError(error));
   const details = error instanceof ImgPipelineError && error.details.length > 0 ? `:\n  ${error.details.map((line) => escapeControl(line)).join('\n  ')}` : '';
   stderr.write(`img-pipeline: ${headline}${details}\n`);
-  const safe = (text: string) => escapeControl(text, { keepNewlines: true });
-  if (verbose && error instanceof Error) stderr.write(safe(`${error.stack ?? ''}\n${error.cause ? `caused by: ${String((error.cause as Error).stack ?? error.cause)}\n` : ''}`));
+  if (verbose && error instanceof Error) stderr.write(`${describeStack(error)}\n${error.cause ? `caused by: ${describeStack(error.cause)}\n` : ''}`);
   if (error instanceof SetupError) return EXIT.usage;
   if (error instanceof ImgPipelineError) {
     // Config, missing inputs and refused setups are found before anything is written.

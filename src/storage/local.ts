@@ -116,13 +116,12 @@ async function* walk(dir: string, options: WalkOptions, isRoot = true): AsyncGen
     }
     const info = await stat(path).catch((error: NodeJS.ErrnoException) => error);
     if (info instanceof Error) {
-      // A file deleted since the folder was read is simply gone; a broken symlink is still there, so say so.
-      if (isLink && (info.code === 'ENOENT' || info.code === 'ELOOP')) options.onBrokenLink?.({ path, loops: info.code === 'ELOOP' });
       // A name in another encoding (Latin-1 from an old archive) reads as U+FFFD, which names no file:
-      // an image the run must not silently leave out.
-      else if (info.code === 'ENOENT' && name.includes('\uFFFD') && isImageKey(name)) {
+      // an image the run must not silently leave out. Checked first, as a symlink so named is not dangling.
+      if (info.code === 'ENOENT' && name.includes('\uFFFD') && isImageKey(name)) {
         yield { path, isFile: true, error: new StorageError('LOCAL_NAME_NOT_UTF8', `its name ${NOT_UTF8}`, { cause: info }) };
-      }
+      // A file deleted since the folder was read is simply gone; a broken symlink is still there, so say so.
+      } else if (isLink && (info.code === 'ENOENT' || info.code === 'ELOOP')) options.onBrokenLink?.({ path, loops: info.code === 'ELOOP' });
       continue;
     }
     if (info.isFile()) yield { path, info };

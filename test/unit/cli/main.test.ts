@@ -60,6 +60,18 @@ describe('reportFatal', () => {
     reportFatal(error, verbose.stream, true);
     expect(verbose.text()).toMatch(/caused by: .*root cause/);
   });
+
+  it('escapes a line break in the messages that --verbose repeats at the head of each stack', () => {
+    // A stack opens with "Name: message", so the message's raw line break would forge a line there too.
+    const cause = new Error("ENOENT: no such file or directory, open 'a\nprocessed b'");
+    const out = capture();
+    reportFatal(new StorageError('OUT_LOCKED', 'locked by host x\nprocessed s3://b/a.jpg', { cause }), out.stream, true);
+    const lines = out.text().split('\n');
+    expect(lines.filter((line) => line.startsWith('processed'))).toEqual([]);
+    expect(lines).toContain('StorageError: locked by host x\\nprocessed s3://b/a.jpg');
+    expect(lines).toContain("caused by: Error: ENOENT: no such file or directory, open 'a\\nprocessed b'");
+    expect(lines.filter((line) => line.startsWith('    at ')).length).toBeGreaterThan(1);
+  });
 });
 
 describe('buildProgram', () => {

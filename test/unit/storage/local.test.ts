@@ -325,4 +325,16 @@ describe('LocalSource and names that are not UTF-8', () => {
     expect(listed.map((e) => e.key)).toEqual(['caf\uFFFD.jpg', 'ok.jpg', '\uFFFDt\uFFFD/']);
     for (const entry of [listed[0], listed[2]]) expect(entry).toMatchObject({ error: { code: 'LOCAL_NAME_NOT_UTF8', message: expect.stringMatching(/not valid UTF-8.*rename it/) } });
   });
+
+  it('fails a symlink whose name is not UTF-8 the same way, not as a broken link that only --verbose shows', async () => {
+    const dir = await makeTempDir();
+    await files(dir, ['ok.jpg']);
+    // The link's target is fine; only its own name cannot be opened, so calling it dangling would be false.
+    await symlink(join(dir, 'ok.jpg'), Buffer.concat([Buffer.from(`${dir}/`), Buffer.from('lié.jpg', 'latin1')]));
+    const source = await LocalSource.open(dir);
+    const listed: SourceEntry[] = [];
+    for await (const entry of source.list()) listed.push(entry);
+    expect(listed.map((e) => [e.key, e.error?.code])).toEqual([['li\uFFFD.jpg', 'LOCAL_NAME_NOT_UTF8'], ['ok.jpg', undefined]]);
+    expect(source.brokenLinks).toEqual([]);
+  });
 });
